@@ -1,0 +1,61 @@
+# spate - thin wrapper over CMake/CTest. The two commands a newcomer types:
+#   make run    the network word count over loopback, fed by the built-in generator
+#   make test   install what is missing, build release, ASan+UBSan, TSan and
+#               SPATE_CHUNK_ROWS=2 trees, run CTest in each
+JOBS ?= $(shell nproc)
+PORT ?= 9999
+SECONDS_TO_RUN ?= 10
+CMAKE_COMMON = -DSPATE_WERROR=ON
+
+.PHONY: all setup build release asan tsan chunk2 test test-release test-asan test-tsan test-chunk2 \
+	run bench-micro format clean
+
+all: release
+
+setup:
+	@bash .ci/setup.sh
+
+build/release/CMakeCache.txt:
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release $(CMAKE_COMMON)
+build/asan/CMakeCache.txt:
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSPATE_SANITIZE=address,undefined $(CMAKE_COMMON)
+build/tsan/CMakeCache.txt:
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPATE_SANITIZE=thread $(CMAKE_COMMON)
+build/chunk2/CMakeCache.txt:
+	cmake -S . -B build/chunk2 -DCMAKE_BUILD_TYPE=Release -DSPATE_CHUNK_ROWS=2 $(CMAKE_COMMON)
+
+release: setup build/release/CMakeCache.txt
+	cmake --build build/release -j $(JOBS)
+asan: setup build/asan/CMakeCache.txt
+	cmake --build build/asan -j $(JOBS)
+tsan: setup build/tsan/CMakeCache.txt
+	cmake --build build/tsan -j $(JOBS)
+chunk2: setup build/chunk2/CMakeCache.txt
+	cmake --build build/chunk2 -j $(JOBS)
+
+test-release: release
+	cd build/release && ctest --output-on-failure -j $(JOBS)
+test-asan: asan
+	cd build/asan && ctest --output-on-failure -j $(JOBS)
+test-tsan: tsan
+	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest --output-on-failure -j $(JOBS)
+# The tiny-chunk tree (2 rows a chunk) shakes out chunk-boundary bugs.
+test-chunk2: chunk2
+	cd build/chunk2 && ctest --output-on-failure -j $(JOBS)
+
+test: test-release test-asan test-tsan test-chunk2
+	@echo "make test: release, asan, tsan and chunk2 trees passed"
+
+run: release
+	@bash .ci/run-demo.sh build/release $(PORT) $(SECONDS_TO_RUN)
+
+bench-micro: setup
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DSPATE_BUILD_BENCH=ON -DSPATE_BUILD_TESTS=OFF $(CMAKE_COMMON)
+	cmake --build build/bench -j $(JOBS) --target spate-micro
+	build/bench/bench/spate-micro
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
+
+clean:
+	rm -rf build

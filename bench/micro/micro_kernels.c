@@ -1,0 +1,406 @@
+/*
+ * bench/micro/micro_kernels.c - micro-benchmarks of the kernel tables
+ * (spate-micro), one line per kernel/isa/size.
+ *
+ * Every kernel runs through each ISA table built ("scalar", "avx2",
+ * "avx512"; skipped with a reason when the CPU lacks it) and through a
+ * "naive" baseline, the plain loop a user would write (isspace() tokenizer,
+ * if-based filter, out-of-line libxxhash calls), so ratios come from one run.
+ * Inputs are generated once, deterministically. A SIMD table entry that is
+ * the scalar function is labelled "scalar code".
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h> /* not XXH_INLINE_ALL: the naive baseline calls the library */
+
+#include "bench/shim/shim.h"
+#include "kernels/kernels.h"
+
+#define TEXT_MAX (1u << 20) /* largest text */
+#define ROWS 2048u          /* rows per filter/hash benchmark (one default chunk) */
+
+/* ---- Inputs ---- */
+
+static char *text;          /* words of 3-10 letters, single spaces, a '\n' every ~8 words */
+static int64_t *values;     /* uniform in [0, 1000) */
+static uint64_t *validity;  /* ~7/8 valid */
+static uint16_t *sel_half;  /* every other row */
+static struct spate_string *strings; /* words of 3-20 bytes */
+static uint32_t *view_starts;
+static uint32_t *view_lens;
+static char *string_bytes;
+
+static uint64_t rng = 0x2545f4914f6cdd1du;
+
+static uint32_t rnd_below(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+static void *xmalloc(size_t size)
+{
+    void *p = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (p == NULL) {
+        fprintf(stderr, "spate-micro: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static void make_inputs(void)
+{
+    text = xmalloc(TEXT_MAX);
+    for (uint32_t i = 0, words = 0; i < TEXT_MAX;) {
+        for (uint32_t w = 3 + rnd_below(8); w > 0 && i < TEXT_MAX; w--)
+            text[i++] = (char)('a' + rnd_below(26));
+        if (i < TEXT_MAX)
+            text[i++] = ++words % 8 == 0 ? '\n' : ' ';
+    }
+    values = xmalloc(ROWS * sizeof *values);
+    validity = xmalloc(ROWS / 64 * sizeof *validity);
+    sel_half = xmalloc(ROWS * sizeof *sel_half);
+    for (uint32_t i = 0; i < ROWS; i++)
+        values[i] = rnd_below(1000);
+    for (uint32_t w = 0; w < ROWS / 64; w++) {
+        validity[w] = 0;
+        for (uint32_t b = 0; b < 64; b++)
+            validity[w] |= (uint64_t)(rnd_below(8) != 0) << b;
+    }
+    for (uint32_t i = 0; i < ROWS / 2; i++)
+        sel_half[i] = (uint16_t)(2 * i);
+    string_bytes = xmalloc(ROWS * 20);
+    view_starts = xmalloc(ROWS * sizeof *view_starts);
+    view_lens = xmalloc(ROWS * sizeof *view_lens);
+    strings = xmalloc(ROWS * sizeof *strings);
+    static const char *const vocab[] = {"alpha", "beta", "gamma", "delta", "epsilon-zeta",
+                                        "eta-theta-iota", "kappa", "lambda-mu-nu-xi"};
+    for (uint32_t i = 0; i < ROWS; i++) {
+        char *p = string_bytes + i * 20;
+        uint32_t len;
+        if (rnd_below(2)) {
+            const char *w = vocab[rnd_below(8)];
+            len = (uint32_t)strlen(w);
+            memcpy(p, w, len);
+        } else {
+            len = 3 + rnd_below(18);
+            for (uint32_t j = 0; j < len; j++)
+                p[j] = (char)('a' + rnd_below(26));
+        }
+        view_starts[i] = i * 20;
+        view_lens[i] = len;
+    }
+    sp_kernels_scalar.make_views(string_bytes, view_starts, view_lens, ROWS, strings);
+}
+
+/* ---- Naive baselines ---- */
+
+static uint32_t naive_tokenize(const char *t, uint32_t len, uint32_t *starts, uint32_t *lens,
+                               uint32_t max_words)
+{
+    uint32_t n = 0;
+    uint32_t start = 0;
+    int in_word = 0;
+
+    for (uint32_t i = 0; i < len; i++) {
+        if (isspace((unsigned char)t[i])) {
+            if (in_word) {
+                starts[n] = start;
+                lens[n] = i - start;
+                in_word = 0;
+                if (++n == max_words)
+                    return n;
+            }
+        } else if (!in_word) {
+            in_word = 1;
+            start = i;
+        }
+    }
+    if (in_word) {
+        starts[n] = start;
+        lens[n++] = len - start;
+    }
+    return n;
+}
+
+static uint32_t naive_newlines(const char *t, uint32_t len, uint32_t *pos)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < len; i++)
+        if (t[i] == '\n')
+            pos[n++] = i;
+    return n;
+}
+
+static uint32_t naive_filter_lt(const int64_t *v, const uint64_t *valid, const uint16_t *sel,
+                                uint32_t n, int64_t k, uint16_t *out)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t row = sel ? sel[i] : i;
+        if (valid && !((valid[row / 64] >> (row % 64)) & 1))
+            continue;
+        if (v[row] < k)
+            out[count++] = (uint16_t)row;
+    }
+    return count;
+}
+
+static uint32_t naive_eq_str(const struct spate_string *v, uint32_t n, const char *s,
+                             uint32_t slen, uint16_t *out)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (v[i].len == slen && memcmp(sp_str_data(&v[i]), s, slen) == 0)
+            out[count++] = (uint16_t)i;
+    return count;
+}
+
+/* ---- Benchmark cases ---- */
+
+struct bcase {
+    const struct sp_kernels *k; /* the table (NULL: not supported here, or naive) */
+    bool naive;                 /* run the naive baseline instead */
+    bool shared;                /* this SIMD slot holds the scalar function */
+    uint32_t size;              /* bytes or rows */
+    int variant;                /* PLAIN, WITH_VALIDITY or WITH_SEL */
+};
+
+enum { PLAIN, WITH_VALIDITY, WITH_SEL };
+
+/* Returns false (benchmark skipped) when the table is not usable here. */
+static bool ready(sp_bench_state *st, const struct bcase *c)
+{
+    if (c->naive)
+        return true;
+    if (c->k == NULL) {
+        sp_bench_skip(st, "ISA not supported by this CPU");
+        return false;
+    }
+    if (c->shared)
+        sp_bench_set_label(st, "scalar code");
+    return true;
+}
+
+static void bench_tokenize(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    uint32_t max_words = c->size / 2 + 1;
+    uint32_t *starts = xmalloc(max_words * sizeof *starts);
+    uint32_t *lens = xmalloc(max_words * sizeof *lens);
+    uint32_t words = 0;
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            uint32_t consumed;
+            if (c->k)
+                words = c->k->tokenize_ws(text, c->size, starts, lens, max_words, &consumed);
+            else
+                words = naive_tokenize(text, c->size, starts, lens, max_words);
+            sp_bench_use(starts);
+        }
+        sp_bench_set_bytes(st, sp_bench_iterations(st) * c->size);
+        sp_bench_set_items(st, sp_bench_iterations(st) * words);
+    }
+    free(starts);
+    free(lens);
+}
+
+static void bench_newlines(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    uint32_t *pos = xmalloc((c->size + 1) * sizeof *pos);
+    uint32_t lines = 0;
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            uint32_t consumed;
+            if (c->k)
+                lines = c->k->find_newlines(text, c->size, pos, c->size + 1, &consumed);
+            else
+                lines = naive_newlines(text, c->size, pos);
+            sp_bench_use(pos);
+        }
+        sp_bench_set_bytes(st, sp_bench_iterations(st) * c->size);
+        sp_bench_set_items(st, sp_bench_iterations(st) * lines);
+    }
+    free(pos);
+}
+
+static void bench_filter_lt(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    const uint64_t *valid = c->variant == WITH_VALIDITY ? validity : NULL;
+    const uint16_t *sel = c->variant == WITH_SEL ? sel_half : NULL;
+    uint32_t n = sel ? c->size / 2 : c->size;
+    uint16_t out[ROWS];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k)
+                c->k->filter_cmp_i64(values, valid, sel, n, SP_CMP_LT, 500, out);
+            else
+                naive_filter_lt(values, valid, sel, n, 500, out);
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * n);
+    }
+}
+
+static void bench_filter_eq_str(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    uint16_t out[ROWS];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k)
+                c->k->filter_eq_str(strings, NULL, NULL, c->size, "kappa", 5, false, out);
+            else
+                naive_eq_str(strings, c->size, "kappa", 5, out);
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * c->size);
+    }
+}
+
+static void bench_hash_i64(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    const uint16_t *sel = c->variant == WITH_SEL ? sel_half : NULL;
+    uint32_t n = sel ? c->size / 2 : c->size;
+    uint64_t out[ROWS];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k) {
+                c->k->hash_i64(values, sel, n, out);
+            } else {
+                for (uint32_t i = 0; i < n; i++)
+                    out[i] = XXH3_64bits(&values[sel ? sel[i] : i], sizeof values[0]);
+            }
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * n);
+    }
+}
+
+static void bench_hash_str(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    uint64_t out[ROWS];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k) {
+                c->k->hash_str(strings, NULL, c->size, out);
+            } else {
+                for (uint32_t i = 0; i < c->size; i++)
+                    out[i] = XXH3_64bits(sp_str_data(&strings[i]), strings[i].len);
+            }
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * c->size);
+    }
+}
+
+static void bench_make_views(sp_bench_state *st, const void *arg)
+{
+    const struct bcase *c = arg;
+    struct spate_string *out = xmalloc(ROWS * sizeof *out);
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            c->k->make_views(string_bytes, view_starts, view_lens, c->size, out);
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * c->size);
+    }
+    free(out);
+}
+
+/* ---- Registration ---- */
+
+/* Which table entry a benchmark exercises, to spot SIMD slots holding scalar code. */
+enum slot { S_TOKENIZE, S_NEWLINES, S_FILTER, S_EQ_STR, S_HASH_I64, S_HASH_STR, S_VIEWS };
+
+static bool same_as_scalar(const struct sp_kernels *k, enum slot s)
+{
+    const struct sp_kernels *r = &sp_kernels_scalar;
+    switch (s) {
+    case S_TOKENIZE:
+        return k->tokenize_ws == r->tokenize_ws;
+    case S_NEWLINES:
+        return k->find_newlines == r->find_newlines;
+    case S_FILTER:
+        return k->filter_cmp_i64 == r->filter_cmp_i64;
+    case S_EQ_STR:
+        return k->filter_eq_str == r->filter_eq_str;
+    case S_HASH_I64:
+        return k->hash_i64 == r->hash_i64;
+    case S_HASH_STR:
+        return k->hash_str == r->hash_str;
+    case S_VIEWS:
+        return k->make_views == r->make_views;
+    }
+    return false;
+}
+
+struct family {
+    const char *name;
+    sp_bench_fn fn;
+    enum slot slot;
+    uint32_t size;
+    int variant;
+    bool naive; /* has a naive baseline */
+};
+
+static const struct family families[] = {
+    {"tokenize", bench_tokenize, S_TOKENIZE, 4096, PLAIN, true},
+    {"tokenize", bench_tokenize, S_TOKENIZE, TEXT_MAX, PLAIN, true},
+    {"newlines", bench_newlines, S_NEWLINES, TEXT_MAX, PLAIN, true},
+    {"filter_lt_i64", bench_filter_lt, S_FILTER, ROWS, PLAIN, true},
+    {"filter_lt_i64_valid", bench_filter_lt, S_FILTER, ROWS, WITH_VALIDITY, true},
+    {"filter_lt_i64_sel", bench_filter_lt, S_FILTER, ROWS, WITH_SEL, true},
+    {"filter_eq_str", bench_filter_eq_str, S_EQ_STR, ROWS, PLAIN, true},
+    {"hash_i64", bench_hash_i64, S_HASH_I64, ROWS, PLAIN, true},
+    {"hash_i64_sel", bench_hash_i64, S_HASH_I64, ROWS, WITH_SEL, true},
+    {"hash_str", bench_hash_str, S_HASH_STR, ROWS, PLAIN, true},
+    {"make_views", bench_make_views, S_VIEWS, ROWS, PLAIN, false},
+};
+
+#define FAMILIES (sizeof families / sizeof families[0])
+static struct bcase cases[FAMILIES * 4];
+
+static void register_all(void)
+{
+    size_t nc = 0;
+    char name[128];
+
+    for (size_t f = 0; f < FAMILIES; f++) {
+        const struct family *fam = &families[f];
+        if (fam->naive) {
+            cases[nc] = (struct bcase){NULL, true, false, fam->size, fam->variant};
+            snprintf(name, sizeof name, "%s/naive/%u", fam->name, fam->size);
+            sp_bench_register(name, fam->fn, &cases[nc++]);
+        }
+        for (const char *const *isa = sp_kernels_built(); *isa != NULL; isa++) {
+            const struct sp_kernels *k = sp_kernels_select(*isa);
+            bool shared = k != NULL && k != &sp_kernels_scalar && same_as_scalar(k, fam->slot);
+            cases[nc] = (struct bcase){k, false, shared, fam->size, fam->variant};
+            snprintf(name, sizeof name, "%s/%s/%u", fam->name, *isa, fam->size);
+            sp_bench_register(name, fam->fn, &cases[nc++]);
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    make_inputs();
+    register_all();
+    return sp_bench_main(argc, argv);
+}

@@ -1,0 +1,82 @@
+/*
+ * engine/dstream.h - the DStream graph: one node per stream.
+ *
+ * Nodes are immutable once the context starts. Narrow nodes (flat_map,
+ * map, filter) are fused per chunk into the pipeline of whatever consumes
+ * them; breakers (count, reduce_by_key) and inputs produce batches.
+ */
+#ifndef SP_DSTREAM_H
+#define SP_DSTREAM_H
+
+#include "spate/dstream.h"
+#include "spate/io.h"
+#include "engine/batch.h"
+
+enum sp_node_kind {
+    SP_NODE_SOCKET,
+    SP_NODE_QUEUE,
+    SP_NODE_FLAT_MAP_WORDS,
+    SP_NODE_MAP,
+    SP_NODE_MAP_TO_PAIR,
+    SP_NODE_FILTER_FN,
+    SP_NODE_FILTER_I64,
+    SP_NODE_FILTER_STR,
+    SP_NODE_COUNT,
+    SP_NODE_REDUCE
+};
+
+struct sp_input;
+
+struct spate_dstream {
+    struct spate_context *ctx;
+    enum sp_node_kind kind;
+    struct spate_dstream *parent; /* NULL for inputs */
+    struct sp_schema schema;
+    uint32_t id; /* index in the context's node list */
+    struct spate_dstream *next_in_ctx;
+    struct sp_input *input; /* inputs only */
+    union {
+        struct {
+            spate_map_fn fn;
+            void *user;
+        } map;
+        struct {
+            uint32_t key_col;
+            int64_t value;
+        } pair;
+        struct {
+            spate_filter_fn fn;
+            void *user;
+        } filter_fn;
+        struct {
+            uint32_t col;
+            enum spate_cmp op;
+            int64_t literal;
+        } filter_i64;
+        struct {
+            uint32_t col;
+            bool prefix;
+            uint32_t len;
+            char *s; /* copied, allocated with sp_mem */
+        } filter_str;
+        struct spate_reduce_opts reduce;
+    } u;
+    /* Per batch: the materialized batch of this node, when computed. */
+    struct spate_batch *memo;
+    int64_t memo_time;
+};
+
+static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
+    return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
+           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
+           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
+}
+
+/* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */
+struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kind kind,
+                                     struct spate_dstream *parent, struct spate_error *err);
+
+/* Free what a node owns beyond itself (copied strings). */
+void sp_dstream_free_node(struct spate_dstream *ds);
+
+#endif /* SP_DSTREAM_H */

@@ -1,0 +1,933 @@
+/*
+ * engine/exec.c - stage 1 (fused narrow operators into a sink, per input
+ * partition) and stage 2 (late merge of radix-partitioned partial
+ * aggregates) for one batch, and the outputs that consume the results.
+ *
+ * Invariants: a task touches only its worker's state (regions, scratch,
+ * partial tables) and its own output partition, so stage 1 needs no locks;
+ * stage 2 reads other workers' partials only after the stage-1 barrier
+ * (sp_pool_run returns). Every byte a batch allocates lives in a region
+ * reset after the outputs, and string views point into memory that lives
+ * as long (the input ring range, a queue item, or a region).
+ */
+#include "engine/exec.h"
+#include "engine/agg.h"
+#include "engine/engine.h"
+#include "engine/mem.h"
+#include "engine/output.h"
+#include "engine/worker.h"
+#include "kernels/kernels.h"
+#include "io/ring.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+/* Scratch of one worker for one node: output buffers reused chunk after chunk. */
+struct sp_level {
+    struct sp_chunk *out; /* full buffers with the node's schema */
+    struct sp_chunk *hdr; /* header only: filters and map_to_pair point it at other buffers */
+    uint16_t *sel;        /* SPATE_CHUNK_ROWS */
+    int64_t *constant;    /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
+};
+
+struct sp_wstate {
+    alignas(64) struct sp_region persist; /* scratch, for the life of the context */
+    struct sp_region batch;               /* this batch's results, reset after it */
+    struct sp_level *levels;              /* by node id */
+    uint32_t *starts, *lens;              /* tokenizer / line positions */
+    uint64_t *hashes;
+    uint32_t *gidx; /* user reduce: entries gathered */
+    uint8_t *grad;  /* ... and their radix partitions */
+    int64_t *gacc, *gval;
+    uint32_t gcount;
+    uint32_t stamp;
+    struct sp_agg_table tables[SP_AGG_RADIX];
+    uint64_t count;
+    uint64_t lines;
+};
+
+struct sp_exec {
+    struct spate_context *ctx;
+    const struct sp_kernels *k;
+    struct sp_pool *pool;
+    uint32_t nworkers;
+    struct sp_wstate *ws;
+    size_t ws_bytes;
+    struct sp_region sched; /* the scheduler thread's region, per batch */
+    pthread_mutex_t err_mu;
+    _Atomic bool failed;
+    spate_status err_code;
+    struct spate_error err;
+    struct sp_job *job;
+    struct spate_batch **sources; /* per input, this batch */
+    size_t sources_bytes;
+};
+
+enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG };
+
+struct chain_run {
+    struct sp_exec *ex;
+    const struct spate_batch *src;
+    struct spate_dstream *base;      /* node whose batch src is */
+    struct spate_dstream *chain[64]; /* narrow nodes, in order from base */
+    uint32_t nchain;
+    enum sink_kind sink;
+    struct spate_batch *out;        /* materialize */
+    const struct sp_schema *schema; /* schema reaching the sink */
+    struct sp_agg_spec spec;        /* agg */
+    uint32_t key_col, val_col;      /* agg */
+};
+
+static void record_error(struct sp_exec *ex, spate_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void record_error(struct sp_exec *ex, spate_status code, const char *fmt, ...) {
+    pthread_mutex_lock(&ex->err_mu);
+    if (!atomic_load(&ex->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ex->err.message, sizeof(ex->err.message), fmt, ap);
+        va_end(ap);
+        ex->err_code = code;
+        atomic_store(&ex->failed, true);
+    }
+    pthread_mutex_unlock(&ex->err_mu);
+}
+
+/* ---- Set-up ---- */
+
+spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
+                            struct spate_error *err) {
+    *out = NULL;
+    spate_engine *eng = ctx->engine;
+    struct sp_exec *ex = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*ex), 64);
+    if (ex == NULL)
+        return sp_error_set(err, ENOMEM, "out of memory setting up the context");
+    ex->ctx = ctx;
+    ex->k = eng->kernels;
+    ex->pool = eng->pool;
+    ex->nworkers = eng->workers;
+    pthread_mutex_init(&ex->err_mu, NULL);
+    sp_region_init(&ex->sched, SP_MEM_DEFAULT_ARENA, 1 << 20);
+    ex->ws_bytes = sizeof(struct sp_wstate) * ex->nworkers;
+    ex->ws = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->ws_bytes, 64);
+    ex->sources_bytes = sizeof(struct spate_batch *) * (ctx->ninputs + 1);
+    ex->sources = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->sources_bytes, 64);
+    if (ex->ws == NULL || ex->sources == NULL)
+        goto oom;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        struct sp_wstate *ws = &ex->ws[w];
+        unsigned arena = sp_pool_arena(ex->pool, w);
+        sp_region_init(&ws->persist, arena, 1 << 20);
+        sp_region_init(&ws->batch, arena, 4 << 20);
+        struct sp_region *r = &ws->persist;
+        ws->levels = sp_region_alloc(r, sizeof(struct sp_level) * (ctx->nnodes + 1), 64);
+        ws->starts = sp_region_alloc(r, sizeof(uint32_t) * SPATE_CHUNK_ROWS, 64);
+        ws->lens = sp_region_alloc(r, sizeof(uint32_t) * SPATE_CHUNK_ROWS, 64);
+        ws->hashes = sp_region_alloc(r, sizeof(uint64_t) * SPATE_CHUNK_ROWS, 64);
+        ws->gidx = sp_region_alloc(r, sizeof(uint32_t) * SPATE_CHUNK_ROWS, 64);
+        ws->grad = sp_region_alloc(r, SPATE_CHUNK_ROWS, 64);
+        ws->gacc = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
+        ws->gval = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
+        if (!ws->levels || !ws->starts || !ws->lens || !ws->hashes || !ws->gidx || !ws->grad ||
+            !ws->gacc || !ws->gval)
+            goto oom;
+        for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+            struct sp_level *lv = &ws->levels[ds->id];
+            lv->out = sp_chunk_new(r, &ds->schema);
+            lv->hdr = sp_chunk_new_header(r, &ds->schema);
+            lv->sel = sp_region_alloc(r, sizeof(uint16_t) * SPATE_CHUNK_ROWS, 64);
+            if (lv->out == NULL || lv->hdr == NULL || lv->sel == NULL)
+                goto oom;
+            if (ds->kind == SP_NODE_MAP_TO_PAIR) {
+                lv->constant = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
+                if (lv->constant == NULL)
+                    goto oom;
+                for (uint32_t i = 0; i < SPATE_CHUNK_ROWS; i++)
+                    lv->constant[i] = ds->u.pair.value;
+            }
+        }
+    }
+    *out = ex;
+    return SPATE_OK;
+oom:
+    sp_exec_destroy(ex);
+    return sp_error_set(err, ENOMEM, "out of memory setting up the context's workers");
+}
+
+void sp_exec_destroy(struct sp_exec *ex) {
+    if (ex == NULL)
+        return;
+    if (ex->ws != NULL) {
+        for (uint32_t w = 0; w < ex->nworkers; w++) {
+            sp_region_destroy(&ex->ws[w].persist);
+            sp_region_destroy(&ex->ws[w].batch);
+        }
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->ws, ex->ws_bytes);
+    }
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->sources, ex->sources_bytes);
+    sp_region_destroy(&ex->sched);
+    pthread_mutex_destroy(&ex->err_mu);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ex, sizeof(*ex));
+}
+
+/* ---- Sinks ---- */
+
+/* Copy the selected rows of in into a new dense chunk of partition part. */
+static void sink_materialize(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
+                             const struct sp_chunk *in) {
+    uint32_t rows = in->view.rows;
+    if (rows == 0)
+        return;
+    struct sp_chunk *c = sp_chunk_new(&ws->batch, cr->schema);
+    if (c == NULL)
+        goto oom;
+    const uint16_t *sel = in->view.sel;
+    for (uint32_t col = 0; col < cr->schema->ncols; col++) {
+        const struct spate_column_view *src = &in->cols[col];
+        size_t width = sp_type_width(src->type);
+        char *dst = sp_col_data(c, col);
+        const char *s = src->data;
+        if (sel == NULL) {
+            memcpy(dst, s, width * rows);
+        } else if (width == 8) {
+            for (uint32_t i = 0; i < rows; i++)
+                memcpy(dst + 8 * i, s + 8 * (size_t)sel[i], 8);
+        } else if (width == 16) {
+            for (uint32_t i = 0; i < rows; i++)
+                memcpy(dst + 16 * i, s + 16 * (size_t)sel[i], 16);
+        } else {
+            for (uint32_t i = 0; i < rows; i++)
+                memcpy(dst + width * i, s + width * (size_t)sel[i], width);
+        }
+        if (src->validity != NULL) {
+            uint64_t *v = sp_chunk_add_validity(&ws->batch, c, col);
+            if (v == NULL)
+                goto oom;
+            for (uint32_t i = 0; i < rows; i++)
+                if (sp_valid(src->validity, sp_chunk_row(&in->view, i)))
+                    v[i >> 6] |= 1ull << (i & 63);
+        }
+    }
+    c->view.rows = rows;
+    if (sp_part_append(&ws->batch, &cr->out->parts[part], c) != SPATE_OK)
+        goto oom;
+    return;
+oom:
+    record_error(cr->ex, ENOMEM, "out of memory materializing a batch");
+}
+
+/* Apply the user reduce function to the gathered (entry, value) pairs. */
+static void flush_gather(struct chain_run *cr, struct sp_wstate *ws, struct sp_agg_table *tables) {
+    uint32_t m = ws->gcount;
+    if (m == 0)
+        return;
+    for (uint32_t j = 0; j < m; j++)
+        ws->gacc[j] = tables[ws->grad[j]].entries[ws->gidx[j]].val.i;
+    cr->spec.fn(cr->spec.user, ws->gacc, ws->gval, m);
+    for (uint32_t j = 0; j < m; j++)
+        tables[ws->grad[j]].entries[ws->gidx[j]].val.i = ws->gacc[j];
+    ws->gcount = 0;
+    ws->stamp++;
+}
+
+/* Fold one value into an entry. */
+static inline void fold(struct chain_run *cr, struct sp_wstate *ws, struct sp_agg_table *tables,
+                        uint32_t radix, uint32_t idx, bool fresh, const void *vals, uint32_t phys,
+                        bool count_only) {
+    struct sp_agg_entry *e = &tables[radix].entries[idx];
+    if (count_only) {
+        e->val.i = (int64_t)((uint64_t)e->val.i + 1);
+        return;
+    }
+    if (cr->spec.value_is_f64) {
+        double v = ((const double *)vals)[phys];
+        switch (cr->spec.agg) {
+        case SPATE_AGG_MIN:
+            e->val.f = fresh || v < e->val.f ? v : e->val.f;
+            break;
+        case SPATE_AGG_MAX:
+            e->val.f = fresh || v > e->val.f ? v : e->val.f;
+            break;
+        default:
+            e->val.f = fresh ? v : e->val.f + v;
+            break;
+        }
+        return;
+    }
+    int64_t v = ((const int64_t *)vals)[phys];
+    if (cr->spec.fn != NULL) {
+        if (fresh) {
+            e->val.i = v;
+            e->stamp = ws->stamp; /* its value is already in the entry: not gathered */
+            return;
+        }
+        if (e->stamp == ws->stamp) {
+            flush_gather(cr, ws, tables);
+            e = &tables[radix].entries[idx];
+        }
+        e->stamp = ws->stamp;
+        uint32_t j = ws->gcount++;
+        ws->gidx[j] = idx;
+        ws->grad[j] = (uint8_t)radix;
+        ws->gval[j] = v;
+        if (ws->gcount == SPATE_CHUNK_ROWS)
+            flush_gather(cr, ws, tables);
+        return;
+    }
+    switch (cr->spec.agg) {
+    case SPATE_AGG_MIN:
+        e->val.i = fresh || v < e->val.i ? v : e->val.i;
+        break;
+    case SPATE_AGG_MAX:
+        e->val.i = fresh || v > e->val.i ? v : e->val.i;
+        break;
+    default: /* sum wraps modulo 2^64, as Java's long does */
+        e->val.i = (int64_t)((uint64_t)e->val.i + (uint64_t)v);
+        break;
+    }
+}
+
+static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
+    uint32_t rows = in->view.rows;
+    if (rows == 0)
+        return;
+    const struct spate_column_view *kc = &in->cols[cr->key_col];
+    bool count_only = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_COUNT;
+    const struct spate_column_view *vc = count_only ? NULL : &in->cols[cr->val_col];
+    const uint16_t *sel = in->view.sel;
+    if (cr->spec.key_is_string)
+        cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
+    else
+        cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        if (!sp_valid(kc->validity, phys))
+            continue; /* null keys form no group */
+        if (vc != NULL && !sp_valid(vc->validity, phys))
+            continue; /* null values do not take part */
+        uint64_t h = ws->hashes[i];
+        uint32_t radix = sp_agg_radix(h);
+        bool fresh;
+        uint32_t idx;
+        if (cr->spec.key_is_string)
+            idx = sp_agg_find_or_add_str(&ws->tables[radix], &ws->batch, h,
+                                         &((const struct spate_string *)kc->data)[phys], &fresh);
+        else
+            idx = sp_agg_find_or_add_i64(&ws->tables[radix], &ws->batch, h,
+                                         ((const int64_t *)kc->data)[phys], &fresh);
+        if (idx == UINT32_MAX) {
+            record_error(cr->ex, ENOMEM, "out of memory in reduce_by_key");
+            return;
+        }
+        fold(cr, ws, ws->tables, radix, idx, fresh, vc != NULL ? vc->data : NULL, phys, count_only);
+    }
+    if (cr->spec.fn != NULL)
+        flush_gather(cr, ws, ws->tables);
+}
+
+/* ---- Fused narrow operators ---- */
+
+static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
+                 struct sp_chunk *in);
+
+static void sink(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, struct sp_chunk *in) {
+    switch (cr->sink) {
+    case SINK_MATERIALIZE:
+        sink_materialize(cr, ws, part, in);
+        break;
+    case SINK_COUNT:
+        ws->count += in->view.rows;
+        break;
+    case SINK_AGG:
+        sink_agg(cr, ws, in);
+        break;
+    }
+}
+
+/* A header chunk that shares in's columns, with selection sel of rows rows. */
+static struct sp_chunk *select_rows(struct sp_level *lv, const struct sp_chunk *in,
+                                    const uint16_t *sel, uint32_t rows) {
+    struct sp_chunk *h = lv->hdr;
+    for (uint32_t c = 0; c < in->view.num_columns; c++)
+        h->cols[c] = in->cols[c];
+    h->view.rows = rows;
+    h->view.sel = sel;
+    return h;
+}
+
+static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
+                           uint32_t level, struct spate_dstream *node, struct sp_chunk *in) {
+    const struct sp_kernels *k = cr->ex->k;
+    struct sp_chunk *out = ws->levels[node->id].out;
+    struct spate_string *words = sp_col_data(out, 0);
+    const struct spate_column_view *col = &in->cols[0];
+    const struct spate_string *strs = col->data;
+    out->view.rows = 0;
+    for (uint32_t i = 0; i < in->view.rows; i++) {
+        uint32_t phys = sp_chunk_row(&in->view, i);
+        if (!sp_valid(col->validity, phys))
+            continue;
+        const char *data = sp_str_data(&strs[phys]);
+        uint32_t len = strs[phys].len, off = 0;
+        while (off < len) {
+            uint32_t consumed = 0;
+            uint32_t room = SPATE_CHUNK_ROWS - out->view.rows;
+            uint32_t n =
+                k->tokenize_ws(data + off, len - off, ws->starts, ws->lens, room, &consumed);
+            k->make_views(data + off, ws->starts, ws->lens, n, words + out->view.rows);
+            out->view.rows += n;
+            off += consumed;
+            if (out->view.rows == SPATE_CHUNK_ROWS) {
+                push(cr, ws, part, level + 1, out);
+                out->view.rows = 0;
+            }
+            if (n == 0 && consumed == 0)
+                break; /* cannot happen with room > 0; guards against a loop */
+        }
+    }
+    if (out->view.rows > 0)
+        push(cr, ws, part, level + 1, out);
+}
+
+static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
+                 struct sp_chunk *in) {
+    if (atomic_load_explicit(&cr->ex->failed, memory_order_relaxed))
+        return;
+    if (level == cr->nchain) {
+        sink(cr, ws, part, in);
+        return;
+    }
+    struct spate_dstream *node = cr->chain[level];
+    struct sp_level *lv = &ws->levels[node->id];
+    const struct sp_kernels *k = cr->ex->k;
+    switch (node->kind) {
+    case SP_NODE_FLAT_MAP_WORDS:
+        flat_map_words(cr, ws, part, level, node, in);
+        return;
+    case SP_NODE_MAP: {
+        struct sp_chunk *out = lv->out;
+        for (uint32_t c = 0; c < out->view.num_columns; c++)
+            out->cols[c].validity = NULL;
+        out->view.rows = in->view.rows;
+        out->view.sel = NULL;
+        struct spate_chunk_builder b = {
+            .chunk = out, .region = &ws->batch, .rows = in->view.rows, .oom = false};
+        struct spate_error e;
+        e.message[0] = '\0';
+        spate_status rc = node->u.map.fn(node->u.map.user, &in->view, &b, &e);
+        if (rc != SPATE_OK) {
+            record_error(cr->ex, rc, "map function failed: %s",
+                         e.message[0] ? e.message : strerror(rc));
+            return;
+        }
+        if (b.oom) {
+            record_error(cr->ex, ENOMEM, "out of memory in a map function's output");
+            return;
+        }
+        push(cr, ws, part, level + 1, out);
+        return;
+    }
+    case SP_NODE_MAP_TO_PAIR: {
+        struct sp_chunk *h = lv->hdr;
+        h->cols[0] = in->cols[node->u.pair.key_col];
+        h->cols[1].type = SPATE_TYPE_I64;
+        h->cols[1].data = lv->constant;
+        h->cols[1].validity = NULL;
+        h->view.rows = in->view.rows;
+        h->view.sel = in->view.sel;
+        push(cr, ws, part, level + 1, h);
+        return;
+    }
+    case SP_NODE_FILTER_FN: {
+        uint32_t m = node->u.filter_fn.fn(node->u.filter_fn.user, &in->view, lv->sel);
+        if (m > in->view.rows) {
+            record_error(cr->ex, EINVAL, "filter function returned %u rows of %u", m,
+                         in->view.rows);
+            return;
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            if (lv->sel[j] >= in->view.rows || (j > 0 && lv->sel[j] <= lv->sel[j - 1])) {
+                record_error(cr->ex, EINVAL,
+                             "filter function wrote row %u at %u: rows must be ascending and "
+                             "below %u",
+                             lv->sel[j], j, in->view.rows);
+                return;
+            }
+        }
+        if (in->view.sel != NULL)
+            for (uint32_t j = 0; j < m; j++)
+                lv->sel[j] = in->view.sel[lv->sel[j]];
+        if (m > 0)
+            push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
+        return;
+    }
+    case SP_NODE_FILTER_I64: {
+        const struct spate_column_view *c = &in->cols[node->u.filter_i64.col];
+        uint32_t m = k->filter_cmp_i64(c->data, c->validity, in->view.sel, in->view.rows,
+                                       (enum sp_cmp)node->u.filter_i64.op,
+                                       node->u.filter_i64.literal, lv->sel);
+        if (m > 0)
+            push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
+        return;
+    }
+    case SP_NODE_FILTER_STR: {
+        const struct spate_column_view *c = &in->cols[node->u.filter_str.col];
+        uint32_t m = k->filter_eq_str(c->data, c->validity, in->view.sel, in->view.rows,
+                                      node->u.filter_str.s, node->u.filter_str.len,
+                                      node->u.filter_str.prefix, lv->sel);
+        if (m > 0)
+            push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
+        return;
+    }
+    default:
+        record_error(cr->ex, EINVAL, "internal: node kind %d is not narrow", (int)node->kind);
+        return;
+    }
+}
+
+/* Text partition straight into the tokenizer: words never become lines first. */
+static void text_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, const char *text,
+                       uint64_t len64) {
+    const struct sp_kernels *k = cr->ex->k;
+    struct spate_dstream *node = cr->chain[0];
+    struct sp_chunk *out = ws->levels[node->id].out;
+    struct spate_string *words = sp_col_data(out, 0);
+    uint32_t len = (uint32_t)len64, off = 0;
+    while (off < len) {
+        uint32_t consumed = 0;
+        uint32_t n = k->tokenize_ws(text + off, len - off, ws->starts, ws->lens, SPATE_CHUNK_ROWS,
+                                    &consumed);
+        k->make_views(text + off, ws->starts, ws->lens, n, words);
+        out->view.rows = n;
+        out->view.sel = NULL;
+        if (n > 0)
+            push(cr, ws, part, 1, out);
+        if (consumed == 0)
+            break;
+        off += consumed;
+    }
+}
+
+/* Text partition into line records (column "value"); "\r\n" is one line end. */
+static void text_lines(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, const char *text,
+                       uint64_t len64) {
+    const struct sp_kernels *k = cr->ex->k;
+    struct sp_chunk *out = ws->levels[cr->base->id].out;
+    struct spate_string *lines = sp_col_data(out, 0);
+    uint32_t len = (uint32_t)len64, off = 0;
+    while (off < len) {
+        uint32_t consumed = 0;
+        uint32_t n =
+            k->find_newlines(text + off, len - off, ws->starts, SPATE_CHUNK_ROWS, &consumed);
+        if (n == 0) {
+            /* Bytes after the last '\n': cannot come from a receiver, kept as a line. */
+            ws->starts[0] = 0;
+            ws->lens[0] = len - off;
+            k->make_views(text + off, ws->starts, ws->lens, 1, lines);
+            out->view.rows = 1;
+            out->view.sel = NULL;
+            push(cr, ws, part, 0, out);
+            break;
+        }
+        uint32_t prev = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t end = ws->starts[i];
+            uint32_t l = end - prev;
+            if (l > 0 && text[off + end - 1] == '\r')
+                l--;
+            ws->starts[i] = prev;
+            ws->lens[i] = l;
+            prev = end + 1;
+        }
+        k->make_views(text + off, ws->starts, ws->lens, n, lines);
+        out->view.rows = n;
+        out->view.sel = NULL;
+        push(cr, ws, part, 0, out);
+        off += consumed;
+    }
+}
+
+static void chain_task(void *arg, uint32_t part, uint32_t worker) {
+    struct chain_run *cr = arg;
+    struct sp_wstate *ws = &cr->ex->ws[worker];
+    const struct sp_part *p = &cr->src->parts[part];
+    if (cr->src->text) {
+        if (cr->nchain > 0 && cr->chain[0]->kind == SP_NODE_FLAT_MAP_WORDS)
+            text_words(cr, ws, part, p->text, p->text_len);
+        else
+            text_lines(cr, ws, part, p->text, p->text_len);
+        return;
+    }
+    for (uint32_t c = 0; c < p->nchunks; c++)
+        push(cr, ws, part, 0, p->chunks[c]);
+}
+
+/* ---- Stage 2: late merge of partial aggregates ---- */
+
+static void merge_task(void *arg, uint32_t r, uint32_t worker) {
+    struct chain_run *cr = arg;
+    struct sp_exec *ex = cr->ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    uint32_t hint = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        hint += ex->ws[w].tables[r].n;
+    if (hint == 0)
+        return;
+    /* The final table of partition r lives in tables[] of a scratch array on this worker. */
+    struct sp_agg_table final[SP_AGG_RADIX];
+    if (sp_agg_table_init(&final[r], &ws->batch, hint) != SPATE_OK)
+        goto oom;
+    bool count_merge = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_COUNT;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_agg_table *t = &ex->ws[w].tables[r];
+        for (uint32_t i = 0; i < t->n; i++) {
+            const struct sp_agg_entry *e = &t->entries[i];
+            bool fresh;
+            uint32_t idx =
+                cr->spec.key_is_string
+                    ? sp_agg_find_or_add_str(&final[r], &ws->batch, e->hash, &e->key.s, &fresh)
+                    : sp_agg_find_or_add_i64(&final[r], &ws->batch, e->hash, e->key.i, &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            if (count_merge) {
+                struct sp_agg_entry *f = &final[r].entries[idx];
+                f->val.i = (int64_t)((uint64_t)f->val.i + (uint64_t)e->val.i);
+            } else {
+                /* Partial values fold like input values (sum of sums, min of mins, f(f, f)). */
+                fold(cr, ws, final, r, idx, fresh, &e->val, 0, false);
+            }
+        }
+        if (cr->spec.fn != NULL)
+            flush_gather(cr, ws, final);
+    }
+    /* Emit partition r: chunks of (key, value). */
+    const struct sp_agg_table *f = &final[r];
+    for (uint32_t base = 0; base < f->n; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, f->n - base);
+        struct sp_chunk *c = sp_chunk_new(&ws->batch, cr->out->schema);
+        if (c == NULL)
+            goto oom;
+        if (cr->spec.key_is_string) {
+            struct spate_string *k = sp_col_data(c, 0);
+            for (uint32_t i = 0; i < rows; i++)
+                k[i] = f->entries[base + i].key.s;
+        } else {
+            int64_t *k = sp_col_data(c, 0);
+            for (uint32_t i = 0; i < rows; i++)
+                k[i] = f->entries[base + i].key.i;
+        }
+        int64_t *v = sp_col_data(c, 1); /* i64 or f64: both 8 bytes, copied as bits */
+        for (uint32_t i = 0; i < rows; i++)
+            memcpy(&v[i], &f->entries[base + i].val, 8);
+        c->view.rows = rows;
+        if (sp_part_append(&ws->batch, &cr->out->parts[r], c) != SPATE_OK)
+            goto oom;
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory merging reduce_by_key partials");
+}
+
+/* Reset every worker's partial tables. Runs on the scheduler thread while the
+ * workers are idle (a pool task would not reach every worker: tasks go to
+ * whichever worker claims them). */
+static spate_status agg_init(struct sp_exec *ex) {
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        struct sp_wstate *ws = &ex->ws[w];
+        ws->gcount = 0;
+        ws->stamp = 1;
+        for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+            if (sp_agg_table_init(&ws->tables[r], &ws->batch, 64) != SPATE_OK)
+                return ENOMEM;
+    }
+    return SPATE_OK;
+}
+
+/* ---- Batches per node ---- */
+
+static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool text_ok,
+                              struct spate_batch **out);
+
+/* Set up cr's chain: narrow nodes from the nearest batch-producing ancestor of top, top included.
+ */
+static spate_status build_chain(struct sp_exec *ex, struct chain_run *cr,
+                                struct spate_dstream *top) {
+    memset(cr, 0, sizeof(*cr));
+    cr->ex = ex;
+    struct spate_dstream *stack[64];
+    uint32_t n = 0;
+    struct spate_dstream *d = top;
+    while (d != NULL && sp_node_is_narrow(d)) {
+        if (n == 64) {
+            record_error(ex, EINVAL, "a chain of more than 64 narrow transformations");
+            return EINVAL;
+        }
+        stack[n++] = d;
+        d = d->parent;
+    }
+    cr->base = d;
+    cr->nchain = n;
+    for (uint32_t i = 0; i < n; i++)
+        cr->chain[i] = stack[n - 1 - i];
+    cr->schema = top != NULL ? &top->schema : &d->schema;
+    struct spate_batch *src;
+    /* A text batch may feed the chain directly (tokenizer or line framing). */
+    SPATE_RETURN_NOT_OK(get_batch(ex, d, true, &src));
+    cr->src = src;
+    return SPATE_OK;
+}
+
+static spate_status materialize(struct sp_exec *ex, struct spate_dstream *ds,
+                                struct spate_batch **out) {
+    struct chain_run cr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds));
+    if (cr.nchain == 0 && ds->kind != SP_NODE_SOCKET) {
+        *out = (struct spate_batch *)cr.src;
+        return SPATE_OK;
+    }
+    cr.sink = SINK_MATERIALIZE;
+    cr.out = sp_batch_new(&ex->sched, &ds->schema, cr.src->nparts, ex->job->time_ms);
+    if (cr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(cr.out);
+    *out = cr.out;
+    return SPATE_OK;
+}
+
+static spate_status run_count(struct sp_exec *ex, struct spate_dstream *ds,
+                              struct spate_batch **out) {
+    struct chain_run cr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
+    cr.sink = SINK_COUNT;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        ex->ws[w].count = 0;
+    sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        total += ex->ws[w].count;
+    struct spate_batch *b = sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms);
+    struct sp_chunk *c = b != NULL ? sp_chunk_new(&ex->sched, &ds->schema) : NULL;
+    if (c == NULL || sp_part_append(&ex->sched, &b->parts[0], c) != SPATE_OK) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    ((int64_t *)sp_col_data(c, 0))[0] = (int64_t)total;
+    c->view.rows = 1;
+    b->rows = 1;
+    *out = b;
+    return SPATE_OK;
+}
+
+static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
+                               struct spate_batch **out) {
+    struct chain_run cr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
+    cr.sink = SINK_AGG;
+    const struct spate_reduce_opts *ro = &ds->u.reduce;
+    cr.key_col = ro->key_col;
+    cr.val_col = ro->value_col;
+    cr.spec.key_is_string = cr.schema->cols[ro->key_col].type == SPATE_TYPE_STRING;
+    cr.spec.agg = ro->agg;
+    cr.spec.fn = ro->fn;
+    cr.spec.user = ro->user;
+    cr.spec.value_is_f64 = ds->schema.cols[1].type == SPATE_TYPE_F64;
+    cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (cr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    if (agg_init(ex) != SPATE_OK)
+        record_error(ex, ENOMEM, "out of memory in reduce_by_key");
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, merge_task, &cr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(cr.out);
+    *out = cr.out;
+    return SPATE_OK;
+}
+
+static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool text_ok,
+                              struct spate_batch **out) {
+    if (ds->memo != NULL && ds->memo_time == ex->job->time_ms && (text_ok || !ds->memo->text)) {
+        *out = ds->memo;
+        return SPATE_OK;
+    }
+    spate_status rc;
+    struct spate_batch *b = NULL;
+    switch (ds->kind) {
+    case SP_NODE_SOCKET:
+    case SP_NODE_QUEUE: {
+        uint32_t idx = 0;
+        for (struct sp_input *in = ex->ctx->inputs; in != NULL && in != ds->input; in = in->next)
+            idx++;
+        b = ex->sources[idx];
+        if (!b->text || text_ok) {
+            *out = b;
+            return SPATE_OK;
+        }
+        rc = materialize(ex, ds, &b);
+        break;
+    }
+    case SP_NODE_COUNT:
+        rc = run_count(ex, ds, &b);
+        break;
+    case SP_NODE_REDUCE:
+        rc = run_reduce(ex, ds, &b);
+        break;
+    default:
+        rc = materialize(ex, ds, &b);
+        break;
+    }
+    if (rc != SPATE_OK)
+        return rc;
+    ds->memo = b;
+    ds->memo_time = ex->job->time_ms;
+    *out = b;
+    return SPATE_OK;
+}
+
+/* ---- Sources of a job ---- */
+
+struct lines_arg {
+    struct sp_exec *ex;
+    struct spate_batch *b;
+};
+
+static void count_lines_task(void *arg, uint32_t part, uint32_t worker) {
+    struct lines_arg *la = arg;
+    struct sp_wstate *ws = &la->ex->ws[worker];
+    const struct sp_part *p = &la->b->parts[part];
+    uint32_t len = (uint32_t)p->text_len, off = 0;
+    uint64_t lines = 0;
+    while (off < len) {
+        uint32_t consumed = 0;
+        uint32_t n = la->ex->k->find_newlines(p->text + off, len - off, ws->starts,
+                                              SPATE_CHUNK_ROWS, &consumed);
+        lines += n;
+        if (n == 0) {
+            lines++; /* trailing bytes without '\n' */
+            break;
+        }
+        off += consumed;
+    }
+    ws->lines += lines;
+}
+
+static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64_t *records) {
+    uint32_t i = 0;
+    *records = 0;
+    for (struct sp_input *in = ex->ctx->inputs; in != NULL; in = in->next, i++) {
+        struct sp_cut *cut = &job->cuts[i];
+        struct spate_batch *b =
+            sp_batch_new(&ex->sched, &in->ds->schema, ex->nworkers, job->time_ms);
+        if (b == NULL)
+            return ENOMEM;
+        if (in->kind == SP_INPUT_SOCKET) {
+            b->text = true;
+            uint32_t len = cut->end - cut->start;
+            const char *text = len > 0 ? sp_ring_at(sp_input_ring(in), cut->start) : "";
+            /* Split at line boundaries near len * p / W. */
+            uint32_t pos = 0;
+            for (uint32_t p = 0; p < ex->nworkers; p++) {
+                uint32_t end = (uint32_t)((uint64_t)len * (p + 1) / ex->nworkers);
+                if (end < pos)
+                    end = pos;
+                if (end > 0 && end < len && text[end - 1] != '\n') {
+                    const char *nl = memchr(text + end, '\n', len - end);
+                    end = nl != NULL ? (uint32_t)(nl - text) + 1 : len;
+                }
+                b->parts[p].text = text + pos;
+                b->parts[p].text_len = end - pos;
+                pos = end;
+            }
+            for (uint32_t w = 0; w < ex->nworkers; w++)
+                ex->ws[w].lines = 0;
+            struct lines_arg la = {ex, b};
+            if (len > 0)
+                sp_pool_run(ex->pool, ex->nworkers, count_lines_task, &la);
+            uint64_t lines = 0;
+            for (uint32_t w = 0; w < ex->nworkers; w++)
+                lines += ex->ws[w].lines;
+            b->rows = lines;
+            atomic_fetch_add(&in->records, lines);
+            atomic_fetch_add(&in->bytes, len);
+        } else if (cut->item != NULL) {
+            const struct spate_batch *q = cut->item->batch;
+            for (uint32_t c = 0; c < q->parts[0].nchunks; c++)
+                if (sp_part_append(&ex->sched, &b->parts[c % ex->nworkers],
+                                   q->parts[0].chunks[c]) != SPATE_OK)
+                    return ENOMEM;
+            b->rows = cut->item->rows;
+            atomic_fetch_add(&in->records, b->rows);
+        }
+        *records += b->rows;
+        ex->sources[i] = b;
+    }
+    return SPATE_OK;
+}
+
+/* ---- A job ---- */
+
+void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_info *info,
+                     struct spate_error *err) {
+    ex->job = job;
+    atomic_store(&ex->failed, false);
+    ex->err_code = SPATE_OK;
+    ex->err.message[0] = '\0';
+    bool failed = false;
+    uint64_t records = 0;
+    if (build_sources(ex, job, &records) != SPATE_OK) {
+        failed = true;
+        sp_error_set(err, ENOMEM, "out of memory building batch %" PRId64 " ms", job->time_ms);
+        goto release;
+    }
+    /* Every output runs even when an earlier one failed; the first error is kept. */
+    for (struct sp_output *o = ex->ctx->outputs; o != NULL; o = o->next) {
+        atomic_store(&ex->failed, false);
+        ex->err.message[0] = '\0';
+        struct spate_batch *b = NULL;
+        spate_status rc = get_batch(ex, o->ds, false, &b);
+        struct spate_error oe;
+        oe.message[0] = '\0';
+        const char *what = "batch";
+        if (rc == SPATE_OK) {
+            what = o->kind == SP_OUT_PRINT ? "print" : "foreach_batch";
+            rc = o->kind == SP_OUT_PRINT ? sp_output_print(b, o->n, o->fd, &ex->sched, &oe)
+                                         : o->fn(o->user, b, &oe);
+        } else {
+            memcpy(oe.message, ex->err.message, sizeof(oe.message));
+        }
+        if (rc != SPATE_OK && !failed) {
+            sp_error_set(err, rc, "%s failed at batch time %" PRId64 " ms: %s", what, job->time_ms,
+                         oe.message[0] ? oe.message : strerror(rc));
+            failed = true;
+        }
+    }
+release:
+    info->records = records;
+    info->failed = failed;
+    /* Release the batch: regions back to their first block, input data back to the inputs. */
+    for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
+        ds->memo = NULL;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        sp_region_reset(&ex->ws[w].batch);
+    sp_region_reset(&ex->sched);
+    uint32_t i = 0;
+    for (struct sp_input *in = ex->ctx->inputs; in != NULL; in = in->next, i++)
+        sp_input_release(in, &job->cuts[i]);
+    ex->job = NULL;
+}

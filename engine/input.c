@@ -1,0 +1,399 @@
+/*
+ * engine/input.c - socket and queue inputs: definition, sealing, release.
+ *
+ * Invariants: a socket input's cuts are ring positions at line boundaries
+ * (the receiver publishes whole lines only), taken in order by the clock
+ * side; ring space is given back only after the batch that covers it has
+ * finished its outputs, so string views into the ring stay valid for the
+ * whole batch. Queue items are immutable once pushed.
+ */
+#include "engine/input.h"
+#include "engine/context.h"
+#include "engine/dstream.h"
+#include "engine/mem.h"
+#include "io/receiver_socket.h"
+#include "io/ring.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+void spate_socket_opts_init(struct spate_socket_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->max_line_bytes = 1u << 20;
+    opts->ring_bytes = 64u << 20;
+    opts->recv_buffer_bytes = 64u << 10;
+    opts->recv_buffers = 64;
+    opts->reconnect_min_ms = 10;
+    opts->reconnect_max_ms = 1000;
+}
+
+static struct sp_input *input_new(spate_dstream *ds, enum sp_input_kind kind,
+                                  struct spate_error *err) {
+    struct sp_input *in = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*in), 64);
+    if (in == NULL) {
+        sp_error_set(err, ENOMEM, "out of memory defining an input");
+        return NULL;
+    }
+    in->kind = kind;
+    in->ds = ds;
+    pthread_mutex_init(&in->mu, NULL);
+    ds->input = in;
+    return in;
+}
+
+spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *host, uint16_t port,
+                                                const struct spate_socket_opts *opts,
+                                                struct spate_error *err) {
+    if (ctx == NULL || host == NULL || host[0] == '\0' || port == 0) {
+        sp_error_set(err, EINVAL, "socket_text_stream: %s",
+                     ctx == NULL ? "the context is NULL" : "a host and a non-zero port are needed");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "socket_text_stream", err) != SPATE_OK)
+        return NULL;
+    struct spate_socket_opts o;
+    spate_socket_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (o.max_line_bytes == 0 || o.ring_bytes < 4096 || o.ring_bytes > (1u << 30) ||
+        o.ring_bytes <= o.max_line_bytes || o.recv_buffer_bytes == 0 || o.recv_buffers == 0 ||
+        o.reconnect_min_ms == 0 || o.reconnect_max_ms < o.reconnect_min_ms) {
+        sp_error_set(err, EINVAL,
+                     "socket_text_stream: bad options (ring_bytes 4 KiB..1 GiB and above "
+                     "max_line_bytes, non-zero buffers, reconnect_min_ms <= reconnect_max_ms)");
+        return NULL;
+    }
+    if (strlen(host) >= sizeof(((struct sp_input *)0)->host)) {
+        sp_error_set(err, EINVAL, "socket_text_stream: host name too long");
+        return NULL;
+    }
+    /* Resolve now so that a typo fails at definition, not at start. */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    int gai = getaddrinfo(host, NULL, &hints, &res);
+    if (gai != 0) {
+        sp_error_set(err, EINVAL, "socket_text_stream: cannot resolve host '%s': %s", host,
+                     gai_strerror(gai));
+        return NULL;
+    }
+    freeaddrinfo(res);
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_SOCKET, NULL, err);
+    if (ds == NULL)
+        return NULL;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    if (sp_schema_set(&ds->schema, cols, 1, err) != SPATE_OK)
+        goto fail;
+    struct sp_input *in = input_new(ds, SP_INPUT_SOCKET, err);
+    if (in == NULL)
+        goto fail;
+    snprintf(in->host, sizeof(in->host), "%s", host);
+    in->port = port;
+    in->sopts = o;
+    sp_context_add_node(ctx, ds);
+    return ds;
+fail:
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+    return NULL;
+}
+
+spate_dstream *spate_context_queue_stream(spate_context *ctx,
+                                          const struct spate_column_def *columns,
+                                          uint32_t num_columns, struct spate_error *err) {
+    if (ctx == NULL) {
+        sp_error_set(err, EINVAL, "queue_stream: the context is NULL");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "queue_stream", err) != SPATE_OK)
+        return NULL;
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_QUEUE, NULL, err);
+    if (ds == NULL)
+        return NULL;
+    if (sp_schema_set(&ds->schema, columns, num_columns, err) != SPATE_OK)
+        goto fail;
+    if (input_new(ds, SP_INPUT_QUEUE, err) == NULL)
+        goto fail;
+    sp_context_add_node(ctx, ds);
+    return ds;
+fail:
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+    return NULL;
+}
+
+void sp_queue_item_free(struct sp_queue_item *item) {
+    if (item == NULL)
+        return;
+    /* The item lives in its own region: copy the region out before releasing it. */
+    struct sp_region r = item->region;
+    sp_region_destroy(&r);
+}
+
+spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_data *columns,
+                              uint64_t rows, struct spate_error *err) {
+    if (queue == NULL || queue->kind != SP_NODE_QUEUE)
+        return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
+    if (columns == NULL && rows > 0)
+        return sp_error_set(err, EINVAL, "queue_push: columns is NULL");
+    const struct sp_schema *s = &queue->schema;
+    for (uint32_t c = 0; c < s->ncols && rows > 0; c++)
+        if (columns[c].data == NULL)
+            return sp_error_set(err, EINVAL, "queue_push: column %u has no data", c);
+    struct sp_region r;
+    sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 1 << 20);
+    struct sp_queue_item *item = sp_region_alloc(&r, sizeof(*item), 64);
+    if (item == NULL)
+        goto oom;
+    memset(item, 0, sizeof(*item));
+    item->batch = sp_batch_new(&r, s, 1, 0);
+    if (item->batch == NULL)
+        goto oom;
+    for (uint64_t base = 0; base < rows; base += SPATE_CHUNK_ROWS) {
+        uint32_t n = (uint32_t)SP_MIN((uint64_t)SPATE_CHUNK_ROWS, rows - base);
+        struct sp_chunk *ch = sp_chunk_new(&r, s);
+        if (ch == NULL)
+            goto oom;
+        for (uint32_t c = 0; c < s->ncols; c++) {
+            size_t width = sp_type_width(s->cols[c].type);
+            const char *src = (const char *)columns[c].data + width * base;
+            char *dst = sp_col_data(ch, c);
+            if (s->cols[c].type == SPATE_TYPE_STRING) {
+                const struct spate_string *in = (const struct spate_string *)src;
+                struct spate_string *out = (struct spate_string *)dst;
+                for (uint32_t i = 0; i < n; i++) {
+                    uint32_t len = in[i].len;
+                    const char *bytes = spate_string_data(&in[i]);
+                    memset(&out[i], 0, sizeof(out[i]));
+                    out[i].len = len;
+                    if (len <= SPATE_STRING_INLINE) {
+                        memcpy((char *)&out[i] + offsetof(struct spate_string, prefix), bytes, len);
+                        continue;
+                    }
+                    char *copy = sp_region_alloc(&r, len, 8);
+                    if (copy == NULL)
+                        goto oom;
+                    memcpy(copy, bytes, len);
+                    memcpy(out[i].prefix, copy, 4);
+                    out[i].u.ptr = copy;
+                }
+            } else {
+                memcpy(dst, src, width * n);
+            }
+            if (columns[c].validity != NULL) {
+                uint64_t *v = sp_chunk_add_validity(&r, ch, c);
+                if (v == NULL)
+                    goto oom;
+                for (uint32_t i = 0; i < n; i++) {
+                    uint64_t row = base + i;
+                    if ((columns[c].validity[row >> 6] >> (row & 63)) & 1u)
+                        v[i >> 6] |= 1ull << (i & 63);
+                }
+            }
+        }
+        ch->view.rows = n;
+        if (sp_part_append(&r, &item->batch->parts[0], ch) != SPATE_OK)
+            goto oom;
+    }
+    item->rows = rows;
+    item->region = r;
+    struct sp_input *in = queue->input;
+    pthread_mutex_lock(&in->mu);
+    if (in->closed) {
+        pthread_mutex_unlock(&in->mu);
+        sp_queue_item_free(item);
+        return sp_error_set(err, ECANCELED, "queue_push: the context is stopped");
+    }
+    if (in->qtail != NULL)
+        in->qtail->next = item;
+    else
+        in->qhead = item;
+    in->qtail = item;
+    pthread_mutex_unlock(&in->mu);
+    return SPATE_OK;
+oom:
+    sp_region_destroy(&r);
+    return sp_error_set(err, ENOMEM, "queue_push: out of memory");
+}
+
+spate_status spate_queue_push_lines(spate_dstream *queue, const char *const *lines, uint64_t count,
+                                    struct spate_error *err) {
+    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->schema.ncols != 1 ||
+        queue->schema.cols[0].type != SPATE_TYPE_STRING)
+        return sp_error_set(err, EINVAL, "queue_push_lines: not a one-column string queue");
+    if (lines == NULL && count > 0)
+        return sp_error_set(err, EINVAL, "queue_push_lines: lines is NULL");
+    /* Views to the caller's bytes; queue_push copies them. */
+    struct sp_region r;
+    sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 1 << 16);
+    struct spate_string *views =
+        count > 0 ? sp_region_alloc(&r, sizeof(struct spate_string) * count, 64) : NULL;
+    if (count > 0 && views == NULL) {
+        sp_region_destroy(&r);
+        return sp_error_set(err, ENOMEM, "queue_push_lines: out of memory");
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        const char *l = lines[i] != NULL ? lines[i] : "";
+        size_t len = strlen(l);
+        memset(&views[i], 0, sizeof(views[i]));
+        views[i].len = (uint32_t)len;
+        if (len <= SPATE_STRING_INLINE) {
+            memcpy((char *)&views[i] + offsetof(struct spate_string, prefix), l, len);
+        } else {
+            memcpy(views[i].prefix, l, 4);
+            views[i].u.ptr = l;
+        }
+    }
+    struct spate_column_data col = {views, NULL};
+    spate_status rc = spate_queue_push(queue, &col, count, err);
+    sp_region_destroy(&r);
+    return rc;
+}
+
+spate_status spate_input_stats(const spate_dstream *input, struct spate_input_stats *out,
+                               struct spate_error *err) {
+    if (input == NULL || input->input == NULL || out == NULL)
+        return sp_error_set(err, EINVAL, "input_stats: not an input stream");
+    struct sp_input *in = input->input;
+    memset(out, 0, sizeof(*out));
+    out->records = atomic_load(&in->records);
+    out->bytes = atomic_load(&in->bytes);
+    pthread_mutex_lock(&in->mu);
+    out->malformed = in->rx_malformed;
+    out->reconnects = in->rx_connects > 0 ? in->rx_connects - 1 : 0;
+    out->blocked_ns = in->rx_blocked_ns;
+    if (in->rx != NULL) {
+        const struct sp_socket_receiver_stats *st = sp_socket_receiver_stats(in->rx);
+        out->malformed = atomic_load_explicit(&st->malformed, memory_order_relaxed);
+        uint64_t c = atomic_load_explicit(&st->connects, memory_order_relaxed);
+        out->reconnects = c > 0 ? c - 1 : 0;
+        out->blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
+        out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+    } else if (in->kind == SP_INPUT_SOCKET) {
+        out->bytes = in->rx_bytes;
+    }
+    pthread_mutex_unlock(&in->mu);
+    return SPATE_OK;
+}
+
+/* ---- Engine side ---- */
+
+spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct spate_error *err) {
+    if (in->kind != SP_INPUT_SOCKET)
+        return SPATE_OK;
+    struct sp_socket_receiver_opts ro;
+    memset(&ro, 0, sizeof(ro));
+    ro.host = in->host;
+    ro.port = in->port;
+    ro.max_line = in->sopts.max_line_bytes;
+    ro.ring_bytes = in->sopts.ring_bytes;
+    ro.buf_size = in->sopts.recv_buffer_bytes;
+    uint32_t count = 1;
+    while (count < in->sopts.recv_buffers && count < 32768)
+        count <<= 1;
+    ro.buf_count = count;
+    ro.reconnect_min_ms = in->sopts.reconnect_min_ms;
+    ro.reconnect_max_ms = in->sopts.reconnect_max_ms;
+    ro.quiet = in->sopts.quiet;
+    ro.name = ctx_name;
+    char msg[SPATE_ERROR_MESSAGE_SIZE];
+    msg[0] = '\0';
+    struct sp_socket_receiver *rx = NULL;
+    int rc = sp_socket_receiver_create(&ro, &rx, msg, sizeof(msg));
+    if (rc == 0) {
+        rc = sp_socket_receiver_start(rx, msg, sizeof(msg));
+        if (rc != 0) {
+            sp_socket_receiver_destroy(rx);
+            rx = NULL;
+        }
+    }
+    if (rc != 0)
+        return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO,
+                            "socket_text_stream %s:%u cannot start: %s", in->host, in->port,
+                            msg[0] ? msg : strerror(-rc));
+    pthread_mutex_lock(&in->mu);
+    in->rx = rx;
+    pthread_mutex_unlock(&in->mu);
+    in->sealed = sp_ring_tail(sp_socket_receiver_ring(rx));
+    return SPATE_OK;
+}
+
+void sp_input_stop(struct sp_input *in) {
+    if (in->kind == SP_INPUT_SOCKET && in->rx != NULL)
+        sp_socket_receiver_stop(in->rx);
+}
+
+static void keep_rx_stats(struct sp_input *in) {
+    const struct sp_socket_receiver_stats *st = sp_socket_receiver_stats(in->rx);
+    in->rx_malformed = atomic_load_explicit(&st->malformed, memory_order_relaxed);
+    in->rx_connects = atomic_load_explicit(&st->connects, memory_order_relaxed);
+    in->rx_blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
+    in->rx_bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+}
+
+void sp_input_destroy(struct sp_input *in) {
+    if (in == NULL)
+        return;
+    if (in->rx != NULL) {
+        pthread_mutex_lock(&in->mu);
+        keep_rx_stats(in);
+        struct sp_socket_receiver *rx = in->rx;
+        in->rx = NULL;
+        pthread_mutex_unlock(&in->mu);
+        sp_socket_receiver_destroy(rx);
+    }
+    pthread_mutex_lock(&in->mu);
+    struct sp_queue_item *it = in->qhead;
+    in->qhead = in->qtail = NULL;
+    in->closed = true;
+    pthread_mutex_unlock(&in->mu);
+    while (it != NULL) {
+        struct sp_queue_item *next = it->next;
+        sp_queue_item_free(it);
+        it = next;
+    }
+}
+
+void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
+    memset(cut, 0, sizeof(*cut));
+    if (in->kind == SP_INPUT_SOCKET) {
+        cut->start = in->sealed;
+        cut->end = in->rx != NULL ? sp_ring_tail(sp_socket_receiver_ring(in->rx)) : in->sealed;
+        in->sealed = cut->end;
+        return;
+    }
+    pthread_mutex_lock(&in->mu);
+    cut->item = in->qhead;
+    if (in->qhead != NULL) {
+        in->qhead = in->qhead->next;
+        if (in->qhead == NULL)
+            in->qtail = NULL;
+        cut->item->next = NULL;
+    }
+    pthread_mutex_unlock(&in->mu);
+}
+
+bool sp_input_pending(struct sp_input *in) {
+    if (in->kind == SP_INPUT_SOCKET)
+        return in->rx != NULL && sp_ring_tail(sp_socket_receiver_ring(in->rx)) != in->sealed;
+    pthread_mutex_lock(&in->mu);
+    bool pending = in->qhead != NULL;
+    pthread_mutex_unlock(&in->mu);
+    return pending;
+}
+
+void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
+    if (in->kind == SP_INPUT_SOCKET) {
+        if (in->rx != NULL && cut->end != cut->start)
+            sp_ring_release(sp_socket_receiver_ring(in->rx), cut->end);
+        return;
+    }
+    sp_queue_item_free(cut->item);
+    cut->item = NULL;
+}
+
+struct sp_ring *sp_input_ring(struct sp_input *in) {
+    return sp_socket_receiver_ring(in->rx);
+}

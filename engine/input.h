@@ -1,0 +1,73 @@
+/*
+ * engine/input.h - the engine side of input streams.
+ *
+ * A socket input owns an io/ receiver (created at start) whose ring the
+ * batch clock cuts: the job of batch k covers ring positions
+ * [cut of k-1, cut of k), released once batch k's outputs are done. A queue
+ * input holds batches pushed by the program, each in its own region; the
+ * clock takes the oldest one per batch (Spark's oneAtATime).
+ */
+#ifndef SP_INPUT_H
+#define SP_INPUT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/batch.h"
+#include "spate/io.h"
+
+struct sp_socket_receiver;
+struct spate_dstream;
+
+enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE };
+
+struct sp_queue_item {
+    struct sp_queue_item *next;
+    struct sp_region region;   /* holds the item, its chunks and string bytes */
+    struct spate_batch *batch; /* one partition of chunks */
+    uint64_t rows;
+};
+
+struct sp_input {
+    enum sp_input_kind kind;
+    struct spate_dstream *ds;
+    struct sp_input *next;
+    /* socket */
+    char host[256];
+    uint16_t port;
+    struct spate_socket_opts sopts;
+    struct sp_socket_receiver *rx; /* from start to stop */
+    uint32_t sealed;               /* ring position of the last cut (clock side) */
+    /* queue */
+    pthread_mutex_t mu;
+    struct sp_queue_item *qhead, *qtail; /* under mu */
+    bool closed;                         /* under mu: context stopped */
+    /* counters */
+    _Atomic uint64_t records;
+    _Atomic uint64_t bytes;
+    uint64_t rx_malformed, rx_connects, rx_blocked_ns,
+        rx_bytes; /* kept after the receiver is gone */
+};
+
+/* What a job took from one input. */
+struct sp_cut {
+    uint32_t start, end;        /* socket: ring positions */
+    struct sp_queue_item *item; /* queue: the batch taken, or NULL (empty batch) */
+};
+
+/* Start / stop receivers of socket inputs. start: SPATE_OK or EIO/ENOMEM with a message. */
+spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct spate_error *err);
+void sp_input_stop(struct sp_input *in);
+/* Free what the input holds (receiver, queued items). */
+void sp_input_destroy(struct sp_input *in);
+/* Seal: what batch k takes from in. Clock side (one thread at a time). */
+void sp_input_seal(struct sp_input *in, struct sp_cut *cut);
+/* Whether in has data that no cut took yet (graceful stop). */
+bool sp_input_pending(struct sp_input *in);
+/* After the batch: give the ring space back / free the queue item. */
+void sp_input_release(struct sp_input *in, struct sp_cut *cut);
+/* Ring memory of a socket input (valid between start and destroy). */
+struct sp_ring *sp_input_ring(struct sp_input *in);
+void sp_queue_item_free(struct sp_queue_item *item);
+
+#endif /* SP_INPUT_H */

@@ -1,0 +1,152 @@
+/*
+ * spate/context.h - the streaming context: batch interval and lifecycle.
+ *
+ * States: INITIALIZED -> ACTIVE -> STOPPED (Spark's StreamingContext). Define
+ * inputs, transformations and outputs, start, await termination, stop. Only
+ * one context may be ACTIVE in a process. Every call is safe in every state:
+ * misuse returns an error code and a message, never crashes or hangs.
+ */
+#ifndef SPATE_CONTEXT_H
+#define SPATE_CONTEXT_H
+
+#include "spate/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spate_context spate_context;
+
+enum spate_context_state {
+    SPATE_CONTEXT_INITIALIZED = 0,
+    SPATE_CONTEXT_ACTIVE = 1,
+    SPATE_CONTEXT_STOPPED = 2
+};
+
+/* What the program can read about one finished batch (a StreamingListener's view). */
+struct spate_batch_info {
+    int64_t batch_time_ms;       /* zero_time + k * interval */
+    uint64_t batch_index;        /* k, from 1 */
+    uint64_t records;            /* records taken in by all inputs for this batch */
+    int64_t scheduling_delay_us; /* from the batch's due time to the start of its processing */
+    int64_t processing_time_us;  /* from the start to the end of its processing, outputs included */
+    bool failed;                 /* an output or user function failed in this batch */
+};
+
+/* Called on the scheduler thread after each batch, outputs done. Must be quick. */
+typedef void (*spate_batch_listener)(void *user, const struct spate_batch_info *info);
+
+/* Context configuration; initialise with spate_context_opts_init(). */
+struct spate_context_opts {
+    int64_t batch_interval_ms;     /* > 0 */
+    bool manual_clock;             /* batches run only when spate_context_advance() says so */
+    int64_t zero_time_ms;          /* manual clock: the time of batch 0 (default 0); the wall
+                                      clock uses the time of start, rounded down to the interval */
+    spate_batch_listener on_batch; /* optional */
+    void *on_batch_user;
+    const char *name; /* optional, for messages */
+};
+
+/* Fill opts with defaults (interval 1000 ms, wall clock). */
+SPATE_API void spate_context_opts_init(struct spate_context_opts *opts);
+
+/*
+ * Create a streaming context on engine.
+ *
+ * Returns SPATE_OK, or EINVAL (engine or out NULL, interval <= 0), ENOMEM.
+ * Ownership: the caller owns *out and frees it with spate_context_destroy(),
+ * which also frees every dstream of the context. The engine is borrowed until
+ * the context is stopped (spate_context_stop may destroy it, see there).
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_create(spate_engine *engine,
+                                                            const struct spate_context_opts *opts,
+                                                            spate_context **out,
+                                                            struct spate_error *err);
+
+/*
+ * Start: receivers begin reading and the batch clock starts. Returns at once.
+ *
+ * Returns SPATE_OK (also when already ACTIVE: a no-op), or EINVAL (no output
+ * operation: the context is then STOPPED), ECANCELED (the context is
+ * STOPPED), EBUSY (another context of the process is ACTIVE), EIO (an input
+ * could not start, e.g. io_uring unavailable: the context is then STOPPED),
+ * ENOMEM. Thread safety: call from the owning thread.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_start(spate_context *ctx,
+                                                           struct spate_error *err);
+
+/*
+ * Block until the context is stopped (by spate_context_stop from another
+ * thread or by a signal helper). Returns SPATE_OK, or EIO when a batch failed
+ * since the last call: the message is the original error (later batches still
+ * ran). Returns at once on a STOPPED context.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_await_termination(spate_context *ctx,
+                                                                       struct spate_error *err);
+
+/*
+ * As spate_context_await_termination, waiting at most timeout_ms.
+ * *stopped says whether the context is stopped. Returns SPATE_OK (stopped or
+ * timed out: see *stopped), EIO (a batch failed, as above), EINVAL.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_await_termination_timeout(
+    spate_context *ctx, int64_t timeout_ms, bool *stopped, struct spate_error *err);
+
+/* Options of spate_context_stop_opts(). */
+struct spate_stop_opts {
+    bool stop_engine;            /* also destroy the engine (default true) */
+    bool graceful;               /* process all data received so far first (default false) */
+    int64_t graceful_timeout_ms; /* graceful: give up after this long (default 30000) */
+};
+
+/* Fill opts with defaults: stop the engine, not graceful, 30 s timeout. */
+SPATE_API void spate_stop_opts_init(struct spate_stop_opts *opts);
+
+/*
+ * Stop the context. Safe in every state and twice; stop before start makes
+ * the context STOPPED (start then fails). Without graceful the batch running
+ * now finishes and nothing more is processed. After stop no thread, fd or
+ * io_uring ring of the context remains. With stop_engine the engine is
+ * destroyed (also by a later stop that asks for it, when an earlier one kept
+ * it); otherwise it can make the next context.
+ * Returns SPATE_OK, or ETIMEDOUT (graceful timed out; the context is stopped anyway).
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_stop_opts(spate_context *ctx,
+                                                               const struct spate_stop_opts *opts,
+                                                               struct spate_error *err);
+
+/* spate_context_stop_opts with stop_engine and graceful as given. */
+SPATE_API SPATE_NODISCARD spate_status spate_context_stop(spate_context *ctx, bool stop_engine,
+                                                          bool graceful, struct spate_error *err);
+
+/* Current state. */
+SPATE_API enum spate_context_state spate_context_state(const spate_context *ctx);
+
+/*
+ * Manual clock only: advance by intervals batch intervals. Returns when every
+ * batch that fell due has run and its outputs are done.
+ * Returns SPATE_OK, or EINVAL (not a manual clock, intervals < 0), ECANCELED
+ * (not ACTIVE). A failing batch does not fail this call: see await_termination.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_advance(spate_context *ctx, int64_t intervals,
+                                                             struct spate_error *err);
+
+/*
+ * The last asynchronous error (a failed batch), or NULL. Borrowed: valid
+ * until the next call on ctx.
+ */
+SPATE_API const char *spate_context_last_error(spate_context *ctx);
+
+/* Batches completed so far, and the info of the last one (false when none). */
+SPATE_API uint64_t spate_context_batches_completed(const spate_context *ctx);
+SPATE_API bool spate_context_last_batch(const spate_context *ctx, struct spate_batch_info *out);
+
+/* Stop if needed (not graceful, engine kept) and free the context with its streams. NULL: nothing.
+ */
+SPATE_API void spate_context_destroy(spate_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPATE_CONTEXT_H */

@@ -1,0 +1,164 @@
+/*
+ * spate/dstream.h - discretized streams: transformations and outputs.
+ *
+ * A dstream belongs to the context that made it and is freed with it. Every
+ * definition call fails (NULL and a message) once the context is started or
+ * stopped, saying which. Narrow transformations (flat_map, map, filter) are
+ * fused per chunk with what follows them; reduce_by_key aggregates into
+ * per-worker partial tables, radix-partitioned by XXH3 hash, merged late.
+ */
+#ifndef SPATE_DSTREAM_H
+#define SPATE_DSTREAM_H
+
+#include "spate/context.h"
+#include "spate/batch.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct spate_dstream spate_dstream;
+
+/* The context that owns ds. */
+SPATE_API spate_context *spate_dstream_context(const spate_dstream *ds);
+/* Columns of ds's schema, and column col (NULL name when out of range). Borrowed. */
+SPATE_API uint32_t spate_dstream_num_columns(const spate_dstream *ds);
+SPATE_API struct spate_column_def spate_dstream_column(const spate_dstream *ds, uint32_t col);
+
+/* ---- Narrow transformations ---- */
+
+/*
+ * flatMap with the built-in tokenizer: every word of string column 0 of ds
+ * becomes a record (column "word", string). Words are separated by ASCII
+ * whitespace (space, \t, \n, \v, \f, \r); the views point into the input
+ * batch, nothing is copied. Returns NULL on EINVAL (column 0 not a string),
+ * EBUSY/ECANCELED (context started/stopped), ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_flat_map_words(spate_dstream *ds, struct spate_error *err);
+
+/*
+ * A chunk callback for map: fill every output column for each of in->rows
+ * rows through the builder. Return SPATE_OK, or an error (with a message in
+ * err) to fail the batch.
+ */
+typedef spate_status (*spate_map_fn)(void *user, const struct spate_chunk_view *in,
+                                     spate_chunk_builder *out, struct spate_error *err);
+
+/*
+ * map: one output row per input row, output schema columns (copied), computed
+ * chunk at a time by fn. user is passed to fn and never freed by spate.
+ * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_map(spate_dstream *ds,
+                                           const struct spate_column_def *columns,
+                                           uint32_t num_columns, spate_map_fn fn, void *user,
+                                           struct spate_error *err);
+
+/*
+ * map to pairs (key, 1): the key column col of ds and a literal i64 column
+ * "value". The common word-count step, with no callback.
+ */
+SPATE_API spate_dstream *spate_dstream_map_to_pair(spate_dstream *ds, uint32_t key_col,
+                                                   int64_t value, struct spate_error *err);
+
+/*
+ * A chunk callback for filter: write into sel_out the logical row indexes
+ * (ascending) of in that pass and return their number.
+ */
+typedef uint32_t (*spate_filter_fn)(void *user, const struct spate_chunk_view *in,
+                                    uint16_t *sel_out);
+
+/* filter with a chunk callback. Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM. */
+SPATE_API spate_dstream *spate_dstream_filter(spate_dstream *ds, spate_filter_fn fn, void *user,
+                                              struct spate_error *err);
+
+enum spate_cmp {
+    SPATE_CMP_EQ = 0,
+    SPATE_CMP_NE = 1,
+    SPATE_CMP_LT = 2,
+    SPATE_CMP_LE = 3,
+    SPATE_CMP_GT = 4,
+    SPATE_CMP_GE = 5
+};
+
+/* filter with a built-in vectorized comparison of an i64/timestamp column with a literal;
+ * null values never pass. */
+SPATE_API spate_dstream *spate_dstream_filter_i64(spate_dstream *ds, uint32_t col,
+                                                  enum spate_cmp op, int64_t literal,
+                                                  struct spate_error *err);
+
+/* filter keeping rows whose string column col equals (or, with prefix, starts with) s. */
+SPATE_API spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, const char *s,
+                                                     bool prefix, struct spate_error *err);
+
+/* ---- Aggregations ---- */
+
+/* count: one record per batch (column "count", i64); [0] for an empty batch. */
+SPATE_API spate_dstream *spate_dstream_count(spate_dstream *ds, struct spate_error *err);
+
+enum spate_agg {
+    SPATE_AGG_SUM = 1,   /* sum of the value column (i64 wraps modulo 2^64; f64) */
+    SPATE_AGG_COUNT = 2, /* number of records per key (value column ignored) */
+    SPATE_AGG_MIN = 3,
+    SPATE_AGG_MAX = 4
+};
+
+/*
+ * A user reduce function, chunk-level: acc[i] = f(acc[i], vals[i]) for i < n.
+ * Must be associative and commutative, as Spark's reduceByKey requires.
+ */
+typedef void (*spate_reduce_i64_fn)(void *user, int64_t *acc, const int64_t *vals, uint32_t n);
+
+/* Options of reduce_by_key; initialise with spate_reduce_opts_init(). */
+struct spate_reduce_opts {
+    uint32_t key_col;       /* key column: string or i64 (default 0) */
+    uint32_t value_col;     /* value column: i64 (or f64 for SUM/MIN/MAX) (default 1) */
+    enum spate_agg agg;     /* built-in aggregate (default SUM); ignored when fn is set */
+    spate_reduce_i64_fn fn; /* user reduce function over i64 values, or NULL */
+    void *user;
+};
+
+SPATE_API void spate_reduce_opts_init(struct spate_reduce_opts *opts);
+
+/*
+ * reduceByKey: one record (key, value) per distinct key of the batch; the
+ * output columns are named after the input's key and value columns (value
+ * "count" for COUNT). Null keys are dropped (counted as a group of none).
+ * Returns NULL on EINVAL (bad columns or types), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
+                                                     const struct spate_reduce_opts *opts,
+                                                     struct spate_error *err);
+
+/* ---- Output operations ---- */
+
+/*
+ * print(n): write, per batch, to stdout ("-----" / "Time: <ms> ms" / "-----",
+ * the first n records, "..." when there are more, an empty line). Records of
+ * one column print as the value, of more as (a,b,...). n = 0 means 10.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_dstream_print(spate_dstream *ds, uint32_t n,
+                                                           struct spate_error *err);
+
+/* As print, written to file descriptor fd (borrowed, must outlive the context). */
+SPATE_API SPATE_NODISCARD spate_status spate_dstream_print_fd(spate_dstream *ds, uint32_t n, int fd,
+                                                              struct spate_error *err);
+
+/*
+ * foreachRDD: fn is called on the scheduler thread once per batch, also for
+ * empty batches, with the whole batch (read-only, valid during the call).
+ * Returning an error fails the batch: reported by await_termination; later
+ * batches still run.
+ */
+typedef spate_status (*spate_batch_fn)(void *user, const spate_batch *batch,
+                                       struct spate_error *err);
+
+SPATE_API SPATE_NODISCARD spate_status spate_dstream_foreach_batch(spate_dstream *ds,
+                                                                   spate_batch_fn fn, void *user,
+                                                                   struct spate_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPATE_DSTREAM_H */

@@ -1,0 +1,95 @@
+/*
+ * spate/io.h - input streams: TCP text sockets and in-memory queues.
+ *
+ * Receivers run on their own I/O threads with their own io_uring; they fill
+ * bounded lock-free rings that the batch clock cuts every interval. A full
+ * ring stops the receiver from reading, so TCP flow control pushes back on
+ * the sender: nothing is dropped.
+ */
+#ifndef SPATE_IO_H
+#define SPATE_IO_H
+
+#include "spate/dstream.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options of a socket text stream; initialise with spate_socket_opts_init(). */
+struct spate_socket_opts {
+    uint32_t max_line_bytes; /* longer lines are counted as malformed and skipped (default 1 MiB) */
+    uint32_t ring_bytes;     /* bound of the receiver's ring (default 64 MiB, power of two) */
+    uint32_t recv_buffer_bytes; /* size of each provided receive buffer (default 64 KiB) */
+    uint32_t recv_buffers;      /* number of provided receive buffers (default 64) */
+    uint32_t reconnect_min_ms;  /* first reconnect delay (default 10) */
+    uint32_t reconnect_max_ms;  /* reconnect delay cap (default 1000) */
+    bool quiet;                 /* do not log connects and reconnects to stderr */
+};
+
+SPATE_API void spate_socket_opts_init(struct spate_socket_opts *opts);
+
+/*
+ * Spark's socketTextStream: connect to host:port and make one record (column
+ * "value", string) per line. Lines end at '\n'; "\r\n" is one line end; an
+ * empty line is a record. The receiver reconnects with backoff when the server
+ * is not up or goes away. opts may be NULL.
+ *
+ * Returns the stream, or NULL: EINVAL (bad argument, host cannot be
+ * resolved), EBUSY/ECANCELED (context started/stopped), ENOMEM.
+ * Ownership: the stream belongs to ctx.
+ */
+SPATE_API spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *host,
+                                                          uint16_t port,
+                                                          const struct spate_socket_opts *opts,
+                                                          struct spate_error *err);
+
+/*
+ * Spark's queueStream (oneAtATime): a stream whose batches the program pushes.
+ * At every batch the oldest pushed batch is taken, or an empty batch when none
+ * is queued. columns gives the schema (copied).
+ * Returns the stream or NULL (EINVAL, EBUSY, ECANCELED, ENOMEM).
+ */
+SPATE_API spate_dstream *spate_context_queue_stream(spate_context *ctx,
+                                                    const struct spate_column_def *columns,
+                                                    uint32_t num_columns, struct spate_error *err);
+
+/* One column of data pushed to a queue stream; data is copied. */
+struct spate_column_data {
+    const void *data; /* rows values of the column's type (struct spate_string for strings) */
+    const uint64_t *validity; /* NULL = no nulls */
+};
+
+/*
+ * Queue one batch of rows rows (columns in schema order). Thread safety: any
+ * thread, also while the context runs. Returns SPATE_OK, EINVAL (not a queue
+ * stream, bad data), ECANCELED (context stopped), ENOMEM.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_queue_push(spate_dstream *queue,
+                                                        const struct spate_column_data *columns,
+                                                        uint64_t rows, struct spate_error *err);
+
+/* Convenience for a one-column string queue: queue one batch of lines. */
+SPATE_API SPATE_NODISCARD spate_status spate_queue_push_lines(spate_dstream *queue,
+                                                              const char *const *lines,
+                                                              uint64_t count,
+                                                              struct spate_error *err);
+
+/* Counters of an input stream. */
+struct spate_input_stats {
+    uint64_t records;    /* records taken into batches */
+    uint64_t bytes;      /* bytes received */
+    uint64_t malformed;  /* records skipped as malformed (over-long lines) */
+    uint64_t reconnects; /* connections made after the first */
+    uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
+};
+
+/* Read the counters of an input stream. Returns SPATE_OK or EINVAL (not an input). */
+SPATE_API SPATE_NODISCARD spate_status spate_input_stats(const spate_dstream *input,
+                                                         struct spate_input_stats *out,
+                                                         struct spate_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPATE_IO_H */

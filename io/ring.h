@@ -1,0 +1,48 @@
+/*
+ * io/ring.h - single-producer/single-consumer byte ring, double-mapped.
+ *
+ * The ring's pages are mapped twice back to back, so any range of up to
+ * capacity bytes starting anywhere is contiguous in memory: records never
+ * wrap and the consumer can read a whole batch in place. Head and tail are
+ * free-running uint32_t counters (liburing's arithmetic: capacity is a power
+ * of two, position & mask), each on its own cache line.
+ *
+ * The producer writes at sp_ring_write_ptr() and publishes with
+ * sp_ring_publish (release store of tail); the consumer reads up to
+ * sp_ring_tail() (acquire) and frees with sp_ring_release (release store of
+ * head). A full ring is the backpressure signal: the producer waits.
+ */
+#ifndef SP_RING_H
+#define SP_RING_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct sp_ring;
+
+/* Create a ring of at least capacity bytes (rounded up to a power of two and
+ * the page size; at most 1 GiB). Returns 0 or -errno. */
+int sp_ring_create(uint32_t capacity, struct sp_ring **out);
+/* Unmap and free. NULL: nothing. */
+void sp_ring_destroy(struct sp_ring *ring);
+uint32_t sp_ring_capacity(const struct sp_ring *ring);
+
+/* ---- Producer side ---- */
+/* Bytes the producer may write now. */
+uint32_t sp_ring_free_space(const struct sp_ring *ring);
+/* Where the next byte goes; free_space bytes are contiguous from here. */
+char *sp_ring_write_ptr(struct sp_ring *ring);
+/* Make n written bytes visible to the consumer. */
+void sp_ring_publish(struct sp_ring *ring, uint32_t n);
+
+/* ---- Consumer side ---- */
+/* Published position (acquire). */
+uint32_t sp_ring_tail(const struct sp_ring *ring);
+/* Position the consumer has freed up to. */
+uint32_t sp_ring_head(const struct sp_ring *ring);
+/* Address of the byte at free-running position pos; up to capacity bytes are contiguous from it. */
+const char *sp_ring_at(const struct sp_ring *ring, uint32_t pos);
+/* Free everything before position pos (head <= pos <= tail). */
+void sp_ring_release(struct sp_ring *ring, uint32_t pos);
+
+#endif /* SP_RING_H */

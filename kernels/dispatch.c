@@ -1,0 +1,100 @@
+/*
+ * kernels/dispatch.c - the kernel tables of every ISA built, and the choice
+ * of one.
+ *
+ * One const table per ISA. A kernel without a SIMD variant points at the
+ * scalar function in the SIMD tables: make_views, filter_eq_str and hash_str
+ * in both, and hash_i64 in avx2 (4-lane 64-bit multiplies are not faster
+ * than scalar). Selection is a pure function of the name, the build and the
+ * CPU; the caller keeps the returned pointer (there is no process-wide
+ * choice, so tests can run two tables side by side).
+ */
+#include "kernels/kernels.h"
+
+#include <string.h>
+
+#include "kernels/filter/filter.h"
+#include "kernels/hash/hash.h"
+#include "kernels/text/text.h"
+
+const struct sp_kernels sp_kernels_scalar = {
+    .isa = "scalar",
+    .tokenize_ws = sp_text_tokenize_ws_scalar,
+    .find_newlines = sp_text_find_newlines_scalar,
+    .make_views = sp_text_make_views_scalar,
+    .filter_cmp_i64 = sp_filter_cmp_i64_scalar,
+    .filter_eq_str = sp_filter_eq_str_scalar,
+    .hash_i64 = sp_hash_i64_scalar,
+    .hash_str = sp_hash_str_scalar,
+};
+
+#ifdef SPATE_HAVE_AVX2
+const struct sp_kernels sp_kernels_avx2 = {
+    .isa = "avx2",
+    .tokenize_ws = sp_text_tokenize_ws_avx2,
+    .find_newlines = sp_text_find_newlines_avx2,
+    .make_views = sp_text_make_views_scalar,
+    .filter_cmp_i64 = sp_filter_cmp_i64_avx2,
+    .filter_eq_str = sp_filter_eq_str_scalar,
+    .hash_i64 = sp_hash_i64_scalar,
+    .hash_str = sp_hash_str_scalar,
+};
+#endif
+
+#ifdef SPATE_HAVE_AVX512
+const struct sp_kernels sp_kernels_avx512 = {
+    .isa = "avx512",
+    .tokenize_ws = sp_text_tokenize_ws_avx512,
+    .find_newlines = sp_text_find_newlines_avx512,
+    .make_views = sp_text_make_views_scalar,
+    .filter_cmp_i64 = sp_filter_cmp_i64_avx512,
+    .filter_eq_str = sp_filter_eq_str_scalar,
+    .hash_i64 = sp_hash_i64_avx512,
+    .hash_str = sp_hash_str_scalar,
+};
+#endif
+
+/* Built tables, best last; the name list below follows the same order. */
+static const struct sp_kernels *const built_tables[] = {
+    &sp_kernels_scalar,
+#ifdef SPATE_HAVE_AVX2
+    &sp_kernels_avx2,
+#endif
+#ifdef SPATE_HAVE_AVX512
+    &sp_kernels_avx512,
+#endif
+};
+
+static const char *const built_names[] = {
+    "scalar",
+#ifdef SPATE_HAVE_AVX2
+    "avx2",
+#endif
+#ifdef SPATE_HAVE_AVX512
+    "avx512",
+#endif
+    NULL,
+};
+
+const char *const *sp_kernels_built(void)
+{
+    return built_names;
+}
+
+const struct sp_kernels *sp_kernels_select(const char *name)
+{
+    size_t count = sizeof built_tables / sizeof built_tables[0];
+
+    if (name == NULL || strcmp(name, "auto") == 0) {
+        for (size_t i = count; i-- > 0;) {
+            if (sp_cpu_supports(built_tables[i]->isa))
+                return built_tables[i];
+        }
+        return &sp_kernels_scalar;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(name, built_tables[i]->isa) == 0)
+            return sp_cpu_supports(name) ? built_tables[i] : NULL;
+    }
+    return NULL;
+}

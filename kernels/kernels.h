@@ -1,0 +1,122 @@
+/*
+ * kernels/kernels.h - the kernel table: pure functions over columns.
+ *
+ * Every kernel has a scalar reference (<family>/<family>_scalar.c, plain C,
+ * the specification) and SIMD variants in their own files compiled with
+ * per-file ISA flags. Each ISA exports one const struct sp_kernels; the engine
+ * picks one at creation (sp_kernels_select) and keeps the pointer, so two
+ * variants can run side by side in one process (differential tests).
+ *
+ * Kernels read no globals, take no locks, do no I/O and never allocate: the
+ * caller passes output buffers. Preconditions are the caller's job; kernels
+ * cannot fail and return counts.
+ */
+#ifndef SP_KERNELS_H
+#define SP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "spate/schema.h"
+
+#ifndef SPATE_CHUNK_ROWS
+#define SPATE_CHUNK_ROWS 2048
+#endif
+_Static_assert((SPATE_CHUNK_ROWS & (SPATE_CHUNK_ROWS - 1)) == 0, "SPATE_CHUNK_ROWS: power of two");
+_Static_assert(SPATE_CHUNK_ROWS <= 32768, "SPATE_CHUNK_ROWS: row indexes are uint16_t");
+_Static_assert(sizeof(struct spate_string) == 16, "string views are 16 bytes");
+
+/* Comparison operators (same values as enum spate_cmp). */
+enum sp_cmp { SP_CMP_EQ = 0, SP_CMP_NE, SP_CMP_LT, SP_CMP_LE, SP_CMP_GT, SP_CMP_GE };
+
+struct sp_kernels {
+    const char *isa; /* "scalar", "avx2", "avx512" */
+
+    /*
+     * Tokenize text[0, len) into words separated by ASCII whitespace
+     * (' ', '\t', '\n', '\v', '\f', '\r'). Writes the byte offset and length
+     * of each word, in order, into starts[]/lens[] (room for max_words each)
+     * and returns the number written. The end of the range is a word
+     * boundary. Stops early when max_words words are written: *consumed is
+     * then the offset where the caller resumes (the start of the next word
+     * or a position before it); otherwise *consumed == len.
+     * No variant reads before text or at/after text+len (tails use masked
+     * loads or scalar code), nor writes past the outputs.
+     */
+    uint32_t (*tokenize_ws)(const char *restrict text, uint32_t len, uint32_t *restrict starts,
+                            uint32_t *restrict lens, uint32_t max_words,
+                            uint32_t *restrict consumed);
+
+    /*
+     * Find line ends: write the offsets of every '\n' in text[0, len) into
+     * pos[] (room for max_pos) and return the count; stops early at max_pos
+     * (*consumed = offset after the last reported '\n', else len).
+     * Same memory rule as tokenize_ws.
+     */
+    uint32_t (*find_newlines)(const char *restrict text, uint32_t len, uint32_t *restrict pos,
+                              uint32_t max_pos, uint32_t *restrict consumed);
+
+    /*
+     * Build string views of text + starts[i] with lens[i] bytes for i < n
+     * (inline copy of short strings, pointer for long ones). Unused inline
+     * bytes and the unused prefix bytes are zero, so two views of equal
+     * strings of length <= 12 are equal as 16 bytes.
+     */
+    void (*make_views)(const char *text, const uint32_t *restrict starts,
+                       const uint32_t *restrict lens, uint32_t n,
+                       struct spate_string *restrict out);
+
+    /*
+     * Compare v[] with literal k: write the rows (taken from sel_in, or 0..n
+     * when sel_in is NULL) that pass and are valid (validity NULL = all) into
+     * sel_out, ascending. Returns the count. n <= SPATE_CHUNK_ROWS.
+     */
+    uint32_t (*filter_cmp_i64)(const int64_t *restrict v, const uint64_t *restrict validity,
+                               const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
+                               int64_t k, uint16_t *restrict sel_out);
+
+    /*
+     * String equality with (or prefix of) s[0, slen): same selection rules.
+     */
+    uint32_t (*filter_eq_str)(const struct spate_string *restrict v,
+                              const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                              uint32_t n, const char *s, uint32_t slen, bool prefix,
+                              uint16_t *restrict sel_out);
+
+    /* out[i] = XXH3_64bits(&v[i], 8) for rows i < n (sel_in as above, outputs dense). */
+    void (*hash_i64)(const int64_t *restrict v, const uint16_t *restrict sel_in, uint32_t n,
+                     uint64_t *restrict out);
+    /* out[i] = XXH3_64bits(data(v[i]), len(v[i])) (sel_in as above, outputs dense). */
+    void (*hash_str)(const struct spate_string *restrict v, const uint16_t *restrict sel_in,
+                     uint32_t n, uint64_t *restrict out);
+};
+
+extern const struct sp_kernels sp_kernels_scalar;
+#ifdef SPATE_HAVE_AVX2
+extern const struct sp_kernels sp_kernels_avx2;
+#endif
+#ifdef SPATE_HAVE_AVX512
+extern const struct sp_kernels sp_kernels_avx512;
+#endif
+
+/*
+ * Choose the table: name "scalar"/"avx2"/"avx512" forces one (NULL or "auto":
+ * the best the CPU and the build support). Returns NULL when the forced ISA
+ * is unknown, not built, or not supported by this CPU.
+ */
+const struct sp_kernels *sp_kernels_select(const char *name);
+
+/* Whether this CPU runs isa ("scalar" always true). */
+bool sp_cpu_supports(const char *isa);
+
+/* The ISAs compiled into this build, NULL-terminated, best last. */
+const char *const *sp_kernels_built(void);
+
+/* String view helpers shared by kernels and engine (plain functions, scalar). */
+static inline const char *sp_str_data(const struct spate_string *s)
+{
+    return s->len <= SPATE_STRING_INLINE ? s->prefix : s->u.ptr;
+}
+
+#endif /* SP_KERNELS_H */

@@ -1,0 +1,1 @@
+spate_add_test(test_engine_internals ${CMAKE_CURRENT_LIST_DIR}/test_engine_internals.c unit 120)

@@ -1,0 +1,15 @@
+# Every public header must compile when included alone, as C and as C++.
+file(GLOB spate_public_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/spate/*.h)
+set(header_srcs)
+foreach(h ${spate_public_headers})
+  get_filename_component(name ${h} NAME_WE)
+  set(c ${CMAKE_CURRENT_BINARY_DIR}/header_${name}.c)
+  set(cc ${CMAKE_CURRENT_BINARY_DIR}/header_${name}.cc)
+  file(WRITE ${c} "#include \"spate/${name}.h\"\nint header_${name}_c(void);\nint header_${name}_c(void) { return 0; }\n")
+  file(WRITE ${cc} "#include \"spate/${name}.h\"\nint header_${name}_cc();\nint header_${name}_cc() { return 0; }\n")
+  list(APPEND header_srcs ${c} ${cc})
+endforeach()
+add_library(spate_header_check OBJECT ${header_srcs})
+target_include_directories(spate_header_check PRIVATE ${PROJECT_SOURCE_DIR}/include)
+target_compile_options(spate_header_check PRIVATE -Wall -Wextra -Werror
+  $<$<COMPILE_LANGUAGE:C>:-Wpedantic -Wstrict-prototypes>)
