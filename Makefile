@@ -7,7 +7,7 @@ PORT ?= 9999
 SECONDS_TO_RUN ?= 10
 CMAKE_COMMON = -DSPATE_WERROR=ON
 
-.PHONY: all setup build release asan tsan chunk2 test test-release test-asan test-tsan test-chunk2 \
+.PHONY: all lint setup build release asan tsan chunk2 test test-release test-asan test-tsan test-chunk2 \
 	run bench-micro format clean
 
 all: release
@@ -43,7 +43,13 @@ test-tsan: tsan
 test-chunk2: chunk2
 	cd build/chunk2 && ctest --output-on-failure -j $(JOBS)
 
-test: test-release test-asan test-tsan test-chunk2
+# engine/, kernels/ and io/ allocate only through engine/mem.c (io/ maps its own pages).
+lint:
+	@! grep -nE '(^|[^_a-z])(malloc|calloc|realloc|free|aligned_alloc)[[:space:]]*\(' \
+		engine/*.c kernels/*.c kernels/*/*.c io/*.c | grep -v '^engine/mem.c:' \
+		|| (echo "lint: libc allocation outside engine/mem.c" && false)
+
+test: lint test-release test-asan test-tsan test-chunk2
 	@echo "make test: release, asan, tsan and chunk2 trees passed"
 
 run: release

@@ -563,6 +563,12 @@ spate_status spate_context_advance(spate_context *ctx, int64_t intervals, struct
     if (!ctx->opts.manual_clock)
         return sp_error_set(err, EINVAL, "advance: the context does not use the manual clock");
     pthread_mutex_lock(&ctx->mu);
+    if (ctx->sched_started && pthread_equal(pthread_self(), ctx->sched_thread)) {
+        pthread_mutex_unlock(&ctx->mu);
+        return sp_error_set(err, EDEADLK,
+                            "advance: called from inside a batch callback, which would wait for "
+                            "itself; advance the clock from another thread");
+    }
     if (ctx->state != SPATE_CONTEXT_ACTIVE || ctx->stopping) {
         pthread_mutex_unlock(&ctx->mu);
         return sp_error_set(err, ECANCELED, "advance: the context is not active");

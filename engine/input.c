@@ -303,6 +303,9 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     struct sp_socket_receiver *rx = NULL;
     int rc = sp_socket_receiver_create(&ro, &rx, msg, sizeof(msg));
     if (rc == 0) {
+        /* The first cut starts where the ring starts: read before the thread
+         * runs, or lines received at once would fall before the first cut. */
+        in->sealed = sp_ring_tail(sp_socket_receiver_ring(rx));
         rc = sp_socket_receiver_start(rx, msg, sizeof(msg));
         if (rc != 0) {
             sp_socket_receiver_destroy(rx);
@@ -316,7 +319,6 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     pthread_mutex_lock(&in->mu);
     in->rx = rx;
     pthread_mutex_unlock(&in->mu);
-    in->sealed = sp_ring_tail(sp_socket_receiver_ring(rx));
     return SPATE_OK;
 }
 

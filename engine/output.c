@@ -71,14 +71,13 @@ static int format_double(char *out, size_t cap, double v) {
         int exp = atoi(e + 1);
         return snprintf(out, cap, "%s%sE%d", tmp, strchr(tmp, '.') ? "" : ".0", exp);
     }
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+    /* Plain notation: the fewest decimals (at least one) that read back as v. */
+    char tmp[64];
+    for (int decimals = 1; decimals <= 20; decimals++) {
+        snprintf(tmp, sizeof(tmp), "%.*f", decimals, v);
         if (strtod(tmp, NULL) == v)
             break;
     }
-    if (strchr(tmp, '.') == NULL && strchr(tmp, 'e') == NULL)
-        return snprintf(out, cap, "%s.0", tmp);
     return snprintf(out, cap, "%s", tmp);
 }
 

@@ -213,8 +213,9 @@ static void publish_pending(struct sp_socket_receiver *rx)
 {
     if (rx->pending == 0)
         return;
-    sp_ring_publish(rx->ring, rx->pending);
+    /* Count first: a consumer that sees the lines also sees them counted. */
     stat_add(&rx->stats.lines, rx->pending_lines);
+    sp_ring_publish(rx->ring, rx->pending);
     rx->pending = 0;
     rx->pending_lines = 0;
 }

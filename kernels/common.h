@@ -20,29 +20,25 @@
 #define SP_KMIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Unaligned loads that do not break strict aliasing. */
-SP_KINLINE uint32_t sp_load_u32(const void *p)
-{
+SP_KINLINE uint32_t sp_load_u32(const void *p) {
     uint32_t x;
     memcpy(&x, p, sizeof x);
     return x;
 }
 
-SP_KINLINE uint64_t sp_load_u64(const void *p)
-{
+SP_KINLINE uint64_t sp_load_u64(const void *p) {
     uint64_t x;
     memcpy(&x, p, sizeof x);
     return x;
 }
 
 /* Bit row of validity word (NULL validity: every row valid). */
-SP_KINLINE uint64_t sp_valid_bit(const uint64_t *validity, uint32_t row)
-{
+SP_KINLINE uint64_t sp_valid_bit(const uint64_t *validity, uint32_t row) {
     return (validity[row >> 6] >> (row & 63)) & 1;
 }
 
 /* Mask of the low `bits` bits, bits in [0, 64]. */
-SP_KINLINE uint64_t sp_low_mask(uint32_t bits)
-{
+SP_KINLINE uint64_t sp_low_mask(uint32_t bits) {
     return bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
 }
 

@@ -12,33 +12,27 @@
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
-static bool has_avx2(void)
-{
+static bool has_avx2(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
            __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
 }
 
-static bool has_avx512(void)
-{
-    return has_avx2() && __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512dq");
+static bool has_avx512(void) {
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 #else
-static bool has_avx2(void)
-{
+static bool has_avx2(void) {
     return false;
 }
 
-static bool has_avx512(void)
-{
+static bool has_avx512(void) {
     return false;
 }
 #endif
 
-bool sp_cpu_supports(const char *isa)
-{
+bool sp_cpu_supports(const char *isa) {
     if (isa == NULL)
         return false;
     if (strcmp(isa, "scalar") == 0)

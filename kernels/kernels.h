@@ -114,8 +114,7 @@ bool sp_cpu_supports(const char *isa);
 const char *const *sp_kernels_built(void);
 
 /* String view helpers shared by kernels and engine (plain functions, scalar). */
-static inline const char *sp_str_data(const struct spate_string *s)
-{
+static inline const char *sp_str_data(const struct spate_string *s) {
     return s->len <= SPATE_STRING_INLINE ? s->prefix : s->u.ptr;
 }
 

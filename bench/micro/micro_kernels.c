@@ -23,10 +23,10 @@
 
 /* ---- Inputs ---- */
 
-static char *text;          /* words of 3-10 letters, single spaces, a '\n' every ~8 words */
-static int64_t *values;     /* uniform in [0, 1000) */
-static uint64_t *validity;  /* ~7/8 valid */
-static uint16_t *sel_half;  /* every other row */
+static char *text;         /* words of 3-10 letters, single spaces, a '\n' every ~8 words */
+static int64_t *values;    /* uniform in [0, 1000) */
+static uint64_t *validity; /* ~7/8 valid */
+static uint16_t *sel_half; /* every other row */
 static struct spate_string *strings; /* words of 3-20 bytes */
 static uint32_t *view_starts;
 static uint32_t *view_lens;
@@ -34,16 +34,14 @@ static char *string_bytes;
 
 static uint64_t rng = 0x2545f4914f6cdd1du;
 
-static uint32_t rnd_below(uint32_t n)
-{
+static uint32_t rnd_below(uint32_t n) {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (uint32_t)(rng % n);
 }
 
-static void *xmalloc(size_t size)
-{
+static void *xmalloc(size_t size) {
     void *p = aligned_alloc(64, (size + 63) / 64 * 64);
     if (p == NULL) {
         fprintf(stderr, "spate-micro: out of memory\n");
@@ -52,8 +50,7 @@ static void *xmalloc(size_t size)
     return p;
 }
 
-static void make_inputs(void)
-{
+static void make_inputs(void) {
     text = xmalloc(TEXT_MAX);
     for (uint32_t i = 0, words = 0; i < TEXT_MAX;) {
         for (uint32_t w = 3 + rnd_below(8); w > 0 && i < TEXT_MAX; w--)
@@ -77,8 +74,9 @@ static void make_inputs(void)
     view_starts = xmalloc(ROWS * sizeof *view_starts);
     view_lens = xmalloc(ROWS * sizeof *view_lens);
     strings = xmalloc(ROWS * sizeof *strings);
-    static const char *const vocab[] = {"alpha", "beta", "gamma", "delta", "epsilon-zeta",
-                                        "eta-theta-iota", "kappa", "lambda-mu-nu-xi"};
+    static const char *const vocab[] = {"alpha", "beta",           "gamma",
+                                        "delta", "epsilon-zeta",   "eta-theta-iota",
+                                        "kappa", "lambda-mu-nu-xi"};
     for (uint32_t i = 0; i < ROWS; i++) {
         char *p = string_bytes + i * 20;
         uint32_t len;
@@ -100,8 +98,7 @@ static void make_inputs(void)
 /* ---- Naive baselines ---- */
 
 static uint32_t naive_tokenize(const char *t, uint32_t len, uint32_t *starts, uint32_t *lens,
-                               uint32_t max_words)
-{
+                               uint32_t max_words) {
     uint32_t n = 0;
     uint32_t start = 0;
     int in_word = 0;
@@ -127,8 +124,7 @@ static uint32_t naive_tokenize(const char *t, uint32_t len, uint32_t *starts, ui
     return n;
 }
 
-static uint32_t naive_newlines(const char *t, uint32_t len, uint32_t *pos)
-{
+static uint32_t naive_newlines(const char *t, uint32_t len, uint32_t *pos) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < len; i++)
         if (t[i] == '\n')
@@ -137,8 +133,7 @@ static uint32_t naive_newlines(const char *t, uint32_t len, uint32_t *pos)
 }
 
 static uint32_t naive_filter_lt(const int64_t *v, const uint64_t *valid, const uint16_t *sel,
-                                uint32_t n, int64_t k, uint16_t *out)
-{
+                                uint32_t n, int64_t k, uint16_t *out) {
     uint32_t count = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t row = sel ? sel[i] : i;
@@ -150,9 +145,8 @@ static uint32_t naive_filter_lt(const int64_t *v, const uint64_t *valid, const u
     return count;
 }
 
-static uint32_t naive_eq_str(const struct spate_string *v, uint32_t n, const char *s,
-                             uint32_t slen, uint16_t *out)
-{
+static uint32_t naive_eq_str(const struct spate_string *v, uint32_t n, const char *s, uint32_t slen,
+                             uint16_t *out) {
     uint32_t count = 0;
     for (uint32_t i = 0; i < n; i++)
         if (v[i].len == slen && memcmp(sp_str_data(&v[i]), s, slen) == 0)
@@ -167,14 +161,13 @@ struct bcase {
     bool naive;                 /* run the naive baseline instead */
     bool shared;                /* this SIMD slot holds the scalar function */
     uint32_t size;              /* bytes or rows */
-    int variant;                /* PLAIN, WITH_VALIDITY or WITH_SEL */
+    int variant;                /* PLAIN, WITH_VALIDITY, WITH_SEL... */
 };
 
-enum { PLAIN, WITH_VALIDITY, WITH_SEL };
+enum { PLAIN, WITH_VALIDITY, WITH_SEL, WITH_SEL_VALIDITY };
 
 /* Returns false (benchmark skipped) when the table is not usable here. */
-static bool ready(sp_bench_state *st, const struct bcase *c)
-{
+static bool ready(sp_bench_state *st, const struct bcase *c) {
     if (c->naive)
         return true;
     if (c->k == NULL) {
@@ -186,8 +179,7 @@ static bool ready(sp_bench_state *st, const struct bcase *c)
     return true;
 }
 
-static void bench_tokenize(sp_bench_state *st, const void *arg)
-{
+static void bench_tokenize(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     uint32_t max_words = c->size / 2 + 1;
     uint32_t *starts = xmalloc(max_words * sizeof *starts);
@@ -210,8 +202,7 @@ static void bench_tokenize(sp_bench_state *st, const void *arg)
     free(lens);
 }
 
-static void bench_newlines(sp_bench_state *st, const void *arg)
-{
+static void bench_newlines(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     uint32_t *pos = xmalloc((c->size + 1) * sizeof *pos);
     uint32_t lines = 0;
@@ -231,11 +222,12 @@ static void bench_newlines(sp_bench_state *st, const void *arg)
     free(pos);
 }
 
-static void bench_filter_lt(sp_bench_state *st, const void *arg)
-{
+static void bench_filter_lt(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
-    const uint64_t *valid = c->variant == WITH_VALIDITY ? validity : NULL;
-    const uint16_t *sel = c->variant == WITH_SEL ? sel_half : NULL;
+    const uint64_t *valid =
+        c->variant == WITH_VALIDITY || c->variant == WITH_SEL_VALIDITY ? validity : NULL;
+    const uint16_t *sel =
+        c->variant == WITH_SEL || c->variant == WITH_SEL_VALIDITY ? sel_half : NULL;
     uint32_t n = sel ? c->size / 2 : c->size;
     uint16_t out[ROWS];
 
@@ -251,8 +243,7 @@ static void bench_filter_lt(sp_bench_state *st, const void *arg)
     }
 }
 
-static void bench_filter_eq_str(sp_bench_state *st, const void *arg)
-{
+static void bench_filter_eq_str(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     uint16_t out[ROWS];
 
@@ -268,8 +259,7 @@ static void bench_filter_eq_str(sp_bench_state *st, const void *arg)
     }
 }
 
-static void bench_hash_i64(sp_bench_state *st, const void *arg)
-{
+static void bench_hash_i64(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     const uint16_t *sel = c->variant == WITH_SEL ? sel_half : NULL;
     uint32_t n = sel ? c->size / 2 : c->size;
@@ -289,8 +279,7 @@ static void bench_hash_i64(sp_bench_state *st, const void *arg)
     }
 }
 
-static void bench_hash_str(sp_bench_state *st, const void *arg)
-{
+static void bench_hash_str(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     uint64_t out[ROWS];
 
@@ -308,8 +297,7 @@ static void bench_hash_str(sp_bench_state *st, const void *arg)
     }
 }
 
-static void bench_make_views(sp_bench_state *st, const void *arg)
-{
+static void bench_make_views(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     struct spate_string *out = xmalloc(ROWS * sizeof *out);
 
@@ -328,8 +316,7 @@ static void bench_make_views(sp_bench_state *st, const void *arg)
 /* Which table entry a benchmark exercises, to spot SIMD slots holding scalar code. */
 enum slot { S_TOKENIZE, S_NEWLINES, S_FILTER, S_EQ_STR, S_HASH_I64, S_HASH_STR, S_VIEWS };
 
-static bool same_as_scalar(const struct sp_kernels *k, enum slot s)
-{
+static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
     const struct sp_kernels *r = &sp_kernels_scalar;
     switch (s) {
     case S_TOKENIZE:
@@ -366,6 +353,7 @@ static const struct family families[] = {
     {"filter_lt_i64", bench_filter_lt, S_FILTER, ROWS, PLAIN, true},
     {"filter_lt_i64_valid", bench_filter_lt, S_FILTER, ROWS, WITH_VALIDITY, true},
     {"filter_lt_i64_sel", bench_filter_lt, S_FILTER, ROWS, WITH_SEL, true},
+    {"filter_lt_i64_sel_valid", bench_filter_lt, S_FILTER, ROWS, WITH_SEL_VALIDITY, true},
     {"filter_eq_str", bench_filter_eq_str, S_EQ_STR, ROWS, PLAIN, true},
     {"hash_i64", bench_hash_i64, S_HASH_I64, ROWS, PLAIN, true},
     {"hash_i64_sel", bench_hash_i64, S_HASH_I64, ROWS, WITH_SEL, true},
@@ -376,8 +364,7 @@ static const struct family families[] = {
 #define FAMILIES (sizeof families / sizeof families[0])
 static struct bcase cases[FAMILIES * 4];
 
-static void register_all(void)
-{
+static void register_all(void) {
     size_t nc = 0;
     char name[128];
 
@@ -398,8 +385,7 @@ static void register_all(void)
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     make_inputs();
     register_all();
     return sp_bench_main(argc, argv);

@@ -109,7 +109,8 @@ SPATE_API void spate_stop_opts_init(struct spate_stop_opts *opts);
  * io_uring ring of the context remains. With stop_engine the engine is
  * destroyed (also by a later stop that asks for it, when an earlier one kept
  * it); otherwise it can make the next context.
- * Returns SPATE_OK, or ETIMEDOUT (graceful timed out; the context is stopped anyway).
+ * Returns SPATE_OK, or ETIMEDOUT (graceful timed out; the context is stopped
+ * anyway), EDEADLK (called from a batch callback: stop from another thread).
  */
 SPATE_API SPATE_NODISCARD spate_status spate_context_stop_opts(spate_context *ctx,
                                                                const struct spate_stop_opts *opts,
@@ -126,7 +127,8 @@ SPATE_API enum spate_context_state spate_context_state(const spate_context *ctx)
  * Manual clock only: advance by intervals batch intervals. Returns when every
  * batch that fell due has run and its outputs are done.
  * Returns SPATE_OK, or EINVAL (not a manual clock, intervals < 0), ECANCELED
- * (not ACTIVE). A failing batch does not fail this call: see await_termination.
+ * (not ACTIVE), EDEADLK (called from a batch callback). A failing batch does not fail this call:
+ * see await_termination.
  */
 SPATE_API SPATE_NODISCARD spate_status spate_context_advance(spate_context *ctx, int64_t intervals,
                                                              struct spate_error *err);

@@ -5,14 +5,19 @@
  *
  * The table entry (8 byte indexes) widened to uint16 and added to the group's
  * first row gives the passing rows; for a selection it becomes a vpshufb
- * control that picks the passing entries of sel_in. A whole group of 8 is
+ * control that picks the passing entries of sel_in (values of a selection
+ * are loaded one by one: vpgatherdq is slower than that on recent cores). A whole group of 8 is
  * stored (16 bytes) and the count advances by the popcount, so entries past
  * the count get scratch values, always below n: count <= the group's first
  * index and the group ends at or before n. The last partial group is done
  * with masked loads (no row at or past n is read) and a tzcnt loop.
  * Without a selection the validity bitmap is read a word (64 rows) at a time
- * and groups with no valid row are skipped. filter_eq_str has no AVX2
- * variant: the avx2 table in kernels/dispatch.c points at the scalar one.
+ * and groups with no valid row are skipped.
+ *
+ * filter_eq_str tests 2 views (32 bytes) per compare: (view ^ want) & mask
+ * == 0 lane-wise is the head test of filter.h, which decides short equality;
+ * the few rows that pass it for long equality or prefix are finished with
+ * sp_str_match. Groups of 8 rows are emitted through the same table.
  */
 #include <immintrin.h>
 
@@ -88,8 +93,7 @@ static const uint64_t set_bit_index[256] = {
 
 /* The 4-bit mask of lanes with x OP k, before inversion: EQ/NE use x == k,
  * LT/GE use k > x, GT/LE use x > k. */
-SP_KINLINE uint32_t cmp4(__m256i x, __m256i k, enum sp_cmp op)
-{
+SP_KINLINE uint32_t cmp4(__m256i x, __m256i k, enum sp_cmp op) {
     __m256i r;
 
     if (op == SP_CMP_EQ || op == SP_CMP_NE)
@@ -102,8 +106,7 @@ SP_KINLINE uint32_t cmp4(__m256i x, __m256i k, enum sp_cmp op)
 }
 
 /* Mask of the 8 lanes x0:x1 OP k. */
-SP_KINLINE uint32_t cmp8(__m256i x0, __m256i x1, __m256i k, enum sp_cmp op)
-{
+SP_KINLINE uint32_t cmp8(__m256i x0, __m256i x1, __m256i k, enum sp_cmp op) {
     uint32_t m = cmp4(x0, k, op) | cmp4(x1, k, op) << 4;
     bool invert = op == SP_CMP_NE || op == SP_CMP_LE || op == SP_CMP_GE;
 
@@ -111,22 +114,19 @@ SP_KINLINE uint32_t cmp8(__m256i x0, __m256i x1, __m256i k, enum sp_cmp op)
 }
 
 /* Lane masks for vpmaskmovq from the low 4 bits of m. */
-SP_KINLINE __m256i lane_mask(uint32_t m)
-{
+SP_KINLINE __m256i lane_mask(uint32_t m) {
     const __m256i bit = _mm256_setr_epi64x(1, 2, 4, 8);
     __m256i b = _mm256_and_si256(_mm256_set1_epi64x((long long)m), bit);
     return _mm256_cmpeq_epi64(b, bit);
 }
 
 /* The 8 uint16 indexes of the set bits of m (scratch past the popcount). */
-SP_KINLINE __m128i bit_indexes(uint32_t m)
-{
+SP_KINLINE __m128i bit_indexes(uint32_t m) {
     return _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)set_bit_index[m]));
 }
 
 /* Append rows base + bit for each set bit of m, exactly. */
-SP_KINLINE uint32_t emit_exact(uint16_t *restrict out, uint32_t m, uint32_t base)
-{
+SP_KINLINE uint32_t emit_exact(uint16_t *restrict out, uint32_t m, uint32_t base) {
     uint32_t cnt = 0;
 
     for (; m != 0; m = _blsr_u32(m))
@@ -134,9 +134,8 @@ SP_KINLINE uint32_t emit_exact(uint16_t *restrict out, uint32_t m, uint32_t base
     return cnt;
 }
 
-SP_KINLINE uint32_t dense(const int64_t *restrict v, const uint64_t *restrict validity,
-                          uint32_t n, enum sp_cmp op, int64_t k, uint16_t *restrict sel_out)
-{
+SP_KINLINE uint32_t dense(const int64_t *restrict v, const uint64_t *restrict validity, uint32_t n,
+                          enum sp_cmp op, int64_t k, uint16_t *restrict sel_out) {
     const __m256i kv = _mm256_set1_epi64x(k);
     uint32_t count = 0;
 
@@ -175,20 +174,9 @@ SP_KINLINE uint32_t dense(const int64_t *restrict v, const uint64_t *restrict va
     return count;
 }
 
-/* Validity bits of the 4 rows (32-bit lanes of rows), as a 4-bit mask. */
-SP_KINLINE uint32_t valid4(const uint64_t *restrict validity, __m128i rows)
-{
-    const __m256i one = _mm256_set1_epi64x(1);
-    __m256i w = _mm256_i32gather_epi64((const long long *)validity, _mm_srli_epi32(rows, 6), 8);
-    __m256i shift = _mm256_cvtepu32_epi64(_mm_and_si128(rows, _mm_set1_epi32(63)));
-    __m256i bit = _mm256_and_si256(_mm256_srlv_epi64(w, shift), one);
-    return (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(bit, one)));
-}
-
 SP_KINLINE uint32_t selected(const int64_t *restrict v, const uint64_t *restrict validity,
-                             const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
-                             int64_t k, uint16_t *restrict sel_out)
-{
+                             const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op, int64_t k,
+                             uint16_t *restrict sel_out) {
     const __m256i kv = _mm256_set1_epi64x(k);
     const __m128i spread = _mm_set1_epi16(0x0202);
     const __m128i pair = _mm_set1_epi16(0x0100);
@@ -196,15 +184,19 @@ SP_KINLINE uint32_t selected(const int64_t *restrict v, const uint64_t *restrict
     uint32_t i = 0;
 
     for (; n - i >= 8; i += 8) {
-        __m128i sel = _mm_loadu_si128((const __m128i *)(sel_in + i));
-        __m128i rows_lo = _mm_cvtepu16_epi32(sel);
-        __m128i rows_hi = _mm_cvtepu16_epi32(_mm_srli_si128(sel, 8));
-        __m256i x0 = _mm256_i32gather_epi64((const long long *)v, rows_lo, 8);
-        __m256i x1 = _mm256_i32gather_epi64((const long long *)v, rows_hi, 8);
+        const uint16_t *rows = sel_in + i;
+        __m128i sel = _mm_loadu_si128((const __m128i *)rows);
+        /* plain loads: vpgatherdq is slower than scalar code on recent cores */
+        __m256i x0 = _mm256_setr_epi64x(v[rows[0]], v[rows[1]], v[rows[2]], v[rows[3]]);
+        __m256i x1 = _mm256_setr_epi64x(v[rows[4]], v[rows[5]], v[rows[6]], v[rows[7]]);
         uint32_t m = cmp8(x0, x1, kv, op);
 
-        if (validity != NULL && m != 0)
-            m &= valid4(validity, rows_lo) | valid4(validity, rows_hi) << 4;
+        if (validity != NULL && m != 0) {
+            uint32_t valid = 0;
+            for (uint32_t j = 0; j < 8; j++)
+                valid |= (uint32_t)sp_valid_bit(validity, rows[j]) << j;
+            m &= valid;
+        }
         /* byte index b of a passing entry -> bytes 2b, 2b+1 of sel */
         __m128i ctrl = _mm_add_epi16(_mm_mullo_epi16(bit_indexes(m), spread), pair);
         _mm_storeu_si128((__m128i *)(sel_out + count), _mm_shuffle_epi8(sel, ctrl));
@@ -220,8 +212,7 @@ SP_KINLINE uint32_t selected(const int64_t *restrict v, const uint64_t *restrict
 
 SP_KINLINE uint32_t cmp_op(const int64_t *restrict v, const uint64_t *restrict validity,
                            const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op, int64_t k,
-                           uint16_t *restrict sel_out)
-{
+                           uint16_t *restrict sel_out) {
     if (sel_in != NULL)
         return selected(v, validity, sel_in, n, op, k, sel_out);
     return dense(v, validity, n, op, k, sel_out);
@@ -229,8 +220,7 @@ SP_KINLINE uint32_t cmp_op(const int64_t *restrict v, const uint64_t *restrict v
 
 uint32_t sp_filter_cmp_i64_avx2(const int64_t *restrict v, const uint64_t *restrict validity,
                                 const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
-                                int64_t k, uint16_t *restrict sel_out)
-{
+                                int64_t k, uint16_t *restrict sel_out) {
     switch (op) {
     case SP_CMP_EQ:
         return cmp_op(v, validity, sel_in, n, SP_CMP_EQ, k, sel_out);
@@ -246,4 +236,98 @@ uint32_t sp_filter_cmp_i64_avx2(const int64_t *restrict v, const uint64_t *restr
         return cmp_op(v, validity, sel_in, n, SP_CMP_GE, k, sel_out);
     }
     return 0;
+}
+
+/* ---- filter_eq_str ---- */
+
+/* Lanes of the 2 views at x whose half passes the head test. */
+SP_KINLINE uint32_t head4(__m256i x, __m256i want, __m256i mask) {
+    __m256i miss = _mm256_and_si256(_mm256_xor_si256(x, want), mask);
+    __m256i ok = _mm256_cmpeq_epi64(miss, _mm256_setzero_si256());
+    return (uint32_t)_mm256_movemask_pd(_mm256_castsi256_pd(ok));
+}
+
+SP_KINLINE uint32_t eq_str_simd(const struct spate_string *restrict v,
+                                const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                                uint32_t n, const struct sp_str_key *key, enum sp_str_mode mode,
+                                uint16_t *restrict sel_out) {
+    const __m256i want = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)key->want));
+    const __m256i mask = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)key->mask));
+    const __m128i spread = _mm_set1_epi16(0x0202);
+    const __m128i pair = _mm_set1_epi16(0x0100);
+    uint32_t count = 0;
+    uint32_t i = 0;
+
+    for (; n - i >= 8; i += 8) {
+        uint32_t lanes = 0;
+        uint32_t hit;
+
+        if (sel_in != NULL) {
+            const uint16_t *r = sel_in + i;
+            for (uint32_t g = 0; g < 8; g += 2) {
+                __m256i x =
+                    _mm256_loadu2_m128i((const __m128i *)&v[r[g + 1]], (const __m128i *)&v[r[g]]);
+                lanes |= head4(x, want, mask) << (2 * g);
+            }
+            hit = _pext_u32(lanes & (lanes >> 1), 0x5555);
+            if (validity != NULL) {
+                for (uint32_t bits = hit; bits != 0; bits = _blsr_u32(bits)) {
+                    uint32_t j = _tzcnt_u32(bits);
+                    if (!sp_valid_bit(validity, r[j]))
+                        hit &= ~(1u << j);
+                }
+            }
+            if (mode != SP_STR_EQ_SHORT) {
+                for (uint32_t bits = hit; bits != 0; bits = _blsr_u32(bits)) {
+                    uint32_t j = _tzcnt_u32(bits);
+                    if (!sp_str_match(&v[r[j]], key, mode))
+                        hit &= ~(1u << j);
+                }
+            }
+            __m128i sel = _mm_loadu_si128((const __m128i *)r);
+            __m128i ctrl = _mm_add_epi16(_mm_mullo_epi16(bit_indexes(hit), spread), pair);
+            _mm_storeu_si128((__m128i *)(sel_out + count), _mm_shuffle_epi8(sel, ctrl));
+        } else {
+            for (uint32_t g = 0; g < 8; g += 2) {
+                __m256i x = _mm256_loadu_si256((const __m256i *)&v[i + g]);
+                lanes |= head4(x, want, mask) << (2 * g);
+            }
+            hit = _pext_u32(lanes & (lanes >> 1), 0x5555);
+            if (validity != NULL) /* i is a multiple of 8: one word holds the 8 bits */
+                hit &= (uint32_t)(validity[i >> 6] >> (i & 63));
+            hit &= 0xffu;
+            if (mode != SP_STR_EQ_SHORT) {
+                for (uint32_t bits = hit; bits != 0; bits = _blsr_u32(bits)) {
+                    uint32_t j = _tzcnt_u32(bits);
+                    if (!sp_str_match(&v[i + j], key, mode))
+                        hit &= ~(1u << j);
+                }
+            }
+            __m128i rows = _mm_add_epi16(bit_indexes(hit), _mm_set1_epi16((short)i));
+            _mm_storeu_si128((__m128i *)(sel_out + count), rows);
+        }
+        count += (uint32_t)_mm_popcnt_u32(hit);
+    }
+    for (; i < n; i++) {
+        uint32_t row = sel_in != NULL ? sel_in[i] : i;
+        if ((validity == NULL || sp_valid_bit(validity, row)) && sp_str_match(&v[row], key, mode))
+            sel_out[count++] = (uint16_t)row;
+    }
+    return count;
+}
+
+uint32_t sp_filter_eq_str_avx2(const struct spate_string *restrict v,
+                               const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                               uint32_t n, const char *s, uint32_t slen, bool prefix,
+                               uint16_t *restrict sel_out) {
+    struct sp_str_key key;
+
+    switch (sp_str_key_init(&key, s, slen, prefix)) {
+    case SP_STR_EQ_SHORT:
+        return eq_str_simd(v, validity, sel_in, n, &key, SP_STR_EQ_SHORT, sel_out);
+    case SP_STR_EQ_LONG:
+        return eq_str_simd(v, validity, sel_in, n, &key, SP_STR_EQ_LONG, sel_out);
+    default:
+        return eq_str_simd(v, validity, sel_in, n, &key, SP_STR_PREFIX, sel_out);
+    }
 }

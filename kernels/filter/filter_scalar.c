@@ -17,8 +17,7 @@
 SP_KINLINE uint32_t cmp_i64_body(const int64_t *restrict v, const uint64_t *restrict validity,
                                  const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
                                  int64_t k, uint16_t *restrict sel_out, bool has_valid,
-                                 bool has_sel)
-{
+                                 bool has_sel) {
     uint32_t count = 0;
 
     if (has_sel) {
@@ -55,8 +54,7 @@ SP_KINLINE uint32_t cmp_i64_body(const int64_t *restrict v, const uint64_t *rest
 
 SP_KINLINE uint32_t cmp_i64_op(const int64_t *restrict v, const uint64_t *restrict validity,
                                const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
-                               int64_t k, uint16_t *restrict sel_out)
-{
+                               int64_t k, uint16_t *restrict sel_out) {
     if (sel_in != NULL) {
         if (validity != NULL)
             return cmp_i64_body(v, validity, sel_in, n, op, k, sel_out, true, true);
@@ -69,8 +67,7 @@ SP_KINLINE uint32_t cmp_i64_op(const int64_t *restrict v, const uint64_t *restri
 
 uint32_t sp_filter_cmp_i64_scalar(const int64_t *restrict v, const uint64_t *restrict validity,
                                   const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
-                                  int64_t k, uint16_t *restrict sel_out)
-{
+                                  int64_t k, uint16_t *restrict sel_out) {
     switch (op) {
     case SP_CMP_EQ:
         return cmp_i64_op(v, validity, sel_in, n, SP_CMP_EQ, k, sel_out);
@@ -90,75 +87,17 @@ uint32_t sp_filter_cmp_i64_scalar(const int64_t *restrict v, const uint64_t *res
 
 /* ---- filter_eq_str ---- */
 
-/*
- * The literal as a view and a mask over the view's bytes: the length word and
- * the first min(slen, 4) prefix bytes, plus (equality with slen <= 12, where a
- * matching view is inline) the inline bytes. Compared 8 bytes at a time.
- */
-struct str_key {
-    uint64_t want[2];
-    uint64_t mask[2];
-    const char *s;
-    uint32_t slen;
-};
-
-static void str_key_init(struct str_key *key, const char *s, uint32_t slen, bool prefix)
-{
-    struct spate_string want;
-    struct spate_string mask;
-    uint32_t head = SP_KMIN(slen, (uint32_t)sizeof want.prefix);
-
-    memset(&want, 0, sizeof want);
-    memset(&mask, 0, sizeof mask);
-    if (!prefix) {
-        want.len = slen;
-        mask.len = UINT32_MAX;
-    }
-    if (head > 0)
-        memcpy(want.prefix, s, head);
-    memset(mask.prefix, 0xff, head);
-    if (!prefix && slen > sizeof want.prefix && slen <= SPATE_STRING_INLINE) {
-        memcpy(want.u.inlined, s + sizeof want.prefix, slen - sizeof want.prefix);
-        memset(mask.u.inlined, 0xff, slen - sizeof want.prefix);
-    }
-    memcpy(key->want, &want, sizeof key->want);
-    memcpy(key->mask, &mask, sizeof key->mask);
-    key->s = s;
-    key->slen = slen;
-}
-
-/* Whether view x matches; mode is a constant: 0 equality with slen <= 12,
- * 1 equality with slen > 12, 2 prefix. */
-SP_KINLINE bool str_match(const struct spate_string *restrict x, const struct str_key *key,
-                          int mode)
-{
-    const char *bytes = (const char *)x;
-    uint64_t head = sp_load_u64(bytes);
-
-    if (((head ^ key->want[0]) & key->mask[0]) != 0)
-        return false;
-    if (mode == 0)
-        return ((sp_load_u64(bytes + 8) ^ key->want[1]) & key->mask[1]) == 0;
-    if (mode == 2 && x->len < key->slen)
-        return false;
-    if (key->slen <= sizeof x->prefix)
-        return true;
-    return memcmp(sp_str_data(x) + sizeof x->prefix, key->s + sizeof x->prefix,
-                  key->slen - sizeof x->prefix) == 0;
-}
-
 SP_KINLINE uint32_t eq_str_body(const struct spate_string *restrict v,
-                                const uint64_t *restrict validity,
-                                const uint16_t *restrict sel_in, uint32_t n,
-                                const struct str_key *key, int mode, uint16_t *restrict sel_out,
-                                bool has_valid, bool has_sel)
-{
+                                const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                                uint32_t n, const struct sp_str_key *key, enum sp_str_mode mode,
+                                uint16_t *restrict sel_out, bool has_valid, bool has_sel) {
     uint32_t count = 0;
 
     if (has_sel) {
         for (uint32_t i = 0; i < n; i++) {
             uint32_t row = sel_in[i];
-            bool pass = (!has_valid || sp_valid_bit(validity, row)) && str_match(&v[row], key, mode);
+            bool pass =
+                (!has_valid || sp_valid_bit(validity, row)) && sp_str_match(&v[row], key, mode);
             sel_out[count] = (uint16_t)row;
             count += pass;
         }
@@ -171,7 +110,7 @@ SP_KINLINE uint32_t eq_str_body(const struct spate_string *restrict v,
         if (word == 0)
             continue;
         for (uint32_t row = base; row < end; row++) {
-            bool pass = ((word >> (row - base)) & 1) && str_match(&v[row], key, mode);
+            bool pass = ((word >> (row - base)) & 1) && sp_str_match(&v[row], key, mode);
             sel_out[count] = (uint16_t)row;
             count += pass;
         }
@@ -180,10 +119,9 @@ SP_KINLINE uint32_t eq_str_body(const struct spate_string *restrict v,
 }
 
 SP_KINLINE uint32_t eq_str_mode(const struct spate_string *restrict v,
-                                const uint64_t *restrict validity,
-                                const uint16_t *restrict sel_in, uint32_t n,
-                                const struct str_key *key, int mode, uint16_t *restrict sel_out)
-{
+                                const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                                uint32_t n, const struct sp_str_key *key, enum sp_str_mode mode,
+                                uint16_t *restrict sel_out) {
     if (sel_in != NULL) {
         if (validity != NULL)
             return eq_str_body(v, validity, sel_in, n, key, mode, sel_out, true, true);
@@ -195,16 +133,17 @@ SP_KINLINE uint32_t eq_str_mode(const struct spate_string *restrict v,
 }
 
 uint32_t sp_filter_eq_str_scalar(const struct spate_string *restrict v,
-                                 const uint64_t *restrict validity,
-                                 const uint16_t *restrict sel_in, uint32_t n, const char *s,
-                                 uint32_t slen, bool prefix, uint16_t *restrict sel_out)
-{
-    struct str_key key;
+                                 const uint64_t *restrict validity, const uint16_t *restrict sel_in,
+                                 uint32_t n, const char *s, uint32_t slen, bool prefix,
+                                 uint16_t *restrict sel_out) {
+    struct sp_str_key key;
 
-    str_key_init(&key, s, slen, prefix);
-    if (prefix)
-        return eq_str_mode(v, validity, sel_in, n, &key, 2, sel_out);
-    if (slen <= SPATE_STRING_INLINE)
-        return eq_str_mode(v, validity, sel_in, n, &key, 0, sel_out);
-    return eq_str_mode(v, validity, sel_in, n, &key, 1, sel_out);
+    switch (sp_str_key_init(&key, s, slen, prefix)) {
+    case SP_STR_EQ_SHORT:
+        return eq_str_mode(v, validity, sel_in, n, &key, SP_STR_EQ_SHORT, sel_out);
+    case SP_STR_EQ_LONG:
+        return eq_str_mode(v, validity, sel_in, n, &key, SP_STR_EQ_LONG, sel_out);
+    default:
+        return eq_str_mode(v, validity, sel_in, n, &key, SP_STR_PREFIX, sel_out);
+    }
 }

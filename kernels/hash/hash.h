@@ -18,6 +18,11 @@ void sp_hash_i64_scalar(const int64_t *restrict v, const uint16_t *restrict sel_
 void sp_hash_str_scalar(const struct spate_string *restrict v, const uint16_t *restrict sel_in,
                         uint32_t n, uint64_t *restrict out);
 
+#ifdef SPATE_HAVE_AVX2
+void sp_hash_i64_avx2(const int64_t *restrict v, const uint16_t *restrict sel_in, uint32_t n,
+                      uint64_t *restrict out);
+#endif
+
 #ifdef SPATE_HAVE_AVX512
 void sp_hash_i64_avx512(const int64_t *restrict v, const uint16_t *restrict sel_in, uint32_t n,
                         uint64_t *restrict out);

@@ -17,8 +17,7 @@
 
 #define PRIME_MX2 0x9FB21C651E98DF25ULL /* XXH3_rrmxmx's multiplier */
 
-SP_KINLINE __m512i xxh3_8bytes(__m512i x, __m512i bitflip)
-{
+SP_KINLINE __m512i xxh3_8bytes(__m512i x, __m512i bitflip) {
     const __m512i mul = _mm512_set1_epi64((long long)PRIME_MX2);
     __m512i h = _mm512_xor_si512(_mm512_ror_epi64(x, 32), bitflip);
 
@@ -30,8 +29,7 @@ SP_KINLINE __m512i xxh3_8bytes(__m512i x, __m512i bitflip)
 }
 
 void sp_hash_i64_avx512(const int64_t *restrict v, const uint16_t *restrict sel_in, uint32_t n,
-                        uint64_t *restrict out)
-{
+                        uint64_t *restrict out) {
     const __m512i bitflip = _mm512_set1_epi64(
         (long long)(XXH_readLE64(XXH3_kSecret + 8) ^ XXH_readLE64(XXH3_kSecret + 16)));
 

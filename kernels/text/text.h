@@ -27,8 +27,7 @@
 /* ---- Byte classes ---- */
 
 /* ASCII whitespace as isspace() in the C locale: ' ' and '\t'..'\r'. */
-SP_KINLINE int sp_text_is_ws(unsigned char c)
-{
+SP_KINLINE int sp_text_is_ws(unsigned char c) {
     return c == ' ' || (unsigned char)(c - '\t') <= '\r' - '\t';
 }
 
@@ -48,9 +47,8 @@ void sp_text_make_views_scalar(const char *text, const uint32_t *restrict starts
 uint32_t sp_text_tokenize_ws_avx2(const char *restrict text, uint32_t len,
                                   uint32_t *restrict starts, uint32_t *restrict lens,
                                   uint32_t max_words, uint32_t *restrict consumed);
-uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len,
-                                    uint32_t *restrict pos, uint32_t max_pos,
-                                    uint32_t *restrict consumed);
+uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len, uint32_t *restrict pos,
+                                    uint32_t max_pos, uint32_t *restrict consumed);
 #endif
 
 #ifdef SPATE_HAVE_AVX512

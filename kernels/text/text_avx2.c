@@ -11,30 +11,26 @@
  */
 #include "kernels/text/text_simd.h"
 
-static inline __m256i ws_table(void)
-{
-    return _mm256_setr_epi8(' ', 0, 0, 0, 0, 0, 0, 0, 0, '\t', '\n', '\v', '\f', '\r', 0, 0, ' ',
-                            0, 0, 0, 0, 0, 0, 0, 0, '\t', '\n', '\v', '\f', '\r', 0, 0);
+static inline __m256i ws_table(void) {
+    return _mm256_setr_epi8(' ', 0, 0, 0, 0, 0, 0, 0, 0, '\t', '\n', '\v', '\f', '\r', 0, 0, ' ', 0,
+                            0, 0, 0, 0, 0, 0, 0, '\t', '\n', '\v', '\f', '\r', 0, 0);
 }
 
-static inline uint64_t eq_mask(__m256i lo, __m256i hi, __m256i want_lo, __m256i want_hi)
-{
+static inline uint64_t eq_mask(__m256i lo, __m256i hi, __m256i want_lo, __m256i want_hi) {
     uint32_t m_lo = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, want_lo));
     uint32_t m_hi = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, want_hi));
     return (uint64_t)m_hi << 32 | m_lo;
 }
 
 /* Whitespace mask of the 64 bytes at p. */
-static inline uint64_t ws_mask(const char *p, __m256i table)
-{
+static inline uint64_t ws_mask(const char *p, __m256i table) {
     __m256i lo = _mm256_loadu_si256((const __m256i *)p);
     __m256i hi = _mm256_loadu_si256((const __m256i *)(p + 32));
     return eq_mask(lo, hi, _mm256_shuffle_epi8(table, lo), _mm256_shuffle_epi8(table, hi));
 }
 
 /* '\n' mask of the 64 bytes at p. */
-static inline uint64_t nl_mask(const char *p)
-{
+static inline uint64_t nl_mask(const char *p) {
     const __m256i nl = _mm256_set1_epi8('\n');
     __m256i lo = _mm256_loadu_si256((const __m256i *)p);
     __m256i hi = _mm256_loadu_si256((const __m256i *)(p + 32));
@@ -43,8 +39,7 @@ static inline uint64_t nl_mask(const char *p)
 
 uint32_t sp_text_tokenize_ws_avx2(const char *restrict text, uint32_t len,
                                   uint32_t *restrict starts, uint32_t *restrict lens,
-                                  uint32_t max_words, uint32_t *restrict consumed)
-{
+                                  uint32_t max_words, uint32_t *restrict consumed) {
     struct sp_tok t = {starts, lens, max_words, 0, 0, 0};
     const __m256i table = ws_table();
     uint32_t base = 0;
@@ -67,10 +62,8 @@ uint32_t sp_text_tokenize_ws_avx2(const char *restrict text, uint32_t len,
     return sp_tok_finish(&t, len, consumed);
 }
 
-uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len,
-                                    uint32_t *restrict pos, uint32_t max_pos,
-                                    uint32_t *restrict consumed)
-{
+uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len, uint32_t *restrict pos,
+                                    uint32_t max_pos, uint32_t *restrict consumed) {
     struct sp_nl t = {pos, max_pos, 0};
     uint32_t base = 0;
 

@@ -18,8 +18,7 @@
 
 #include "kernels/kernels.h"
 
-static void check_table(const struct sp_kernels *k, const char *isa)
-{
+static void check_table(const struct sp_kernels *k, const char *isa) {
     assert_non_null(k);
     assert_string_equal(k->isa, isa);
     assert_non_null(k->tokenize_ws);
@@ -31,19 +30,17 @@ static void check_table(const struct sp_kernels *k, const char *isa)
     assert_non_null(k->hash_str);
 }
 
-static void test_scalar_always(void **state)
-{
+static void test_scalar_always(void **state) {
     (void)state;
     assert_true(sp_cpu_supports("scalar"));
     assert_ptr_equal(sp_kernels_select("scalar"), &sp_kernels_scalar);
     check_table(&sp_kernels_scalar, "scalar");
 }
 
-static void test_unknown_names(void **state)
-{
+static void test_unknown_names(void **state) {
     (void)state;
-    static const char *const bad[] = {"", "sse2", "avx", "AVX2", "avx512f", "neon", "auto ",
-                                      "scalar2", "Scalar"};
+    static const char *const bad[] = {"",     "sse2",  "avx",     "AVX2",  "avx512f",
+                                      "neon", "auto ", "scalar2", "Scalar"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_null(sp_kernels_select(bad[i]));
         assert_false(sp_cpu_supports(bad[i]));
@@ -51,8 +48,7 @@ static void test_unknown_names(void **state)
     assert_false(sp_cpu_supports(NULL));
 }
 
-static void test_built_list(void **state)
-{
+static void test_built_list(void **state) {
     (void)state;
     const char *const *built = sp_kernels_built();
     size_t n = 0;
@@ -85,16 +81,14 @@ static void test_built_list(void **state)
     }
 }
 
-static bool is_built(const char *isa)
-{
+static bool is_built(const char *isa) {
     for (const char *const *b = sp_kernels_built(); *b != NULL; b++)
         if (strcmp(*b, isa) == 0)
             return true;
     return false;
 }
 
-static void test_forced_not_built_or_supported(void **state)
-{
+static void test_forced_not_built_or_supported(void **state) {
     (void)state;
     static const char *const isas[] = {"avx2", "avx512"};
     for (size_t i = 0; i < 2; i++) {
@@ -109,8 +103,7 @@ static void test_forced_not_built_or_supported(void **state)
         assert_true(sp_cpu_supports("avx2"));
 }
 
-static void test_auto_is_best(void **state)
-{
+static void test_auto_is_best(void **state) {
     (void)state;
     const struct sp_kernels *best = &sp_kernels_scalar;
 
@@ -122,8 +115,7 @@ static void test_auto_is_best(void **state)
     print_message("[   INFO   ] auto selects %s\n", best->isa);
 }
 
-static void test_env_forcing(void **state)
-{
+static void test_env_forcing(void **state) {
     (void)state;
     const char *isa = getenv("SPATE_ISA");
     if (isa == NULL) {
@@ -140,15 +132,11 @@ static void test_env_forcing(void **state)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalar_always),
-        cmocka_unit_test(test_unknown_names),
-        cmocka_unit_test(test_built_list),
-        cmocka_unit_test(test_forced_not_built_or_supported),
-        cmocka_unit_test(test_auto_is_best),
-        cmocka_unit_test(test_env_forcing),
+        cmocka_unit_test(test_scalar_always), cmocka_unit_test(test_unknown_names),
+        cmocka_unit_test(test_built_list),    cmocka_unit_test(test_forced_not_built_or_supported),
+        cmocka_unit_test(test_auto_is_best),  cmocka_unit_test(test_env_forcing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

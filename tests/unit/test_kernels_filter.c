@@ -29,16 +29,14 @@
 
 static uint64_t rng_state = 0x243f6a8885a308d3u;
 
-static uint64_t rnd(void)
-{
+static uint64_t rnd(void) {
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
 }
 
-static uint32_t rnd_below(uint32_t n)
-{
+static uint32_t rnd_below(uint32_t n) {
     return n == 0 ? 0 : (uint32_t)(rnd() % n);
 }
 
@@ -50,8 +48,7 @@ struct guarded {
     char *hi; /* one past the last usable byte (the guard page starts here) */
 };
 
-static void guarded_init(struct guarded *g, size_t size)
-{
+static void guarded_init(struct guarded *g, size_t size) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t usable = (size + page - 1) / page * page;
 
@@ -62,14 +59,12 @@ static void guarded_init(struct guarded *g, size_t size)
     g->hi = g->map + page + usable;
 }
 
-static void guarded_free(struct guarded *g)
-{
+static void guarded_free(struct guarded *g) {
     munmap(g->map, g->total);
 }
 
 /* Place count elements of size bytes at the end of g (copying src). */
-static void *place(struct guarded *g, const void *src, size_t count, size_t size)
-{
+static void *place(struct guarded *g, const void *src, size_t count, size_t size) {
     char *p = g->hi - count * size;
     if (count > 0)
         memcpy(p, src, count * size);
@@ -81,8 +76,7 @@ static struct guarded val_mem, valid_mem, sel_mem, out_mem;
 static const struct sp_kernels *variants[4];
 static size_t variant_count;
 
-static int group_setup(void **state)
-{
+static int group_setup(void **state) {
     (void)state;
     const char *seed = getenv("SPATE_TEST_SEED");
     if (seed != NULL)
@@ -107,8 +101,7 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
-{
+static int group_teardown(void **state) {
     (void)state;
     guarded_free(&val_mem);
     guarded_free(&valid_mem);
@@ -123,8 +116,7 @@ static int group_teardown(void **state)
 static uint32_t n_values[3 * 64 + 2 + 3];
 static size_t n_count;
 
-static void make_n_values(void)
-{
+static void make_n_values(void) {
     n_count = 0;
     for (uint32_t n = 0; n <= 3 * 64 + 1 && n <= ROWS; n++)
         n_values[n_count++] = n;
@@ -137,8 +129,7 @@ enum valid_kind { VALID_NULL, VALID_ALL, VALID_NONE, VALID_RANDOM, VALID_SPARSE,
 enum sel_kind { SEL_NULL, SEL_IDENTITY, SEL_SPARSE, SEL_DENSE, SEL_EMPTY, SEL_KINDS };
 
 /* Validity for rows [0, rows): NULL or a guarded copy. */
-static const uint64_t *make_validity(enum valid_kind kind, uint32_t rows)
-{
+static const uint64_t *make_validity(enum valid_kind kind, uint32_t rows) {
     uint64_t words[WORDS];
     uint32_t nw = (rows + 63) / 64;
 
@@ -165,8 +156,7 @@ static const uint64_t *make_validity(enum valid_kind kind, uint32_t rows)
  * Selection: returns the candidate count and sets *sel (NULL or guarded).
  * Rows come from [0, rows).
  */
-static uint32_t make_sel(enum sel_kind kind, uint32_t rows, const uint16_t **sel)
-{
+static uint32_t make_sel(enum sel_kind kind, uint32_t rows, const uint16_t **sel) {
     uint16_t buf[ROWS];
     uint32_t n = 0;
 
@@ -195,18 +185,16 @@ static uint32_t make_sel(enum sel_kind kind, uint32_t rows, const uint16_t **sel
     return n;
 }
 
-static bool valid_row(const uint64_t *validity, uint32_t row)
-{
+static bool valid_row(const uint64_t *validity, uint32_t row) {
     return validity == NULL || ((validity[row / 64] >> (row % 64)) & 1);
 }
 
 /* ---- filter_cmp_i64 ---- */
 
-static const int64_t literals[] = {INT64_MIN, INT64_MIN + 1, -1000, -1, 0, 1, 7, INT64_MAX - 1,
-                                   INT64_MAX};
+static const int64_t literals[] = {INT64_MIN, INT64_MIN + 1, -1000,    -1, 0, 1,
+                                   7,         INT64_MAX - 1, INT64_MAX};
 
-static int64_t rnd_value(void)
-{
+static int64_t rnd_value(void) {
     switch (rnd_below(4)) {
     case 0:
         return literals[rnd_below(sizeof literals / sizeof literals[0])];
@@ -217,8 +205,7 @@ static int64_t rnd_value(void)
     }
 }
 
-static bool oracle_cmp(int64_t x, enum sp_cmp op, int64_t k)
-{
+static bool oracle_cmp(int64_t x, enum sp_cmp op, int64_t k) {
     switch (op) {
     case SP_CMP_EQ:
         return x == k;
@@ -240,8 +227,7 @@ static const char *const op_names[] = {"eq", "ne", "lt", "le", "gt", "ge"};
 
 /* Run the oracle, scalar and every variant; everything must agree. */
 static void check_cmp(const int64_t *v, const uint64_t *validity, const uint16_t *sel, uint32_t n,
-                      enum sp_cmp op, int64_t k)
-{
+                      enum sp_cmp op, int64_t k) {
     uint16_t expect[ROWS];
     uint16_t *out = (uint16_t *)out_mem.hi - n;
     uint32_t en = 0;
@@ -264,8 +250,7 @@ static void check_cmp(const int64_t *v, const uint64_t *validity, const uint16_t
     }
 }
 
-static void test_filter_cmp_i64(void **state)
-{
+static void test_filter_cmp_i64(void **state) {
     (void)state;
     int64_t vals[ROWS];
 
@@ -290,8 +275,7 @@ static void test_filter_cmp_i64(void **state)
 }
 
 /* Every operator with every extreme literal, on values that are all extremes. */
-static void test_filter_cmp_i64_extremes(void **state)
-{
+static void test_filter_cmp_i64_extremes(void **state) {
     (void)state;
     int64_t vals[ROWS];
     uint32_t rows = ROWS < 130 ? ROWS : 130;
@@ -318,8 +302,7 @@ static char str_pool[ROWS * 24 + 64]; /* bytes the long views point into */
 
 /* A view of bytes[0, len) with the prefix right and the padding garbage
  * (kernels must not read padding). */
-static struct spate_string make_str(const char *bytes, uint32_t len)
-{
+static struct spate_string make_str(const char *bytes, uint32_t len) {
     struct spate_string s;
     memset(&s, 0x5a, sizeof s);
     s.len = len;
@@ -338,20 +321,19 @@ static struct spate_string make_str(const char *bytes, uint32_t len)
 }
 
 static const char *const literals_str[] = {
-    "", "a", "ab", "abc", "abcd", "abcde", "abcdabcdabc", "abcdabcdabcd", "abcdabcdabcda",
-    "abcdabcdabcdabcdabcdabcd", "b", "\0a", "a\0"};
+    "",      "a",           "ab",           "abc",           "abcd",
+    "abcde", "abcdabcdabc", "abcdabcdabcd", "abcdabcdabcda", "abcdabcdabcdabcdabcdabcd",
+    "b",     "\0a",         "a\0"};
 static const uint32_t literal_lens[] = {0, 1, 2, 3, 4, 5, 11, 12, 13, 24, 1, 2, 2};
 
-static bool oracle_str(const struct spate_string *x, const char *s, uint32_t slen, bool prefix)
-{
+static bool oracle_str(const struct spate_string *x, const char *s, uint32_t slen, bool prefix) {
     if (prefix ? x->len < slen : x->len != slen)
         return false;
     return slen == 0 || memcmp(sp_str_data(x), s, slen) == 0;
 }
 
 static void check_str(const struct spate_string *v, const uint64_t *validity, const uint16_t *sel,
-                      uint32_t n, const char *s, uint32_t slen, bool prefix)
-{
+                      uint32_t n, const char *s, uint32_t slen, bool prefix) {
     uint16_t expect[ROWS];
     uint16_t *out = (uint16_t *)out_mem.hi - n;
     uint32_t en = 0;
@@ -373,8 +355,7 @@ static void check_str(const struct spate_string *v, const uint64_t *validity, co
     }
 }
 
-static void test_filter_eq_str(void **state)
-{
+static void test_filter_eq_str(void **state) {
     (void)state;
     struct spate_string views[ROWS];
 
@@ -428,8 +409,7 @@ static void test_filter_eq_str(void **state)
     check_str(v, NULL, NULL, rows, NULL, 0, true);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_cmp_i64),
         cmocka_unit_test(test_filter_cmp_i64_extremes),

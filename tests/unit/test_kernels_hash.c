@@ -25,16 +25,14 @@
 
 static uint64_t rng_state = 0x13198a2e03707344u;
 
-static uint64_t rnd(void)
-{
+static uint64_t rnd(void) {
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
 }
 
-static uint32_t rnd_below(uint32_t n)
-{
+static uint32_t rnd_below(uint32_t n) {
     return n == 0 ? 0 : (uint32_t)(rnd() % n);
 }
 
@@ -45,8 +43,7 @@ static char *guard_hi; /* a PROT_NONE page starts here */
 static const struct sp_kernels *tables[4];
 static size_t table_count;
 
-static int group_setup(void **state)
-{
+static int group_setup(void **state) {
     (void)state;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t usable = (ROWS * sizeof(int64_t) + page - 1) / page * page;
@@ -70,18 +67,16 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
-{
+static int group_teardown(void **state) {
     (void)state;
     munmap(guard_map, guard_total);
     return 0;
 }
 
-static const int64_t specials[] = {0, 1, -1, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1,
-                                   0x100000000, 0xffffffff, 42};
+static const int64_t specials[] = {
+    0, 1, -1, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1, 0x100000000, 0xffffffff, 42};
 
-static void check_i64(const int64_t *v, const uint16_t *sel, uint32_t n)
-{
+static void check_i64(const int64_t *v, const uint16_t *sel, uint32_t n) {
     uint64_t out[ROWS + 1];
 
     for (size_t t = 0; t < table_count; t++) {
@@ -98,13 +93,13 @@ static void check_i64(const int64_t *v, const uint16_t *sel, uint32_t n)
     }
 }
 
-static void test_hash_i64(void **state)
-{
+static void test_hash_i64(void **state) {
     (void)state;
     int64_t vals[ROWS];
     uint16_t sel[ROWS];
 
-    for (uint32_t n = 0; n <= ROWS; n += (n < 3 * 64 + 2 ? 1 : ROWS - n > 1 ? ROWS - n - 1 : 1)) {
+    /* n = 0..3*64+1, then ROWS-1 and ROWS */
+    for (uint32_t n = 0; n <= ROWS; n = n <= 3 * 64 || n + 1 >= ROWS ? n + 1 : ROWS - 1) {
         for (uint32_t i = 0; i < n; i++)
             vals[i] = rnd_below(3) == 0 ? specials[rnd_below(10)] : (int64_t)rnd();
         const int64_t *v = (const int64_t *)guard_hi - n;
@@ -123,8 +118,7 @@ static void test_hash_i64(void **state)
     }
 }
 
-static void check_str(const struct spate_string *v, const uint16_t *sel, uint32_t n)
-{
+static void check_str(const struct spate_string *v, const uint16_t *sel, uint32_t n) {
     uint64_t out[ROWS + 1];
 
     for (size_t t = 0; t < table_count; t++) {
@@ -141,8 +135,7 @@ static void check_str(const struct spate_string *v, const uint16_t *sel, uint32_
     }
 }
 
-static void test_hash_str(void **state)
-{
+static void test_hash_str(void **state) {
     (void)state;
     static char bytes[301 * 301];
     struct spate_string views[ROWS];
@@ -177,8 +170,7 @@ static void test_hash_str(void **state)
     check_str(views, NULL, ROWS);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hash_i64),
         cmocka_unit_test(test_hash_str),

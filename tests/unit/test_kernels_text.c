@@ -28,16 +28,14 @@
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static uint64_t rnd(void)
-{
+static uint64_t rnd(void) {
     uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
 }
 
-static uint32_t rnd_below(uint32_t n)
-{
+static uint32_t rnd_below(uint32_t n) {
     return n == 0 ? 0 : (uint32_t)(rnd() % n);
 }
 
@@ -50,8 +48,7 @@ struct guarded {
     char *hi;     /* one past the last usable byte (a guard page starts here) */
 };
 
-static void guarded_init(struct guarded *g, size_t size)
-{
+static void guarded_init(struct guarded *g, size_t size) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t usable = (size + page - 1) / page * page;
 
@@ -63,8 +60,7 @@ static void guarded_init(struct guarded *g, size_t size)
     g->hi = g->lo + usable;
 }
 
-static void guarded_free(struct guarded *g)
-{
+static void guarded_free(struct guarded *g) {
     munmap(g->map, g->total);
 }
 
@@ -81,8 +77,7 @@ static uint32_t *acc_len;
 static const struct sp_kernels *variants[4]; /* supported non-scalar tables */
 static size_t variant_count;
 
-static int group_setup(void **state)
-{
+static int group_setup(void **state) {
     (void)state;
     const char *seed = getenv("SPATE_TEST_SEED");
     if (seed != NULL)
@@ -113,8 +108,7 @@ static int group_setup(void **state)
     return 0;
 }
 
-static int group_teardown(void **state)
-{
+static int group_teardown(void **state) {
     (void)state;
     guarded_free(&text_mem);
     guarded_free(&start_mem);
@@ -128,20 +122,17 @@ static int group_teardown(void **state)
 }
 
 /* Outputs with room for exactly n entries, ending at a guard page. */
-static uint32_t *out_starts(uint32_t n)
-{
+static uint32_t *out_starts(uint32_t n) {
     return (uint32_t *)start_mem.hi - n;
 }
 
-static uint32_t *out_lens(uint32_t n)
-{
+static uint32_t *out_lens(uint32_t n) {
     return (uint32_t *)len_mem.hi - n;
 }
 
 /* Copy src[0, len) into the guarded text: at offset off from the low guard,
  * or (off < 0) ending at the high guard. */
-static const char *place(uint32_t len, int off)
-{
+static const char *place(uint32_t len, int off) {
     char *p = off >= 0 ? text_mem.lo + off : text_mem.hi - len;
     memcpy(p, src, len);
     return p;
@@ -151,14 +142,12 @@ static const char *place(uint32_t len, int off)
 
 static const char ws_chars[] = {' ', '\t', '\n', '\v', '\f', '\r'};
 
-static char rnd_ws(void)
-{
+static char rnd_ws(void) {
     return ws_chars[rnd_below(sizeof ws_chars)];
 }
 
 /* Any byte that is not whitespace, NUL and 0x80-0xFF included. */
-static char rnd_word_byte(void)
-{
+static char rnd_word_byte(void) {
     for (;;) {
         unsigned char c = (unsigned char)rnd();
         if (c != ' ' && (c < '\t' || c > '\r'))
@@ -167,8 +156,7 @@ static char rnd_word_byte(void)
 }
 
 /* Words of wmin..wmax bytes separated by runs of smin..smax spaces. */
-static void gen_words(uint32_t len, uint32_t wmin, uint32_t wmax, uint32_t smin, uint32_t smax)
-{
+static void gen_words(uint32_t len, uint32_t wmin, uint32_t wmax, uint32_t smin, uint32_t smax) {
     uint32_t i = 0;
     if (rnd_below(2))
         for (uint32_t s = smin + rnd_below(smax - smin + 1); s > 0 && i < len; s--)
@@ -182,21 +170,18 @@ static void gen_words(uint32_t len, uint32_t wmin, uint32_t wmax, uint32_t smin,
 }
 
 /* Independent bytes, each whitespace with probability pct/100. */
-static void gen_bytes(uint32_t len, uint32_t pct)
-{
+static void gen_bytes(uint32_t len, uint32_t pct) {
     for (uint32_t i = 0; i < len; i++)
         src[i] = rnd_below(100) < pct ? rnd_ws() : rnd_word_byte();
 }
 
 /* ---- Oracles ---- */
 
-static int c_isspace(char c)
-{
+static int c_isspace(char c) {
     return isspace((unsigned char)c) && (unsigned char)c < 0x80;
 }
 
-static uint32_t oracle_tokenize(const char *t, uint32_t len, uint32_t *st, uint32_t *ln)
-{
+static uint32_t oracle_tokenize(const char *t, uint32_t len, uint32_t *st, uint32_t *ln) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < len;) {
         if (c_isspace(t[i])) {
@@ -221,11 +206,10 @@ static uint32_t oracle_tokenize(const char *t, uint32_t len, uint32_t *st, uint3
  * and its *consumed.
  */
 static uint32_t check_tokenize(const char *text, uint32_t len, uint32_t max_words,
-                               uint32_t *consumed_out, const char *what)
-{
+                               uint32_t *consumed_out, const char *what) {
     uint32_t consumed = 0xdeadbeef;
-    uint32_t n = sp_kernels_scalar.tokenize_ws(text, len, out_starts(max_words), out_lens(max_words),
-                                               max_words, &consumed);
+    uint32_t n = sp_kernels_scalar.tokenize_ws(text, len, out_starts(max_words),
+                                               out_lens(max_words), max_words, &consumed);
     memcpy(ref_start, out_starts(max_words), n * sizeof(uint32_t));
     memcpy(ref_len, out_lens(max_words), n * sizeof(uint32_t));
     if (n > max_words || consumed > len)
@@ -259,8 +243,7 @@ static uint32_t check_tokenize(const char *text, uint32_t len, uint32_t max_word
 }
 
 /* Full tokenize of the text, also against the oracle. */
-static uint32_t check_tokenize_full(const char *text, uint32_t len, const char *what)
-{
+static uint32_t check_tokenize_full(const char *text, uint32_t len, const char *what) {
     uint32_t consumed;
     uint32_t n = check_tokenize(text, len, len / 2 + 1, &consumed, what);
     uint32_t on = oracle_tokenize(text, len, acc_start, acc_len);
@@ -272,8 +255,7 @@ static uint32_t check_tokenize_full(const char *text, uint32_t len, const char *
     return n;
 }
 
-static void test_tokenize_small_all_offsets(void **state)
-{
+static void test_tokenize_small_all_offsets(void **state) {
     (void)state;
     for (uint32_t len = 0; len <= 3 * 64 + 1; len++) {
         for (int off = -1; off < 64; off++) {
@@ -285,10 +267,10 @@ static void test_tokenize_small_all_offsets(void **state)
     }
 }
 
-static void test_tokenize_uniform(void **state)
-{
+static void test_tokenize_uniform(void **state) {
     (void)state;
-    static const uint32_t lens[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 127, 128, 129, 191, 192, 193, 4096, 4097};
+    static const uint32_t lens[] = {0,   1,   2,   31,  32,  33,  63,   64,  65,
+                                    127, 128, 129, 191, 192, 193, 4096, 4097};
     for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
         uint32_t len = lens[l];
         for (int off = -1; off < 3; off++) {
@@ -318,7 +300,8 @@ static void test_tokenize_uniform(void **state)
         }
     }
     /* bytes next to the whitespace codes are not whitespace */
-    static const char near[] = {'\b', 0x0e, 0x1f, '!', 0x00, (char)0x7f, (char)0x80, (char)0x85,
+    static const char near[] = {'\b',       0x0e,       0x1f,       '!',
+                                0x00,       (char)0x7f, (char)0x80, (char)0x85,
                                 (char)0xa0, (char)0x89, (char)0x8a, (char)0xff};
     for (uint32_t i = 0; i < 200; i++)
         src[i] = (i % 3 == 2) ? ' ' : near[rnd_below(sizeof near)];
@@ -326,8 +309,7 @@ static void test_tokenize_uniform(void **state)
 }
 
 /* Resume loop: tokenizing with room for m at a time must give the full result. */
-static void resume_tokenize(const char *text, uint32_t len, uint32_t m, uint32_t total)
-{
+static void resume_tokenize(const char *text, uint32_t len, uint32_t m, uint32_t total) {
     uint32_t done = 0;
     uint32_t pos = 0;
 
@@ -350,8 +332,7 @@ static void resume_tokenize(const char *text, uint32_t len, uint32_t m, uint32_t
     assert_int_equal(done, total);
 }
 
-static void test_tokenize_early_stop(void **state)
-{
+static void test_tokenize_early_stop(void **state) {
     (void)state;
     for (int iter = 0; iter < 300; iter++) {
         uint32_t len = rnd_below(iter < 200 ? 200 : 700);
@@ -373,7 +354,7 @@ static void test_tokenize_early_stop(void **state)
             uint32_t n = check_tokenize(text, len, m, &consumed, "max_words");
             assert_int_equal(n, m < total ? m : total);
             assert_memory_equal(ref_start, full_start, n * sizeof(uint32_t));
-            if (m >= 1 && (m <= 4 || m % 5 == 0 || m + 2 >= total)) {
+            if (m >= 1) {
                 memcpy(acc_start, full_start, total * sizeof(uint32_t));
                 memcpy(acc_len, full_len, total * sizeof(uint32_t));
                 resume_tokenize(text, len, m, total);
@@ -384,8 +365,7 @@ static void test_tokenize_early_stop(void **state)
     }
 }
 
-static void test_tokenize_large(void **state)
-{
+static void test_tokenize_large(void **state) {
     (void)state;
     /* long texts: the unrolled emission paths, then room running out */
     static const uint32_t lens[] = {MAX_TEXT, MAX_TEXT - 1, 100003, 65536};
@@ -406,8 +386,7 @@ static void test_tokenize_large(void **state)
 /* ---- find_newlines ---- */
 
 static uint32_t check_newlines(const char *text, uint32_t len, uint32_t max_pos,
-                               uint32_t *consumed_out, const char *what)
-{
+                               uint32_t *consumed_out, const char *what) {
     uint32_t consumed = 0xdeadbeef;
     uint32_t *out = out_starts(max_pos);
     uint32_t n = sp_kernels_scalar.find_newlines(text, len, out, max_pos, &consumed);
@@ -428,16 +407,15 @@ static uint32_t check_newlines(const char *text, uint32_t len, uint32_t max_pos,
                      len, max_pos, vn, n, vc, consumed);
         for (uint32_t i = 0; i < n; i++) {
             if (out[i] != ref_start[i])
-                fail_msg("%s %s: len %u: newline %u at %u, scalar %u", variants[v]->isa, what,
-                         len, i, out[i], ref_start[i]);
+                fail_msg("%s %s: len %u: newline %u at %u, scalar %u", variants[v]->isa, what, len,
+                         i, out[i], ref_start[i]);
         }
     }
     *consumed_out = consumed;
     return n;
 }
 
-static uint32_t check_newlines_full(const char *text, uint32_t len, const char *what)
-{
+static uint32_t check_newlines_full(const char *text, uint32_t len, const char *what) {
     uint32_t consumed;
     uint32_t n = check_newlines(text, len, len + 1, &consumed, what);
     uint32_t on = 0;
@@ -453,14 +431,12 @@ static uint32_t check_newlines_full(const char *text, uint32_t len, const char *
     return n;
 }
 
-static void gen_lines(uint32_t len, uint32_t pct)
-{
+static void gen_lines(uint32_t len, uint32_t pct) {
     for (uint32_t i = 0; i < len; i++)
         src[i] = rnd_below(100) < pct ? '\n' : (char)rnd();
 }
 
-static void test_newlines_small_all_offsets(void **state)
-{
+static void test_newlines_small_all_offsets(void **state) {
     (void)state;
     for (uint32_t len = 0; len <= 3 * 64 + 1; len++) {
         for (int off = -1; off < 64; off++) {
@@ -477,8 +453,7 @@ static void test_newlines_small_all_offsets(void **state)
     }
 }
 
-static void test_newlines_early_stop(void **state)
-{
+static void test_newlines_early_stop(void **state) {
     (void)state;
     for (int iter = 0; iter < 300; iter++) {
         uint32_t len = rnd_below(iter < 200 ? 200 : 700);
@@ -509,8 +484,7 @@ static void test_newlines_early_stop(void **state)
     }
 }
 
-static void test_newlines_large(void **state)
-{
+static void test_newlines_large(void **state) {
     (void)state;
     uint32_t consumed;
     for (uint32_t pct = 0; pct <= 100; pct += 25) {
@@ -518,7 +492,8 @@ static void test_newlines_large(void **state)
         const char *text = place(MAX_TEXT, pct % 50 ? 3 : -1);
         uint32_t total = check_newlines_full(text, MAX_TEXT, "large");
         if (total > 70) {
-            assert_int_equal(check_newlines(text, MAX_TEXT, total - 65, &consumed, "l"), total - 65);
+            assert_int_equal(check_newlines(text, MAX_TEXT, total - 65, &consumed, "l"),
+                             total - 65);
             assert_int_equal(check_newlines(text, MAX_TEXT, total - 1, &consumed, "l"), total - 1);
         }
     }
@@ -526,8 +501,7 @@ static void test_newlines_large(void **state)
 
 /* ---- make_views ---- */
 
-static void check_view(const struct spate_string *s, const char *data, uint32_t len)
-{
+static void check_view(const struct spate_string *s, const char *data, uint32_t len) {
     assert_int_equal(s->len, len);
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(s->prefix[i], i < len ? data[i] : 0);
@@ -540,8 +514,7 @@ static void check_view(const struct spate_string *s, const char *data, uint32_t 
     assert_memory_equal(sp_str_data(s), data, len);
 }
 
-static void test_make_views(void **state)
-{
+static void test_make_views(void **state) {
     (void)state;
     const struct sp_kernels *tables[5] = {&sp_kernels_scalar};
     size_t tc = 1;
@@ -587,8 +560,7 @@ static void test_make_views(void **state)
     free(ref);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenize_small_all_offsets),
         cmocka_unit_test(test_tokenize_uniform),

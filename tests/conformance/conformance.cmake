@@ -1,0 +1,6 @@
+# tests/conformance/conformance.cmake - Spark Streaming conformance: the
+# lifecycle rules, exact results of the operations on the manual clock, and
+# the byte-for-byte print format (SEMANTICS.md).
+spate_add_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c conformance 120)
+spate_add_test(test_operations ${CMAKE_CURRENT_LIST_DIR}/test_operations.c conformance 180)
+spate_add_test(test_print ${CMAKE_CURRENT_LIST_DIR}/test_print.c conformance 120)
