@@ -58,18 +58,7 @@ static bool grow(struct sp_agg_table *t, struct sp_region *r) {
     return true;
 }
 
-bool sp_str_equal(const struct spate_string *a, const struct spate_string *b) {
-    uint64_t ha, hb;
-    memcpy(&ha, a, 8);
-    memcpy(&hb, b, 8);
-    if (ha != hb) /* length and prefix */
-        return false;
-    if (a->len <= SPATE_STRING_INLINE)
-        return memcmp(a->u.inlined, b->u.inlined, 8) == 0;
-    return memcmp(a->u.ptr, b->u.ptr, a->len) == 0;
-}
-
-static uint32_t add_entry(struct sp_agg_table *t, struct sp_region *r, uint64_t hash, uint32_t s,
+uint32_t sp_agg_add_entry(struct sp_agg_table *t, struct sp_region *r, uint64_t hash, uint32_t s,
                           bool *fresh) {
     if (t->n + 1 > t->cap) {
         if (!grow(t, r))
@@ -85,49 +74,5 @@ static uint32_t add_entry(struct sp_agg_table *t, struct sp_region *r, uint64_t 
     e->hash = hash;
     t->slots[s] = (hash & 0xffffffff00000000ull) | (uint64_t)(idx + 1);
     *fresh = true;
-    return idx;
-}
-
-uint32_t sp_agg_find_or_add_i64(struct sp_agg_table *t, struct sp_region *r, uint64_t hash,
-                                int64_t key, bool *fresh) {
-    uint64_t tag = hash & 0xffffffff00000000ull;
-    uint32_t s = (uint32_t)hash & t->mask;
-    *fresh = false;
-    for (;;) {
-        uint64_t v = t->slots[s];
-        if (v == 0)
-            break;
-        if ((v & 0xffffffff00000000ull) == tag) {
-            uint32_t idx = (uint32_t)v - 1;
-            if (t->entries[idx].key.i == key)
-                return idx;
-        }
-        s = (s + 1) & t->mask;
-    }
-    uint32_t idx = add_entry(t, r, hash, s, fresh);
-    if (idx != UINT32_MAX)
-        t->entries[idx].key.i = key;
-    return idx;
-}
-
-uint32_t sp_agg_find_or_add_str(struct sp_agg_table *t, struct sp_region *r, uint64_t hash,
-                                const struct spate_string *key, bool *fresh) {
-    uint64_t tag = hash & 0xffffffff00000000ull;
-    uint32_t s = (uint32_t)hash & t->mask;
-    *fresh = false;
-    for (;;) {
-        uint64_t v = t->slots[s];
-        if (v == 0)
-            break;
-        if ((v & 0xffffffff00000000ull) == tag) {
-            uint32_t idx = (uint32_t)v - 1;
-            if (sp_str_equal(&t->entries[idx].key.s, key))
-                return idx;
-        }
-        s = (s + 1) & t->mask;
-    }
-    uint32_t idx = add_entry(t, r, hash, s, fresh);
-    if (idx != UINT32_MAX)
-        t->entries[idx].key.s = *key;
     return idx;
 }

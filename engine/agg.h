@@ -13,6 +13,7 @@
 
 #include "engine/common.h"
 #include "engine/region.h"
+#include "spate/schema.h"
 #include "spate/dstream.h"
 
 struct sp_agg_entry {
@@ -57,16 +58,68 @@ static inline uint32_t sp_agg_radix(uint64_t hash) {
 /* An empty table with room for about hint keys. Returns SPATE_OK or ENOMEM. */
 spate_status sp_agg_table_init(struct sp_agg_table *t, struct sp_region *r, uint32_t hint);
 
+/* Add an entry for hash at empty slot s (growing first when full). UINT32_MAX on ENOMEM. */
+uint32_t sp_agg_add_entry(struct sp_agg_table *t, struct sp_region *r, uint64_t hash, uint32_t s,
+                          bool *fresh);
+
+/* Equality of two normalized string views (unused inline bytes are zero). */
+static inline bool sp_str_equal(const struct spate_string *a, const struct spate_string *b) {
+    uint64_t a0, b0, a1, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&b0, b, 8);
+    if (a0 != b0) /* length and prefix */
+        return false;
+    if (a->len <= SPATE_STRING_INLINE) {
+        memcpy(&a1, (const char *)a + 8, 8);
+        memcpy(&b1, (const char *)b + 8, 8);
+        return a1 == b1;
+    }
+    return memcmp(a->u.ptr, b->u.ptr, a->len) == 0;
+}
+
 /*
  * Find or add the key of hash; returns the entry index, sets *fresh when it
- * was added (value zeroed, stamp 0), or UINT32_MAX on ENOMEM.
+ * was added (value zeroed, stamp 0), or UINT32_MAX on ENOMEM. Inline: this
+ * is the inner loop of every aggregation.
  */
-uint32_t sp_agg_find_or_add_i64(struct sp_agg_table *t, struct sp_region *r, uint64_t hash,
-                                int64_t key, bool *fresh);
-uint32_t sp_agg_find_or_add_str(struct sp_agg_table *t, struct sp_region *r, uint64_t hash,
-                                const struct spate_string *key, bool *fresh);
+static inline uint32_t sp_agg_find_or_add_i64(struct sp_agg_table *t, struct sp_region *r,
+                                              uint64_t hash, int64_t key, bool *fresh) {
+    uint64_t tag = hash & 0xffffffff00000000ull;
+    uint32_t s = (uint32_t)hash & t->mask;
+    *fresh = false;
+    for (;;) {
+        uint64_t v = t->slots[s];
+        if (v == 0)
+            break;
+        if ((v & 0xffffffff00000000ull) == tag && t->entries[(uint32_t)v - 1].key.i == key)
+            return (uint32_t)v - 1;
+        s = (s + 1) & t->mask;
+    }
+    uint32_t idx = sp_agg_add_entry(t, r, hash, s, fresh);
+    if (idx != UINT32_MAX)
+        t->entries[idx].key.i = key;
+    return idx;
+}
 
-/* Equality of two normalized string views. */
-bool sp_str_equal(const struct spate_string *a, const struct spate_string *b);
+static inline uint32_t sp_agg_find_or_add_str(struct sp_agg_table *t, struct sp_region *r,
+                                              uint64_t hash, const struct spate_string *key,
+                                              bool *fresh) {
+    uint64_t tag = hash & 0xffffffff00000000ull;
+    uint32_t s = (uint32_t)hash & t->mask;
+    *fresh = false;
+    for (;;) {
+        uint64_t v = t->slots[s];
+        if (v == 0)
+            break;
+        if ((v & 0xffffffff00000000ull) == tag &&
+            sp_str_equal(&t->entries[(uint32_t)v - 1].key.s, key))
+            return (uint32_t)v - 1;
+        s = (s + 1) & t->mask;
+    }
+    uint32_t idx = sp_agg_add_entry(t, r, hash, s, fresh);
+    if (idx != UINT32_MAX)
+        t->entries[idx].key.s = *key;
+    return idx;
+}
 
 #endif /* SP_AGG_H */

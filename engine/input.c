@@ -24,7 +24,7 @@ void spate_socket_opts_init(struct spate_socket_opts *opts) {
         return;
     memset(opts, 0, sizeof(*opts));
     opts->max_line_bytes = 1u << 20;
-    opts->ring_bytes = 64u << 20;
+    opts->ring_bytes = 128u << 20;
     opts->recv_buffer_bytes = 64u << 10;
     opts->recv_buffers = 64;
     opts->reconnect_min_ms = 10;

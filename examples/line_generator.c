@@ -35,6 +35,9 @@
 
 #define MAX_WORDS_PER_LINE 20
 #define BURST_LINES 4096 /* lines generated and sent in one go at most */
+#define POOL_BURSTS                                                                                \
+    32 /* --rate 0: bursts made once and sent in turn, so the                                      \
+          generator is not what limits the rate */
 
 static const char CONSONANTS[] = "bdfgklmnprstvz";
 static const char VOWELS[] = "aeiou";
@@ -50,6 +53,12 @@ struct vocab {
 struct line_mark {
     size_t end;
     uint32_t words;
+};
+
+struct burst {
+    char *text;
+    struct line_mark *marks;
+    size_t len;
 };
 
 struct totals {
@@ -300,6 +309,18 @@ int main(int argc, char **argv) {
     }
 
     uint64_t rng = seed ^ 0x5eed5eed5eed5eedull;
+    struct burst pool[POOL_BURSTS];
+    uint64_t next_burst = 0;
+    memset(pool, 0, sizeof(pool));
+    for (int b = 0; b < POOL_BURSTS && rate == 0; b++) {
+        pool[b].text = malloc((size_t)BURST_LINES * MAX_WORDS_PER_LINE * 16);
+        pool[b].marks = malloc(sizeof(struct line_mark) * BURST_LINES);
+        if (pool[b].text == NULL || pool[b].marks == NULL) {
+            fprintf(stderr, "line_generator: out of memory\n");
+            return 1;
+        }
+        pool[b].len = make_lines(&v, &rng, BURST_LINES, pool[b].text, pool[b].marks);
+    }
     struct totals t = {0, 0, 0, 0};
     double start = now_s(), deadline = start + (double)seconds;
     while (now_s() < deadline) {
@@ -321,11 +342,21 @@ int main(int argc, char **argv) {
                 }
                 due = target - client_lines < BURST_LINES ? target - client_lines : BURST_LINES;
             }
-            size_t len = make_lines(&v, &rng, (uint32_t)due, buf, marks);
-            size_t sent = send_until(fd, buf, len, deadline, &gone);
-            for (uint32_t l = 0; l < due && marks[l].end <= sent; l++) { /* whole lines only */
+            const char *out = buf;
+            const struct line_mark *m = marks;
+            size_t len;
+            if (rate == 0) {
+                struct burst *b = &pool[next_burst++ % POOL_BURSTS];
+                out = b->text;
+                m = b->marks;
+                len = b->len;
+            } else {
+                len = make_lines(&v, &rng, (uint32_t)due, buf, marks);
+            }
+            size_t sent = send_until(fd, out, len, deadline, &gone);
+            for (uint32_t l = 0; l < due && m[l].end <= sent; l++) { /* whole lines only */
                 t.lines++;
-                t.words += marks[l].words;
+                t.words += m[l].words;
             }
             t.bytes += sent;
             client_lines += due;
@@ -343,5 +374,9 @@ int main(int argc, char **argv) {
     vocab_free(&v);
     free(buf);
     free(marks);
+    for (int b = 0; b < POOL_BURSTS; b++) {
+        free(pool[b].text);
+        free(pool[b].marks);
+    }
     return 0;
 }
