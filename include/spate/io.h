@@ -18,7 +18,8 @@ extern "C" {
 /* Options of a socket text stream; initialise with spate_socket_opts_init(). */
 struct spate_socket_opts {
     uint32_t max_line_bytes; /* longer lines are counted as malformed and skipped (default 1 MiB) */
-    uint32_t ring_bytes;     /* bound of the receiver's ring (default 64 MiB, power of two) */
+    uint32_t ring_bytes;     /* bound of the receiver's ring (default 128 MiB, a power of two); a
+                                batch holds at most this much: size it for peak rate x interval */
     uint32_t recv_buffer_bytes; /* size of each provided receive buffer (default 64 KiB) */
     uint32_t recv_buffers;      /* number of provided receive buffers (default 64) */
     uint32_t reconnect_min_ms;  /* first reconnect delay (default 10) */
