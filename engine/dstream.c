@@ -11,6 +11,7 @@
 #include "engine/mem.h"
 
 #include <errno.h>
+#include <inttypes.h>
 
 struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kind kind,
                                      struct spate_dstream *parent, struct spate_error *err) {
@@ -22,6 +23,7 @@ struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kin
     ds->ctx = ctx;
     ds->kind = kind;
     ds->parent = parent;
+    ds->slide_b = parent != NULL ? parent->slide_b : 1;
     ds->memo_time = INT64_MIN;
     return ds;
 }
@@ -203,52 +205,126 @@ void spate_reduce_opts_init(struct spate_reduce_opts *opts) {
     opts->agg = SPATE_AGG_SUM;
 }
 
+/* Check a reduce definition on ds; fills *o and the output columns. */
+static bool check_reduce(spate_dstream *ds, const char *what, const struct spate_reduce_opts *opts,
+                         struct spate_reduce_opts *o, struct spate_column_def cols[2],
+                         struct spate_error *err) {
+    spate_reduce_opts_init(o);
+    if (opts != NULL)
+        *o = *opts;
+    const struct sp_schema *s = &ds->schema;
+    if (o->key_col >= s->ncols || (s->cols[o->key_col].type != SPATE_TYPE_STRING &&
+                                   s->cols[o->key_col].type != SPATE_TYPE_I64 &&
+                                   s->cols[o->key_col].type != SPATE_TYPE_TIMESTAMP)) {
+        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
+                     what, o->key_col);
+        return false;
+    }
+    bool count = o->fn == NULL && o->agg == SPATE_AGG_COUNT;
+    if (o->fn == NULL && (o->agg < SPATE_AGG_SUM || o->agg > SPATE_AGG_MAX)) {
+        sp_error_set(err, EINVAL, "%s: unknown aggregate %d", what, (int)o->agg);
+        return false;
+    }
+    enum spate_type vt = SPATE_TYPE_I64;
+    if (!count) {
+        if (o->value_col >= s->ncols || o->value_col == o->key_col) {
+            sp_error_set(err, EINVAL, "%s: value column %u must exist and differ from the key",
+                         what, o->value_col);
+            return false;
+        }
+        vt = s->cols[o->value_col].type;
+        if (vt == SPATE_TYPE_TIMESTAMP)
+            vt = SPATE_TYPE_I64;
+        if (vt != SPATE_TYPE_I64 && !(vt == SPATE_TYPE_F64 && o->fn == NULL)) {
+            sp_error_set(err, EINVAL,
+                         "%s: value column '%s' is %s; built-in aggregates take i64 or f64, "
+                         "reduce functions i64",
+                         what, s->cols[o->value_col].name,
+                         spate_type_name(s->cols[o->value_col].type));
+            return false;
+        }
+    }
+    cols[0] = s->cols[o->key_col];
+    cols[1].name = count ? "count" : s->cols[o->value_col].name;
+    cols[1].type = vt;
+    return true;
+}
+
 spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds, const struct spate_reduce_opts *opts,
                                            struct spate_error *err) {
     if (!can_define(ds, "reduce_by_key", err))
         return NULL;
     struct spate_reduce_opts o;
-    spate_reduce_opts_init(&o);
-    if (opts != NULL)
-        o = *opts;
-    const struct sp_schema *s = &ds->schema;
-    if (o.key_col >= s->ncols || (s->cols[o.key_col].type != SPATE_TYPE_STRING &&
-                                  s->cols[o.key_col].type != SPATE_TYPE_I64 &&
-                                  s->cols[o.key_col].type != SPATE_TYPE_TIMESTAMP)) {
-        sp_error_set(err, EINVAL,
-                     "reduce_by_key: key column %u must exist and be a string or i64 column",
-                     o.key_col);
+    struct spate_column_def cols[2];
+    if (!check_reduce(ds, "reduce_by_key", opts, &o, cols, err))
         return NULL;
-    }
-    bool count = o.fn == NULL && o.agg == SPATE_AGG_COUNT;
-    if (o.fn == NULL && (o.agg < SPATE_AGG_SUM || o.agg > SPATE_AGG_MAX)) {
-        sp_error_set(err, EINVAL, "reduce_by_key: unknown aggregate %d", (int)o.agg);
-        return NULL;
-    }
-    enum spate_type vt = SPATE_TYPE_I64;
-    if (!count) {
-        if (o.value_col >= s->ncols || o.value_col == o.key_col) {
-            sp_error_set(err, EINVAL,
-                         "reduce_by_key: value column %u must exist and differ from the key",
-                         o.value_col);
-            return NULL;
-        }
-        vt = s->cols[o.value_col].type;
-        if (vt == SPATE_TYPE_TIMESTAMP)
-            vt = SPATE_TYPE_I64;
-        if (vt != SPATE_TYPE_I64 && !(vt == SPATE_TYPE_F64 && o.fn == NULL)) {
-            sp_error_set(err, EINVAL,
-                         "reduce_by_key: value column '%s' is %s; built-in aggregates take i64 "
-                         "or f64, reduce functions i64",
-                         s->cols[o.value_col].name, spate_type_name(s->cols[o.value_col].type));
-            return NULL;
-        }
-    }
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE, ds, err);
     if (out == NULL)
         return NULL;
     out->u.reduce = o;
-    struct spate_column_def cols[2] = {s->cols[o.key_col],
-                                       {count ? "count" : s->cols[o.value_col].name, vt}};
+    return finish(out, cols, 2, err);
+}
+
+/* ---- Windows ---- */
+
+void spate_window_opts_init(struct spate_window_opts *opts) {
+    if (opts != NULL)
+        memset(opts, 0, sizeof(*opts));
+}
+
+int64_t spate_dstream_slide_ms(const spate_dstream *ds) {
+    return ds != NULL ? (int64_t)ds->slide_b * ds->ctx->opts.batch_interval_ms : 0;
+}
+
+spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
+                                                      const struct spate_reduce_opts *ro,
+                                                      const struct spate_window_opts *wo,
+                                                      struct spate_error *err) {
+    const char *what = "reduce_by_key_and_window";
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (wo == NULL) {
+        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+        return NULL;
+    }
+    struct spate_reduce_opts o;
+    struct spate_column_def cols[2];
+    if (!check_reduce(ds, what, ro, &o, cols, err))
+        return NULL;
+    int64_t parent_slide = spate_dstream_slide_ms(ds);
+    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
+    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
+        slide % parent_slide != 0) {
+        sp_error_set(err, EINVAL,
+                     "%s: window length %" PRId64 " ms and slide %" PRId64
+                     " ms must be positive multiples of the stream's slide (%" PRId64 " ms)",
+                     what, wo->length_ms, slide, parent_slide);
+        return NULL;
+    }
+    int64_t interval = ds->ctx->opts.batch_interval_ms;
+    if (wo->length_ms / interval > 100000 || slide / interval > 100000) {
+        sp_error_set(err, EINVAL, "%s: windows are limited to 100000 batches", what);
+        return NULL;
+    }
+    bool builtin_inverse = o.fn == NULL && (o.agg == SPATE_AGG_SUM || o.agg == SPATE_AGG_COUNT);
+    if (wo->use_inverse && !builtin_inverse && !(o.fn != NULL && wo->inv_fn != NULL)) {
+        sp_error_set(err, EINVAL,
+                     "%s: use_inverse needs SUM or COUNT, or a reduce function with inv_fn "
+                     "(MIN and MAX have no inverse)",
+                     what);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE_WINDOW, ds, err);
+    if (out == NULL)
+        return NULL;
+    struct sp_window_def *w = &out->u.window;
+    w->reduce = o;
+    w->length_b = (uint32_t)(wo->length_ms / interval);
+    w->slide_b = (uint32_t)(slide / interval);
+    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
+    w->inverse = wo->use_inverse;
+    w->inv_fn = wo->inv_fn;
+    w->inv_user = wo->inv_user;
+    out->slide_b = w->slide_b;
     return finish(out, cols, 2, err);
 }

@@ -22,7 +22,19 @@ enum sp_node_kind {
     SP_NODE_FILTER_I64,
     SP_NODE_FILTER_STR,
     SP_NODE_COUNT,
-    SP_NODE_REDUCE
+    SP_NODE_REDUCE,
+    SP_NODE_REDUCE_WINDOW
+};
+
+/* A reduce_by_key_and_window definition, in batches. */
+struct sp_window_def {
+    struct spate_reduce_opts reduce;
+    uint32_t length_b; /* window length in batches */
+    uint32_t slide_b;  /* slide in batches */
+    uint32_t npanes;   /* panes in a window: length_b / parent's slide */
+    bool inverse;      /* running window with an inverse */
+    spate_reduce_i64_fn inv_fn;
+    void *inv_user;
 };
 
 struct sp_input;
@@ -35,6 +47,7 @@ struct spate_dstream {
     uint32_t id; /* index in the context's node list */
     struct spate_dstream *next_in_ctx;
     struct sp_input *input; /* inputs only */
+    uint32_t slide_b;       /* valid at batches k with k % slide_b == 0 */
     union {
         struct {
             spate_map_fn fn;
@@ -60,6 +73,7 @@ struct spate_dstream {
             char *s; /* copied, allocated with sp_mem */
         } filter_str;
         struct spate_reduce_opts reduce;
+        struct sp_window_def window;
     } u;
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/mem.h"
 #include "engine/output.h"
+#include "engine/window.h"
 #include "engine/worker.h"
 #include "kernels/kernels.h"
 #include "io/ring.h"
@@ -64,6 +65,8 @@ struct sp_exec {
     struct sp_job *job;
     struct spate_batch **sources; /* per input, this batch */
     size_t sources_bytes;
+    struct sp_window_state **windows; /* by node id: state of window nodes, else NULL */
+    size_t windows_bytes;
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG };
@@ -116,8 +119,17 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->ws = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->ws_bytes, 64);
     ex->sources_bytes = sizeof(struct spate_batch *) * (ctx->ninputs + 1);
     ex->sources = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->sources_bytes, 64);
-    if (ex->ws == NULL || ex->sources == NULL)
+    ex->windows_bytes = sizeof(struct sp_window_state *) * (ctx->nnodes + 1);
+    ex->windows = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL)
         goto oom;
+    for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+        if (ds->kind != SP_NODE_REDUCE_WINDOW)
+            continue;
+        ex->windows[ds->id] = sp_window_create(ds->u.window.npanes);
+        if (ex->windows[ds->id] == NULL)
+            goto oom;
+    }
     for (uint32_t w = 0; w < ex->nworkers; w++) {
         struct sp_wstate *ws = &ex->ws[w];
         unsigned arena = sp_pool_arena(ex->pool, w);
@@ -169,6 +181,11 @@ void sp_exec_destroy(struct sp_exec *ex) {
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->ws, ex->ws_bytes);
     }
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->sources, ex->sources_bytes);
+    if (ex->windows != NULL) {
+        for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
+            sp_window_destroy(ex->windows[ds->id]);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->windows, ex->windows_bytes);
+    }
     sp_region_destroy(&ex->sched);
     pthread_mutex_destroy(&ex->err_mu);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex, sizeof(*ex));
@@ -729,19 +746,25 @@ static spate_status run_count(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* Fill cr's aggregation spec from a reduce definition; out_schema is (key, value). */
+static void set_agg_spec(struct chain_run *cr, const struct spate_reduce_opts *ro,
+                         const struct sp_schema *out_schema) {
+    cr->key_col = ro->key_col;
+    cr->val_col = ro->value_col;
+    cr->spec.key_is_string = out_schema->cols[0].type == SPATE_TYPE_STRING;
+    cr->spec.agg = ro->agg;
+    cr->spec.fn = ro->fn;
+    cr->spec.user = ro->user;
+    cr->spec.value_is_f64 = out_schema->cols[1].type == SPATE_TYPE_F64;
+}
+
+/* reduce_by_key of ds's parent batch with ro; the output schema is ds's. */
 static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
-                               struct spate_batch **out) {
+                               const struct spate_reduce_opts *ro, struct spate_batch **out) {
     struct chain_run cr;
     SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
     cr.sink = SINK_AGG;
-    const struct spate_reduce_opts *ro = &ds->u.reduce;
-    cr.key_col = ro->key_col;
-    cr.val_col = ro->value_col;
-    cr.spec.key_is_string = cr.schema->cols[ro->key_col].type == SPATE_TYPE_STRING;
-    cr.spec.agg = ro->agg;
-    cr.spec.fn = ro->fn;
-    cr.spec.user = ro->user;
-    cr.spec.value_is_f64 = ds->schema.cols[1].type == SPATE_TYPE_F64;
+    set_agg_spec(&cr, ro, &ds->schema);
     cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
     if (cr.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
@@ -786,8 +809,12 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         rc = run_count(ex, ds, &b);
         break;
     case SP_NODE_REDUCE:
-        rc = run_reduce(ex, ds, &b);
+        rc = run_reduce(ex, ds, &ds->u.reduce, &b);
         break;
+    case SP_NODE_REDUCE_WINDOW:
+        /* Computed by window_update at the batches where it is valid. */
+        record_error(ex, EINVAL, "internal: window stream read at a batch where it is not valid");
+        return EINVAL;
     default:
         rc = materialize(ex, ds, &b);
         break;
@@ -797,6 +824,227 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
     ds->memo = b;
     ds->memo_time = ex->job->time_ms;
     *out = b;
+    return SPATE_OK;
+}
+
+/* ---- Windows ---- */
+
+struct win_run {
+    struct chain_run cr; /* the aggregation spec (fold rules) */
+    struct sp_window_state *st;
+    const struct sp_window_def *def;
+    const struct spate_batch *pane; /* this batch's reduce_by_key, R partitions */
+    uint32_t slot;                  /* where the new pane goes */
+    bool had_old;                   /* the slot held a pane that now leaves the window */
+    uint64_t k;                     /* batch index */
+    bool emit;
+    struct spate_batch *out;
+};
+
+/* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns). */
+static void win_combine(const struct sp_agg_spec *spec, struct sp_agg_entry *e, int64_t bits,
+                        bool fresh) {
+    if (fresh) {
+        e->val.i = bits;
+        return;
+    }
+    if (spec->value_is_f64) {
+        double v, a = e->val.f;
+        memcpy(&v, &bits, 8);
+        e->val.f = spec->agg == SPATE_AGG_MIN   ? (v < a ? v : a)
+                   : spec->agg == SPATE_AGG_MAX ? (v > a ? v : a)
+                                                : a + v;
+        return;
+    }
+    if (spec->fn != NULL) {
+        spec->fn(spec->user, &e->val.i, &bits, 1);
+        return;
+    }
+    switch (spec->agg) {
+    case SPATE_AGG_MIN:
+        e->val.i = bits < e->val.i ? bits : e->val.i;
+        break;
+    case SPATE_AGG_MAX:
+        e->val.i = bits > e->val.i ? bits : e->val.i;
+        break;
+    default: /* SUM and COUNT: counts of panes add up */
+        e->val.i = (int64_t)((uint64_t)e->val.i + (uint64_t)bits);
+        break;
+    }
+}
+
+/* acc = acc (-) v: the inverse, for SUM/COUNT or the user's inv_fn. */
+static void win_uncombine(const struct win_run *wr, struct sp_agg_entry *e, int64_t bits) {
+    if (wr->cr.spec.value_is_f64) {
+        double v;
+        memcpy(&v, &bits, 8);
+        e->val.f -= v;
+    } else if (wr->def->inv_fn != NULL) {
+        wr->def->inv_fn(wr->def->inv_user, &e->val.i, &bits, 1);
+    } else {
+        e->val.i = (int64_t)((uint64_t)e->val.i - (uint64_t)bits);
+    }
+}
+
+static uint32_t win_find(struct sp_agg_table *t, struct sp_region *r, bool is_string,
+                         const struct sp_pane_part *p, uint32_t i, bool *fresh) {
+    if (is_string)
+        return sp_agg_find_or_add_str(t, r, p->hashes[i], &((struct spate_string *)p->keys)[i],
+                                      fresh);
+    return sp_agg_find_or_add_i64(t, r, p->hashes[i], ((int64_t *)p->keys)[i], fresh);
+}
+
+/* Emit the entries of table t as chunks of partition r of wr->out. */
+static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_agg_table *t,
+                     uint32_t r) {
+    for (uint32_t base = 0; base < t->n; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, t->n - base);
+        struct sp_chunk *c = sp_chunk_new(&ws->batch, wr->out->schema);
+        if (c == NULL)
+            return false;
+        for (uint32_t i = 0; i < rows; i++) {
+            const struct sp_agg_entry *e = &t->entries[base + i];
+            if (wr->cr.spec.key_is_string)
+                ((struct spate_string *)sp_col_data(c, 0))[i] = e->key.s;
+            else
+                ((int64_t *)sp_col_data(c, 0))[i] = e->key.i;
+            memcpy((char *)sp_col_data(c, 1) + 8 * (size_t)i, &e->val, 8);
+        }
+        c->view.rows = rows;
+        if (sp_part_append(&ws->batch, &wr->out->parts[r], c) != SPATE_OK)
+            return false;
+    }
+    return true;
+}
+
+static void window_task(void *arg, uint32_t r, uint32_t worker) {
+    struct win_run *wr = arg;
+    struct sp_exec *ex = wr->cr.ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    struct sp_window_state *st = wr->st;
+    bool is_string = wr->cr.spec.key_is_string;
+    struct sp_running *run = &st->running[r];
+    bool fresh;
+    if (wr->def->inverse && !run->ready) {
+        if (sp_agg_table_init(&run->table, &run->region, 64) != SPATE_OK)
+            goto oom;
+        run->ready = true;
+    }
+    /* 1. The pane leaving the window: take it out of the running table, then free it. */
+    if (wr->had_old && wr->def->inverse) {
+        const struct sp_pane_part *old = &st->parts[wr->slot * SP_AGG_RADIX + r];
+        for (uint32_t i = 0; i < old->n; i++) {
+            uint32_t idx = win_find(&run->table, &run->region, is_string, old, i, &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            if (SPATE_NEVER(fresh)) /* every key of a pane was added with it */
+                continue;
+            win_uncombine(wr, &run->table.entries[idx], old->vals[i]);
+        }
+    }
+    sp_window_clear_part(st, wr->slot, r);
+    /* 2. The new pane: own copy, then into the running table. */
+    if (sp_window_store_part(st, wr->slot, r, &wr->pane->parts[r], is_string, ex->k->hash_str,
+                             ex->k->hash_i64) != SPATE_OK)
+        goto oom;
+    const struct sp_pane_part *now = &st->parts[wr->slot * SP_AGG_RADIX + r];
+    if (wr->def->inverse) {
+        for (uint32_t i = 0; i < now->n; i++) {
+            uint32_t idx = win_find(&run->table, &run->region, is_string, now, i, &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            struct sp_agg_entry *e = &run->table.entries[idx];
+            /* The running table owns its keys: the pane's bytes leave with the pane. */
+            if (fresh && is_string && !sp_window_own_string(&run->region, &e->key.s, &e->key.s))
+                goto oom;
+            win_combine(&wr->cr.spec, e, now->vals[i], fresh);
+        }
+    }
+    if (!wr->emit)
+        return;
+    /* 3. Emit: the running table, or a merge of the panes in the window. */
+    if (wr->def->inverse) {
+        if (!win_emit(wr, ws, &run->table, r))
+            goto oom;
+        return;
+    }
+    uint32_t hint = 0;
+    for (uint32_t s = 0; s < st->npanes; s++)
+        if (s == wr->slot || st->pane_batch[s] != 0)
+            hint += st->parts[s * SP_AGG_RADIX + r].n;
+    if (hint == 0)
+        return;
+    struct sp_agg_table t;
+    if (sp_agg_table_init(&t, &ws->batch, hint) != SPATE_OK)
+        goto oom;
+    /* Oldest pane first, so that keys come out in a stable order. */
+    for (uint32_t j = 1; j <= st->npanes; j++) {
+        uint32_t s = (wr->slot + j) % st->npanes;
+        if (s != wr->slot && st->pane_batch[s] == 0)
+            continue;
+        const struct sp_pane_part *p = &st->parts[s * SP_AGG_RADIX + r];
+        for (uint32_t i = 0; i < p->n; i++) {
+            uint32_t idx = win_find(&t, &ws->batch, is_string, p, i, &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            win_combine(&wr->cr.spec, &t.entries[idx], p->vals[i], fresh);
+        }
+    }
+    if (!win_emit(wr, ws, &t, r))
+        goto oom;
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in reduce_by_key_and_window");
+}
+
+/* At every batch where the parent is valid: store the pane; at every slide: emit. */
+static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) {
+    uint64_t k = ex->job->index;
+    const struct sp_window_def *def = &ds->u.window;
+    struct sp_window_state *st = ex->windows[ds->id];
+    if (k % ds->parent->slide_b != 0)
+        return SPATE_OK;
+    struct win_run wr;
+    memset(&wr, 0, sizeof(wr));
+    struct spate_batch *pane;
+    SPATE_RETURN_NOT_OK(run_reduce(ex, ds, &def->reduce, &pane));
+    wr.cr.ex = ex;
+    set_agg_spec(&wr.cr, &def->reduce, &ds->schema);
+    wr.st = st;
+    wr.def = def;
+    wr.pane = pane;
+    wr.k = k;
+    wr.slot = (uint32_t)((k / ds->parent->slide_b) % st->npanes);
+    /* Panes older than the window (possible when the slide skips batches) leave too. */
+    wr.had_old = st->pane_batch[wr.slot] != 0;
+    wr.emit = k % def->slide_b == 0;
+    if (wr.emit) {
+        wr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+        if (wr.out == NULL) {
+            record_error(ex, ENOMEM, "out of memory");
+            return ENOMEM;
+        }
+    }
+    sp_pool_run(ex->pool, SP_AGG_RADIX, window_task, &wr);
+    st->pane_batch[wr.slot] = k;
+    if (atomic_load(&ex->failed)) {
+        /* The window's state may be half updated: start it again from empty. */
+        for (uint32_t s = 0; s < st->npanes; s++) {
+            for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+                sp_window_clear_part(st, s, r);
+            st->pane_batch[s] = 0;
+        }
+        for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
+            sp_region_destroy(&st->running[r].region);
+            st->running[r].ready = false;
+        }
+        return ex->err_code;
+    }
+    if (wr.emit) {
+        sp_batch_count_rows(wr.out);
+        ds->memo = wr.out;
+        ds->memo_time = ex->job->time_ms;
+    }
     return SPATE_OK;
 }
 
@@ -895,8 +1143,24 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
         sp_error_set(err, ENOMEM, "out of memory building batch %" PRId64 " ms", job->time_ms);
         goto release;
     }
-    /* Every output runs even when an earlier one failed; the first error is kept. */
+    /* Windows see every batch of their parent, whether or not an output reads them now. */
+    for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+        if (ds->kind != SP_NODE_REDUCE_WINDOW)
+            continue;
+        atomic_store(&ex->failed, false);
+        ex->err.message[0] = '\0';
+        spate_status rc = window_update(ex, ds);
+        if (rc != SPATE_OK && !failed) {
+            sp_error_set(err, rc, "window failed at batch time %" PRId64 " ms: %s", job->time_ms,
+                         ex->err.message[0] ? ex->err.message : strerror(rc));
+            failed = true;
+        }
+    }
+    /* Every output runs even when an earlier one failed; the first error is kept. An
+     * output runs at the batches where its stream is valid (every slide). */
     for (struct sp_output *o = ex->ctx->outputs; o != NULL; o = o->next) {
+        if (job->index % o->ds->slide_b != 0)
+            continue;
         atomic_store(&ex->failed, false);
         ex->err.message[0] = '\0';
         struct spate_batch *b = NULL;

@@ -130,12 +130,48 @@ SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
                                                      const struct spate_reduce_opts *opts,
                                                      struct spate_error *err);
 
+/* ---- Windows ---- */
+
+/* Options of windowed operations; initialise with spate_window_opts_init(). */
+struct spate_window_opts {
+    int64_t length_ms; /* window length: a multiple of the stream's slide */
+    int64_t slide_ms;  /* slide: a multiple of the stream's slide; 0 = the stream's slide */
+    bool use_inverse;  /* keep a running window: add the newest pane and take the
+                          expired one out (built-in SUM and COUNT, or inv_fn) */
+    spate_reduce_i64_fn inv_fn; /* with a user reduce fn and use_inverse: acc = inv(acc, old) */
+    void *inv_user;
+};
+
+SPATE_API void spate_window_opts_init(struct spate_window_opts *opts);
+
+/* The slide of ds in ms: the batch interval for inputs, the slide for windowed streams. */
+SPATE_API int64_t spate_dstream_slide_ms(const spate_dstream *ds);
+
+/*
+ * reduceByKeyAndWindow: every slide, one record (key, value) per key with
+ * data in the last length of the stream, reduced as reduce_by_key would.
+ * Windows are built from per-batch panes (the batch's reduce_by_key result),
+ * never from raw rows: without an inverse the window merges its panes; with
+ * one it keeps a running table, adds the newest pane and takes the expired
+ * one out, so a slide costs O(new + expired keys) however long the window.
+ * As in Spark, with the inverse a key whose value went back to the identity
+ * stays (e.g. (a,0)); without it, keys with no data in the window disappear.
+ * Early windows are partial. The output is valid at batches S, 2S, 3S, ...
+ * Returns NULL on EINVAL (length or slide not a multiple of ds's slide,
+ * use_inverse with MIN/MAX or a reduce fn without inv_fn, bad columns),
+ * EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
+                                                                const struct spate_reduce_opts *ro,
+                                                                const struct spate_window_opts *wo,
+                                                                struct spate_error *err);
+
 /* ---- Output operations ---- */
 
 /*
- * print(n): write, per batch, to stdout ("-----" / "Time: <ms> ms" / "-----",
- * the first n records, "..." when there are more, an empty line). Records of
- * one column print as the value, of more as (a,b,...). n = 0 means 10.
+ * print(n): write, per batch at which ds is valid (every slide), to stdout ("-----" / "Time: <ms>
+ * ms" / "-----", the first n records, "..." when there are more, an empty line). Records of one
+ * column print as the value, of more as (a,b,...). n = 0 means 10.
  */
 SPATE_API SPATE_NODISCARD spate_status spate_dstream_print(spate_dstream *ds, uint32_t n,
                                                            struct spate_error *err);

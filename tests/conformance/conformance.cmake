@@ -4,3 +4,4 @@
 spate_add_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c conformance 120)
 spate_add_test(test_operations ${CMAKE_CURRENT_LIST_DIR}/test_operations.c conformance 180)
 spate_add_test(test_print ${CMAKE_CURRENT_LIST_DIR}/test_print.c conformance 120)
+spate_add_test(test_window ${CMAKE_CURRENT_LIST_DIR}/test_window.c conformance 120)

@@ -1,0 +1,110 @@
+/*
+ * engine/window.c - pane storage of windowed aggregations.
+ *
+ * Invariant: a pane part owns every byte its keys point to (its region), so
+ * the batch that produced it can be released at once; a pane part is freed
+ * only when its slot is reused by the pane that pushes it out of the window.
+ */
+#include "engine/window.h"
+#include "engine/mem.h"
+#include "kernels/kernels.h"
+
+#include <errno.h>
+
+struct sp_window_state *sp_window_create(uint32_t npanes) {
+    struct sp_window_state *st = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*st), 64);
+    if (st == NULL)
+        return NULL;
+    st->npanes = npanes;
+    st->pane_batch = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(uint64_t) * npanes, 64);
+    st->parts = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA,
+                              sizeof(struct sp_pane_part) * npanes * SP_AGG_RADIX, 64);
+    if (st->pane_batch == NULL || st->parts == NULL) {
+        sp_window_destroy(st);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < npanes * SP_AGG_RADIX; i++)
+        sp_region_init(&st->parts[i].region, SP_MEM_DEFAULT_ARENA, 64 << 10);
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+        sp_region_init(&st->running[r].region, SP_MEM_DEFAULT_ARENA, 256 << 10);
+    return st;
+}
+
+void sp_window_destroy(struct sp_window_state *st) {
+    if (st == NULL)
+        return;
+    if (st->parts != NULL) {
+        for (uint32_t i = 0; i < st->npanes * SP_AGG_RADIX; i++)
+            sp_region_destroy(&st->parts[i].region);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, st->parts,
+                    sizeof(struct sp_pane_part) * st->npanes * SP_AGG_RADIX);
+    }
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+        sp_region_destroy(&st->running[r].region);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, st->pane_batch, sizeof(uint64_t) * st->npanes);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, st, sizeof(*st));
+}
+
+void sp_window_clear_part(struct sp_window_state *st, uint32_t slot, uint32_t r) {
+    struct sp_pane_part *p = &st->parts[slot * SP_AGG_RADIX + r];
+    sp_region_destroy(&p->region);
+    p->n = 0;
+    p->keys = NULL;
+    p->vals = NULL;
+    p->hashes = NULL;
+}
+
+bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,
+                          struct spate_string *out) {
+    *out = *in;
+    if (in->len <= SPATE_STRING_INLINE)
+        return true;
+    char *copy = sp_region_alloc(r, in->len, 8);
+    if (copy == NULL)
+        return false;
+    memcpy(copy, in->u.ptr, in->len);
+    out->u.ptr = copy;
+    return true;
+}
+
+spate_status
+sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
+                     const struct sp_part *part, bool key_is_string,
+                     void (*hash_str)(const struct spate_string *restrict, const uint16_t *restrict,
+                                      uint32_t, uint64_t *restrict),
+                     void (*hash_i64)(const int64_t *restrict, const uint16_t *restrict, uint32_t,
+                                      uint64_t *restrict)) {
+    struct sp_pane_part *p = &st->parts[slot * SP_AGG_RADIX + r];
+    uint32_t n = 0;
+    for (uint32_t c = 0; c < part->nchunks; c++)
+        n += part->chunks[c]->view.rows;
+    p->n = n;
+    if (n == 0)
+        return SPATE_OK;
+    size_t kw = key_is_string ? sizeof(struct spate_string) : sizeof(int64_t);
+    p->keys = sp_region_alloc(&p->region, kw * n, 64);
+    p->vals = sp_region_alloc(&p->region, sizeof(int64_t) * n, 64);
+    p->hashes = sp_region_alloc(&p->region, sizeof(uint64_t) * n, 64);
+    if (p->keys == NULL || p->vals == NULL || p->hashes == NULL)
+        return ENOMEM;
+    uint32_t at = 0;
+    for (uint32_t c = 0; c < part->nchunks; c++) {
+        const struct spate_chunk_view *v = &part->chunks[c]->view;
+        /* Stage-2 output chunks are dense: no selection, no nulls. */
+        if (key_is_string) {
+            const struct spate_string *k = v->columns[0].data;
+            struct spate_string *dst = (struct spate_string *)p->keys + at;
+            for (uint32_t i = 0; i < v->rows; i++)
+                if (!sp_window_own_string(&p->region, &k[i], &dst[i]))
+                    return ENOMEM;
+            hash_str(dst, NULL, v->rows, p->hashes + at);
+        } else {
+            int64_t *dst = (int64_t *)p->keys + at;
+            memcpy(dst, v->columns[0].data, sizeof(int64_t) * v->rows);
+            hash_i64(dst, NULL, v->rows, p->hashes + at);
+        }
+        memcpy(p->vals + at, v->columns[1].data, sizeof(int64_t) * v->rows);
+        at += v->rows;
+    }
+    return SPATE_OK;
+}

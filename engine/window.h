@@ -1,0 +1,63 @@
+/*
+ * engine/window.h - state of reduce_by_key_and_window across batches.
+ *
+ * A window keeps its last npanes panes (each the reduce_by_key result of
+ * one parent batch), split by radix partition exactly as the per-batch
+ * aggregation splits them, so that stage 2 task r touches only partition r
+ * of every pane. Pane keys and values are deep copies in the pane's own
+ * region, freed when the pane leaves the window. With an inverse function a
+ * running table per radix partition holds the window's current value per
+ * key; its keys are copied into its own region and are never removed (Spark
+ * keeps keys whose value went back to the identity).
+ */
+#ifndef SP_WINDOW_H
+#define SP_WINDOW_H
+
+#include "engine/agg.h"
+#include "engine/batch.h"
+
+struct sp_pane_part {
+    struct sp_region region; /* keys, values, hashes and long key bytes */
+    uint32_t n;
+    void *keys;       /* struct spate_string[n] or int64_t[n] */
+    int64_t *vals;    /* value bits (i64 or f64) */
+    uint64_t *hashes; /* XXH3 of each key */
+};
+
+struct sp_running {
+    struct sp_region region; /* the table's arrays and its keys' bytes */
+    struct sp_agg_table table;
+    bool ready;
+};
+
+struct sp_window_state {
+    uint32_t npanes;
+    uint64_t *pane_batch;       /* batch index held by each slot; 0 = empty */
+    struct sp_pane_part *parts; /* [slot * SP_AGG_RADIX + r] */
+    struct sp_running running[SP_AGG_RADIX];
+};
+
+/* State for a window of npanes panes. NULL on ENOMEM. */
+struct sp_window_state *sp_window_create(uint32_t npanes);
+void sp_window_destroy(struct sp_window_state *st);
+
+/* Free what slot holds in partition r. */
+void sp_window_clear_part(struct sp_window_state *st, uint32_t slot, uint32_t r);
+
+/*
+ * Deep-copy the rows of part (chunks of (key, value)) into slot's partition r
+ * and hash their keys with hash_str/hash_i64. Returns SPATE_OK or ENOMEM.
+ */
+spate_status
+sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
+                     const struct sp_part *part, bool key_is_string,
+                     void (*hash_str)(const struct spate_string *restrict, const uint16_t *restrict,
+                                      uint32_t, uint64_t *restrict),
+                     void (*hash_i64)(const int64_t *restrict, const uint16_t *restrict, uint32_t,
+                                      uint64_t *restrict));
+
+/* Copy a string view's long bytes into r (short views are returned as they are). */
+bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,
+                          struct spate_string *out);
+
+#endif /* SP_WINDOW_H */

@@ -1,0 +1,328 @@
+/*
+ * tests/conformance/test_window.c - reduce_by_key_and_window against a naive
+ * window computed here from the raw rows: windows of several lengths and
+ * slides (early partial windows, slide greater than the length, slide equal
+ * to the length), with and without the inverse (which keeps keys reduced
+ * back to the identity, as Spark does), MIN/MAX, f64 sums, string keys,
+ * outputs only at valid batches, definition-time errors, and the same
+ * results on 1, 2 and 4 workers.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spate/spate.h"
+
+#define NKEYS 40
+#define NBATCH 13
+#define MAXROWS 3000
+
+/* What one emission of the window held: value and presence per key. */
+struct emission {
+    int64_t time_ms;
+    bool present[NKEYS];
+    int64_t value[NKEYS];
+    double fvalue[NKEYS];
+    uint32_t rows;
+};
+
+struct collector {
+    struct emission em[NBATCH + 1];
+    uint32_t n;
+    bool bad; /* a key out of range or twice in one batch */
+    bool f64;
+};
+
+static spate_status collect(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct collector *c = user;
+    if (c->n > NBATCH) {
+        c->bad = true;
+        return SPATE_OK;
+    }
+    struct emission *e = &c->em[c->n++];
+    memset(e, 0, sizeof(*e));
+    e->time_ms = spate_batch_time_ms(b);
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t i = 0; i < spate_batch_num_chunks(b, p); i++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, i, &v) != SPATE_OK) {
+                c->bad = true;
+                continue;
+            }
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t key = -1;
+                const char *s;
+                uint32_t len;
+                if (spate_chunk_get_string(&v, 0, r, &s, &len))
+                    key = len >= 1 ? atoi(s + 1) : -1; /* "k<number>" */
+                else if (!spate_chunk_get_i64(&v, 0, r, &key))
+                    key = -1;
+                if (key < 0 || key >= NKEYS || e->present[key]) {
+                    c->bad = true;
+                    continue;
+                }
+                e->present[key] = true;
+                e->rows++;
+                if (c->f64) {
+                    if (!spate_chunk_get_f64(&v, 1, r, &e->fvalue[key]))
+                        c->bad = true;
+                } else if (!spate_chunk_get_i64(&v, 1, r, &e->value[key])) {
+                    c->bad = true;
+                }
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+/* The raw input: batch b (1-based) has rows[b] rows of (key, value). */
+struct input {
+    uint32_t rows[NBATCH + 1];
+    int64_t key[NBATCH + 1][MAXROWS];
+    int64_t val[NBATCH + 1][MAXROWS];
+};
+
+static void make_input(struct input *in, unsigned seed) {
+    srand(seed);
+    memset(in->rows, 0, sizeof(in->rows));
+    for (int b = 1; b <= NBATCH; b++) {
+        /* Some empty batches, some with few keys so that keys come and go. */
+        uint32_t n = (b % 5 == 0) ? 0 : (uint32_t)(rand() % MAXROWS);
+        int spread = (b % 3 == 0) ? 5 : NKEYS;
+        in->rows[b] = n;
+        for (uint32_t i = 0; i < n; i++) {
+            in->key[b][i] = rand() % spread;
+            in->val[b][i] = rand() % 16 - 5;
+        }
+    }
+}
+
+enum kind { K_SUM, K_COUNT, K_MIN, K_MAX, K_FSUM };
+
+static void check_against_naive(const struct input *in, const struct collector *c, uint32_t len_b,
+                                uint32_t slide_b, bool inverse, enum kind kind) {
+    assert_false(c->bad);
+    assert_int_equal(c->n, NBATCH / slide_b);
+    bool ever[NKEYS] = {false};
+    uint32_t em = 0;
+    for (uint32_t k = 1; k <= NBATCH; k++) {
+        for (uint32_t i = 0; i < in->rows[k]; i++)
+            ever[in->key[k][i]] = true;
+        if (k % slide_b != 0)
+            continue;
+        const struct emission *e = &c->em[em++];
+        assert_int_equal(e->time_ms, (int64_t)k * 1000);
+        uint32_t first = k >= len_b ? k - len_b + 1 : 1;
+        for (int key = 0; key < NKEYS; key++) {
+            bool seen = false;
+            int64_t acc = 0;
+            for (uint32_t b = first; b <= k; b++) {
+                for (uint32_t i = 0; i < in->rows[b]; i++) {
+                    if (in->key[b][i] != key)
+                        continue;
+                    int64_t v = kind == K_COUNT ? 1 : in->val[b][i];
+                    if (!seen)
+                        acc = v;
+                    else if (kind == K_MIN)
+                        acc = v < acc ? v : acc;
+                    else if (kind == K_MAX)
+                        acc = v > acc ? v : acc;
+                    else
+                        acc += v;
+                    seen = true;
+                }
+            }
+            bool expect_present = inverse ? ever[key] : seen;
+            if (e->present[key] != expect_present)
+                fail_msg("batch %u key %d: present %d, expected %d", k, key, e->present[key],
+                         expect_present);
+            if (!expect_present)
+                continue;
+            if (kind == K_FSUM)
+                assert_true(e->fvalue[key] == (double)acc);
+            else if (e->value[key] != acc)
+                fail_msg("batch %u key %d: value %" PRId64 ", expected %" PRId64, k, key,
+                         e->value[key], acc);
+        }
+    }
+}
+
+/* Run one window over the input; string keys as "k<n>" when strings is set. */
+static void run_window(const struct input *in, uint32_t workers, uint32_t len_b, uint32_t slide_b,
+                       bool inverse, enum kind kind, bool strings, struct collector *c) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = workers;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.manual_clock = true;
+    co.batch_interval_ms = 1000;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_column_def cols[] = {{"key", strings ? SPATE_TYPE_STRING : SPATE_TYPE_I64},
+                                      {"value", kind == K_FSUM ? SPATE_TYPE_F64 : SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    assert_non_null(q);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.agg = kind == K_COUNT ? SPATE_AGG_COUNT
+             : kind == K_MIN ? SPATE_AGG_MIN
+             : kind == K_MAX ? SPATE_AGG_MAX
+                             : SPATE_AGG_SUM;
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 1000 * (int64_t)len_b;
+    wo.slide_ms = 1000 * (int64_t)slide_b;
+    wo.use_inverse = inverse;
+    spate_dstream *w = spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err);
+    if (w == NULL)
+        fail_msg("window: %s", err.message);
+    assert_int_equal(spate_dstream_slide_ms(w), 1000 * (int64_t)slide_b);
+    memset(c, 0, sizeof(*c));
+    c->f64 = kind == K_FSUM;
+    assert_int_equal(spate_dstream_foreach_batch(w, collect, c, &err), SPATE_OK);
+    static struct spate_string skeys[MAXROWS];
+    static char names[MAXROWS][8];
+    static double fvals[MAXROWS];
+    for (int b = 1; b <= NBATCH; b++) {
+        for (uint32_t i = 0; i < in->rows[b]; i++) {
+            int n = snprintf(names[i], sizeof(names[i]), "k%" PRId64, in->key[b][i]);
+            memset(&skeys[i], 0, sizeof(skeys[i]));
+            skeys[i].len = (uint32_t)n;
+            memcpy((char *)&skeys[i] + offsetof(struct spate_string, prefix), names[i], (size_t)n);
+            fvals[i] = (double)in->val[b][i];
+        }
+        struct spate_column_data data[2] = {
+            {strings ? (const void *)skeys : (const void *)in->key[b], NULL},
+            {kind == K_FSUM ? (const void *)fvals : (const void *)in->val[b], NULL}};
+        assert_int_equal(spate_queue_push(q, data, in->rows[b], &err), SPATE_OK);
+    }
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
+    bool stopped;
+    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), SPATE_OK);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+static struct input input;
+static struct collector col;
+
+static void windows_match_naive(void **state) {
+    (void)state;
+    static const uint32_t shapes[][2] = {{1, 1}, {3, 1}, {4, 2}, {2, 3}, {5, 5}, {13, 1}};
+    make_input(&input, 11);
+    for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        for (int inverse = 0; inverse <= 1; inverse++) {
+            run_window(&input, 2, shapes[s][0], shapes[s][1], inverse, K_SUM, false, &col);
+            check_against_naive(&input, &col, shapes[s][0], shapes[s][1], inverse, K_SUM);
+        }
+    }
+}
+
+static void window_aggregates(void **state) {
+    (void)state;
+    make_input(&input, 12);
+    static const enum kind kinds[] = {K_COUNT, K_MIN, K_MAX, K_FSUM};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        run_window(&input, 2, 3, 1, false, kinds[i], false, &col);
+        check_against_naive(&input, &col, 3, 1, false, kinds[i]);
+    }
+    run_window(&input, 2, 4, 2, true, K_COUNT, false, &col);
+    check_against_naive(&input, &col, 4, 2, true, K_COUNT);
+}
+
+static void window_string_keys(void **state) {
+    (void)state;
+    make_input(&input, 13);
+    run_window(&input, 2, 3, 1, false, K_SUM, true, &col);
+    check_against_naive(&input, &col, 3, 1, false, K_SUM);
+    run_window(&input, 2, 3, 1, true, K_SUM, true, &col);
+    check_against_naive(&input, &col, 3, 1, true, K_SUM);
+}
+
+static void window_same_on_any_worker_count(void **state) {
+    (void)state;
+    make_input(&input, 14);
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        run_window(&input, workers, 4, 2, false, K_SUM, false, &col);
+        check_against_naive(&input, &col, 4, 2, false, K_SUM);
+        run_window(&input, workers, 4, 1, true, K_SUM, true, &col);
+        check_against_naive(&input, &col, 4, 1, true, K_SUM);
+    }
+}
+
+static void window_definition_errors(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_engine *engine;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 1;
+    eo.pin_workers = false;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = 1000;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    static const int64_t bad[][2] = {{1500, 1000}, {3000, 2500}, {0, 1000}, {-1000, 1000}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wo.length_ms = bad[i][0];
+        wo.slide_ms = bad[i][1];
+        err.message[0] = '\0';
+        assert_null(spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err));
+        assert_true(strstr(err.message, "multiple") != NULL);
+    }
+    /* A window of a windowed stream: multiples of its slide (2 s), not of the interval. */
+    wo.length_ms = 4000;
+    wo.slide_ms = 2000;
+    spate_dstream *w = spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err);
+    assert_non_null(w);
+    wo.length_ms = 3000;
+    wo.slide_ms = 0;
+    err.message[0] = '\0';
+    assert_null(spate_dstream_reduce_by_key_and_window(w, &ro, &wo, &err));
+    assert_true(err.message[0] != '\0');
+    /* MAX has no inverse. */
+    ro.agg = SPATE_AGG_MAX;
+    wo.length_ms = 3000;
+    wo.slide_ms = 1000;
+    wo.use_inverse = true;
+    err.message[0] = '\0';
+    assert_null(spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err));
+    assert_true(strstr(err.message, "inverse") != NULL);
+    assert_null(spate_dstream_reduce_by_key_and_window(q, &ro, NULL, &err));
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(windows_match_naive),
+        cmocka_unit_test(window_aggregates),
+        cmocka_unit_test(window_string_keys),
+        cmocka_unit_test(window_same_on_any_worker_count),
+        cmocka_unit_test(window_definition_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
