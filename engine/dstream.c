@@ -29,6 +29,9 @@ struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kin
 }
 
 void sp_dstream_free_node(struct spate_dstream *ds) {
+    if (ds->kind == SP_NODE_UNION && ds->u.uni.parents != NULL)
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds->u.uni.parents,
+                    sizeof(struct spate_dstream *) * ds->u.uni.n);
     if (ds->kind == SP_NODE_FILTER_STR && ds->u.filter_str.s != NULL)
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ds->u.filter_str.s, ds->u.filter_str.len + 1);
 }
@@ -184,6 +187,56 @@ spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, cons
     return finish(out, ds->schema.cols, ds->schema.ncols, err);
 }
 
+spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
+                                   struct spate_error *err) {
+    if (streams == NULL || n == 0) {
+        sp_error_set(err, EINVAL, "union: no streams");
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (streams[i] == NULL) {
+            sp_error_set(err, EINVAL, "union: stream %u is NULL", i);
+            return NULL;
+        }
+    }
+    spate_dstream *first = streams[0];
+    if (!can_define(first, "union", err))
+        return NULL;
+    for (uint32_t i = 1; i < n; i++) {
+        const spate_dstream *d = streams[i];
+        if (d->ctx != first->ctx) {
+            sp_error_set(err, EINVAL, "union: stream %u belongs to another context", i);
+            return NULL;
+        }
+        if (d->slide_b != first->slide_b) {
+            sp_error_set(err, EINVAL,
+                         "union: stream %u slides every %" PRId64 " ms, stream 0 every %" PRId64
+                         " ms; the slides must be equal",
+                         i, spate_dstream_slide_ms(d), spate_dstream_slide_ms(first));
+            return NULL;
+        }
+        bool same = d->schema.ncols == first->schema.ncols;
+        for (uint32_t c = 0; same && c < d->schema.ncols; c++)
+            same = d->schema.cols[c].type == first->schema.cols[c].type;
+        if (!same) {
+            sp_error_set(err, EINVAL, "union: stream %u has other column types than stream 0", i);
+            return NULL;
+        }
+    }
+    spate_dstream *out = sp_dstream_new(first->ctx, SP_NODE_UNION, first, err);
+    if (out == NULL)
+        return NULL;
+    out->u.uni.parents = sp_mem_alloc(SP_MEM_DEFAULT_ARENA, sizeof(spate_dstream *) * n, 64);
+    if (out->u.uni.parents == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, out, sizeof(*out));
+        sp_error_set(err, ENOMEM, "union: out of memory");
+        return NULL;
+    }
+    memcpy(out->u.uni.parents, streams, sizeof(spate_dstream *) * n);
+    out->u.uni.n = n;
+    return finish(out, first->schema.cols, first->schema.ncols, err);
+}
+
 /* ---- Aggregations ---- */
 
 spate_dstream *spate_dstream_count(spate_dstream *ds, struct spate_error *err) {
@@ -263,6 +316,18 @@ spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds, const struct spate
         return NULL;
     out->u.reduce = o;
     return finish(out, cols, 2, err);
+}
+
+spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_error *err) {
+    if (ds == NULL) {
+        sp_error_set(err, EINVAL, "count_by_value: the stream is NULL");
+        return NULL;
+    }
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.key_col = 0;
+    ro.agg = SPATE_AGG_COUNT;
+    return spate_dstream_reduce_by_key(ds, &ro, err);
 }
 
 /* ---- Windows ---- */

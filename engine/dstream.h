@@ -23,7 +23,8 @@ enum sp_node_kind {
     SP_NODE_FILTER_STR,
     SP_NODE_COUNT,
     SP_NODE_REDUCE,
-    SP_NODE_REDUCE_WINDOW
+    SP_NODE_REDUCE_WINDOW,
+    SP_NODE_UNION
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -74,6 +75,10 @@ struct spate_dstream {
         } filter_str;
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
+        struct {
+            struct spate_dstream **parents; /* allocated with sp_mem */
+            uint32_t n;
+        } uni;
     } u;
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;

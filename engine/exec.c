@@ -783,6 +783,36 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* union: the partitions of every parent's batch, in order. */
+static spate_status run_union(struct sp_exec *ex, struct spate_dstream *ds,
+                              struct spate_batch **out) {
+    uint32_t n = ds->u.uni.n, nparts = 0;
+    struct spate_batch *parts_of[64];
+    struct spate_batch **pb = parts_of;
+    if (n > 64) {
+        pb = sp_region_alloc(&ex->sched, sizeof(*pb) * n, 8);
+        if (pb == NULL)
+            return ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        SPATE_RETURN_NOT_OK(get_batch(ex, ds->u.uni.parents[i], false, &pb[i]));
+        nparts += pb[i]->nparts;
+    }
+    struct spate_batch *b = sp_batch_new(&ex->sched, &ds->schema, nparts, ex->job->time_ms);
+    if (b == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(&b->parts[at], pb[i]->parts, sizeof(struct sp_part) * pb[i]->nparts);
+        at += pb[i]->nparts;
+        b->rows += pb[i]->rows;
+    }
+    *out = b;
+    return SPATE_OK;
+}
+
 static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool text_ok,
                               struct spate_batch **out) {
     if (ds->memo != NULL && ds->memo_time == ex->job->time_ms && (text_ok || !ds->memo->text)) {
@@ -810,6 +840,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_REDUCE:
         rc = run_reduce(ex, ds, &ds->u.reduce, &b);
+        break;
+    case SP_NODE_UNION:
+        rc = run_union(ex, ds, &b);
         break;
     case SP_NODE_REDUCE_WINDOW:
         /* Computed by window_update at the batches where it is valid. */

@@ -91,6 +91,15 @@ SPATE_API spate_dstream *spate_dstream_filter_i64(spate_dstream *ds, uint32_t co
 SPATE_API spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, const char *s,
                                                      bool prefix, struct spate_error *err);
 
+/*
+ * union: the records of streams[0], then of streams[1], ... (Spark's union of
+ * many). The streams must belong to one context, have the same slide and the
+ * same column types (names come from the first). Returns NULL on EINVAL (n < 1,
+ * NULL stream, different context, slide or types), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
+                                             struct spate_error *err);
+
 /* ---- Aggregations ---- */
 
 /* count: one record per batch (column "count", i64); [0] for an empty batch. */
@@ -129,6 +138,9 @@ SPATE_API void spate_reduce_opts_init(struct spate_reduce_opts *opts);
 SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
                                                      const struct spate_reduce_opts *opts,
                                                      struct spate_error *err);
+
+/* countByValue: (value of column 0, count) per distinct value of the batch. */
+SPATE_API spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_error *err);
 
 /* ---- Windows ---- */
 

@@ -5,3 +5,4 @@ spate_add_test(test_lifecycle ${CMAKE_CURRENT_LIST_DIR}/test_lifecycle.c conform
 spate_add_test(test_operations ${CMAKE_CURRENT_LIST_DIR}/test_operations.c conformance 180)
 spate_add_test(test_print ${CMAKE_CURRENT_LIST_DIR}/test_print.c conformance 120)
 spate_add_test(test_window ${CMAKE_CURRENT_LIST_DIR}/test_window.c conformance 120)
+spate_add_test(test_union ${CMAKE_CURRENT_LIST_DIR}/test_union.c conformance 60)

@@ -1,0 +1,226 @@
+/*
+ * tests/conformance/test_union.c - union and count_by_value: union yields the
+ * first stream's records, then the second's (Spark's order), keeps working
+ * when one side is empty, refuses streams of other slides, types or contexts
+ * at definition; count_by_value counts every distinct value exactly.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spate/spate.h"
+
+struct seen {
+    char text[4096];
+    size_t len;
+    uint32_t calls;
+};
+
+/* Append "v1,v2,...;" of column 0 (i64) for the whole batch, partitions in order. */
+static spate_status record(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct seen *s = user;
+    s->calls++;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return SPATE_OK;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t x = -1;
+                if (!spate_chunk_get_i64(&v, 0, r, &x))
+                    x = -1;
+                int64_t y = 0;
+                bool pair = v.num_columns > 1 && spate_chunk_get_i64(&v, 1, r, &y);
+                int n = pair ? snprintf(s->text + s->len, sizeof(s->text) - s->len, "%lld:%lld,",
+                                        (long long)x, (long long)y)
+                             : snprintf(s->text + s->len, sizeof(s->text) - s->len, "%lld,",
+                                        (long long)x);
+                if (n > 0 && (size_t)n < sizeof(s->text) - s->len)
+                    s->len += (size_t)n;
+            }
+        }
+    }
+    if (s->len + 1 < sizeof(s->text))
+        s->text[s->len++] = ';';
+    s->text[s->len] = '\0';
+    return SPATE_OK;
+}
+
+static spate_context *make_ctx(void) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 1; /* one partition per input: the order inside each stream is the push order */
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.manual_clock = true;
+    co.batch_interval_ms = 1000;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    return ctx;
+}
+
+static void push(spate_dstream *q, const int64_t *v, uint64_t n) {
+    struct spate_error err;
+    struct spate_column_data d = {v, NULL};
+    assert_int_equal(spate_queue_push(q, &d, n, &err), SPATE_OK);
+}
+
+static void union_keeps_stream_order(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = make_ctx();
+    struct spate_column_def a_cols[] = {{"a", SPATE_TYPE_I64}};
+    struct spate_column_def b_cols[] = {{"b", SPATE_TYPE_I64}};
+    spate_dstream *a = spate_context_queue_stream(ctx, a_cols, 1, &err);
+    spate_dstream *b = spate_context_queue_stream(ctx, b_cols, 1, &err);
+    spate_dstream *c = spate_context_queue_stream(ctx, a_cols, 1, &err);
+    spate_dstream *parts[] = {a, b, c};
+    spate_dstream *u = spate_dstream_union(parts, 3, &err);
+    assert_non_null(u);
+    assert_string_equal(spate_dstream_column(u, 0).name, "a");
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(spate_dstream_foreach_batch(u, record, &s, &err), SPATE_OK);
+    static const int64_t a1[] = {1, 2, 3}, b1[] = {10, 20}, c1[] = {100}, a2[] = {4};
+    push(a, a1, 3);
+    push(b, b1, 2);
+    push(c, c1, 1);
+    push(a, a2, 1); /* batch 2: only a has data */
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, 3, &err), SPATE_OK);
+    assert_int_equal(s.calls, 3);
+    assert_string_equal(s.text, "1,2,3,10,20,100,;4,;;");
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+static void union_definition_errors(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = make_ctx();
+    spate_context *other = NULL;
+    struct spate_column_def i_cols[] = {{"x", SPATE_TYPE_I64}};
+    struct spate_column_def s_cols[] = {{"x", SPATE_TYPE_STRING}};
+    struct spate_column_def kv[] = {{"k", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+    spate_dstream *i1 = spate_context_queue_stream(ctx, i_cols, 1, &err);
+    spate_dstream *s1 = spate_context_queue_stream(ctx, s_cols, 1, &err);
+    spate_dstream *pairs = spate_context_queue_stream(ctx, kv, 2, &err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 2000;
+    wo.slide_ms = 2000;
+    spate_dstream *slow = spate_dstream_reduce_by_key_and_window(pairs, &ro, &wo, &err);
+    assert_non_null(slow);
+    spate_dstream *mixed[] = {i1, s1};
+    err.message[0] = '\0';
+    assert_null(spate_dstream_union(mixed, 2, &err));
+    assert_true(strstr(err.message, "types") != NULL);
+    spate_dstream *slides[] = {pairs, slow};
+    err.message[0] = '\0';
+    assert_null(spate_dstream_union(slides, 2, &err));
+    assert_true(strstr(err.message, "slide") != NULL);
+    assert_null(spate_dstream_union(NULL, 0, &err));
+    spate_dstream *with_null[] = {i1, NULL};
+    assert_null(spate_dstream_union(with_null, 2, &err));
+    /* Streams of two contexts. */
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 1;
+    eo.pin_workers = false;
+    spate_engine *e2;
+    assert_int_equal(spate_engine_create(&eo, &e2, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    assert_int_equal(spate_context_create(e2, &co, &other, &err), SPATE_OK);
+    spate_dstream *o1 = spate_context_queue_stream(other, i_cols, 1, &err);
+    spate_dstream *ctxs[] = {i1, o1};
+    err.message[0] = '\0';
+    assert_null(spate_dstream_union(ctxs, 2, &err));
+    assert_true(strstr(err.message, "context") != NULL);
+    assert_int_equal(spate_context_stop(other, true, false, &err), SPATE_OK);
+    spate_context_destroy(other);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+static int cmp_pair(const void *x, const void *y) {
+    const int64_t *a = x, *b = y;
+    return (a[0] > b[0]) - (a[0] < b[0]);
+}
+
+static spate_status collect_pairs(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *out = user; /* out[0] = count of pairs, then (value, count) pairs */
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows && out[0] < 1000; r++) {
+                int64_t *slot = &out[1 + 2 * out[0]];
+                if (!spate_chunk_get_i64(&v, 0, r, &slot[0]) ||
+                    !spate_chunk_get_i64(&v, 1, r, &slot[1]))
+                    return EIO;
+                out[0]++;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static void count_by_value_counts(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = make_ctx();
+    struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *cbv = spate_dstream_count_by_value(q, &err);
+    assert_non_null(cbv);
+    assert_string_equal(spate_dstream_column(cbv, 1).name, "count");
+    static int64_t out[1 + 2 * 1000];
+    out[0] = 0;
+    assert_int_equal(spate_dstream_foreach_batch(cbv, collect_pairs, out, &err), SPATE_OK);
+    enum { N = 5000 };
+    static int64_t v[N];
+    int64_t naive[50] = {0};
+    srand(3);
+    for (int i = 0; i < N; i++) {
+        v[i] = rand() % 50;
+        naive[v[i]]++;
+    }
+    push(q, v, N);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, 1, &err), SPATE_OK);
+    qsort(&out[1], (size_t)out[0], 2 * sizeof(int64_t), cmp_pair);
+    int64_t distinct = 0;
+    for (int k = 0; k < 50; k++)
+        distinct += naive[k] > 0;
+    assert_int_equal(out[0], distinct);
+    for (int64_t i = 0; i < out[0]; i++)
+        assert_int_equal(out[2 + 2 * i], naive[out[1 + 2 * i]]);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(union_keeps_stream_order),
+        cmocka_unit_test(union_definition_errors),
+        cmocka_unit_test(count_by_value_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
