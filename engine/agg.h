@@ -122,4 +122,22 @@ static inline uint32_t sp_agg_find_or_add_str(struct sp_agg_table *t, struct sp_
     return idx;
 }
 
+/* Find the entry of a key without adding it; UINT32_MAX when absent. */
+static inline uint32_t sp_agg_find(const struct sp_agg_table *t, bool is_string, uint64_t hash,
+                                   const struct spate_string *skey, int64_t ikey) {
+    uint64_t tag = hash & 0xffffffff00000000ull;
+    uint32_t s = (uint32_t)hash & t->mask;
+    for (;;) {
+        uint64_t v = t->slots[s];
+        if (v == 0)
+            return UINT32_MAX;
+        if ((v & 0xffffffff00000000ull) == tag) {
+            const struct sp_agg_entry *e = &t->entries[(uint32_t)v - 1];
+            if (is_string ? sp_str_equal(&e->key.s, skey) : e->key.i == ikey)
+                return (uint32_t)v - 1;
+        }
+        s = (s + 1) & t->mask;
+    }
+}
+
 #endif /* SP_AGG_H */

@@ -330,6 +330,48 @@ spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_erro
     return spate_dstream_reduce_by_key(ds, &ro, err);
 }
 
+/* ---- State ---- */
+
+void spate_state_opts_init(struct spate_state_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->value_col = 1;
+}
+
+spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
+                                                 const struct spate_state_opts *opts,
+                                                 struct spate_error *err) {
+    const char *what = "update_state_by_key";
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (opts == NULL || opts->fn == NULL) {
+        sp_error_set(err, EINVAL, "%s: an update function is needed", what);
+        return NULL;
+    }
+    const struct sp_schema *s = &ds->schema;
+    if (opts->key_col >= s->ncols || (s->cols[opts->key_col].type != SPATE_TYPE_STRING &&
+                                      s->cols[opts->key_col].type != SPATE_TYPE_I64 &&
+                                      s->cols[opts->key_col].type != SPATE_TYPE_TIMESTAMP)) {
+        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
+                     what, opts->key_col);
+        return NULL;
+    }
+    if (opts->value_col >= s->ncols || opts->value_col == opts->key_col ||
+        (s->cols[opts->value_col].type != SPATE_TYPE_I64 &&
+         s->cols[opts->value_col].type != SPATE_TYPE_TIMESTAMP)) {
+        sp_error_set(err, EINVAL, "%s: value column %u must exist, differ from the key, be i64",
+                     what, opts->value_col);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_UPDATE_STATE, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.state = *opts;
+    struct spate_column_def cols[2] = {s->cols[opts->key_col], {"state", SPATE_TYPE_I64}};
+    return finish(out, cols, 2, err);
+}
+
 /* ---- Windows ---- */
 
 void spate_window_opts_init(struct spate_window_opts *opts) {

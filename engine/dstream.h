@@ -24,7 +24,8 @@ enum sp_node_kind {
     SP_NODE_COUNT,
     SP_NODE_REDUCE,
     SP_NODE_REDUCE_WINDOW,
-    SP_NODE_UNION
+    SP_NODE_UNION,
+    SP_NODE_UPDATE_STATE
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -75,6 +76,7 @@ struct spate_dstream {
         } filter_str;
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
+        struct spate_state_opts state;
         struct {
             struct spate_dstream **parents; /* allocated with sp_mem */
             uint32_t n;
@@ -84,6 +86,11 @@ struct spate_dstream {
     struct spate_batch *memo;
     int64_t memo_time;
 };
+
+/* Nodes that keep state across batches and must see every batch of their parent. */
+static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
+    return ds->kind == SP_NODE_REDUCE_WINDOW || ds->kind == SP_NODE_UPDATE_STATE;
+}
 
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||

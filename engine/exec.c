@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/mem.h"
 #include "engine/output.h"
+#include "engine/state.h"
 #include "engine/window.h"
 #include "engine/worker.h"
 #include "kernels/kernels.h"
@@ -48,6 +49,13 @@ struct sp_wstate {
     struct sp_agg_table tables[SP_AGG_RADIX];
     uint64_t count;
     uint64_t lines;
+    struct sp_scatter {
+        uint32_t n, cap;
+        uint64_t *hashes;
+        struct spate_string *skeys; /* string keys, or */
+        int64_t *ikeys;             /* i64 keys */
+        int64_t *vals;
+    } scatter[SP_AGG_RADIX]; /* update_state_by_key: rows by radix partition */
 };
 
 struct sp_exec {
@@ -67,9 +75,10 @@ struct sp_exec {
     size_t sources_bytes;
     struct sp_window_state **windows; /* by node id: state of window nodes, else NULL */
     size_t windows_bytes;
+    struct sp_state **states; /* by node id: update_state_by_key tables, else NULL */
 };
 
-enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG };
+enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER };
 
 struct chain_run {
     struct sp_exec *ex;
@@ -121,8 +130,16 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->sources = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->sources_bytes, 64);
     ex->windows_bytes = sizeof(struct sp_window_state *) * (ctx->nnodes + 1);
     ex->windows = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
-    if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL)
+    ex->states = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL)
         goto oom;
+    for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+        if (ds->kind != SP_NODE_UPDATE_STATE)
+            continue;
+        ex->states[ds->id] = sp_state_create();
+        if (ex->states[ds->id] == NULL)
+            goto oom;
+    }
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
         if (ds->kind != SP_NODE_REDUCE_WINDOW)
             continue;
@@ -185,6 +202,11 @@ void sp_exec_destroy(struct sp_exec *ex) {
         for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
             sp_window_destroy(ex->windows[ds->id]);
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->windows, ex->windows_bytes);
+    }
+    if (ex->states != NULL) {
+        for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
+            sp_state_destroy(ex->states[ds->id]);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->states, ex->windows_bytes);
     }
     sp_region_destroy(&ex->sched);
     pthread_mutex_destroy(&ex->err_mu);
@@ -346,6 +368,62 @@ static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp
         flush_gather(cr, ws, ws->tables);
 }
 
+/* Grow a scatter buffer to room for at least need rows. */
+static bool scatter_grow(struct sp_scatter *sc, struct sp_region *r, uint32_t need) {
+    uint32_t cap = sc->cap ? sc->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    uint64_t *h = sp_region_alloc(r, sizeof(uint64_t) * cap, 64);
+    struct spate_string *sk = sp_region_alloc(r, sizeof(struct spate_string) * cap, 64);
+    int64_t *ik = sp_region_alloc(r, sizeof(int64_t) * cap, 64);
+    int64_t *v = sp_region_alloc(r, sizeof(int64_t) * cap, 64);
+    if (h == NULL || sk == NULL || ik == NULL || v == NULL)
+        return false;
+    if (sc->n > 0) {
+        memcpy(h, sc->hashes, sizeof(uint64_t) * sc->n);
+        memcpy(sk, sc->skeys, sizeof(struct spate_string) * sc->n);
+        memcpy(ik, sc->ikeys, sizeof(int64_t) * sc->n);
+        memcpy(v, sc->vals, sizeof(int64_t) * sc->n);
+    }
+    sc->hashes = h;
+    sc->skeys = sk;
+    sc->ikeys = ik;
+    sc->vals = v;
+    sc->cap = cap;
+    return true;
+}
+
+/* update_state_by_key, stage 1: rows to the worker's buffer of their radix partition. */
+static void sink_scatter(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
+    uint32_t rows = in->view.rows;
+    if (rows == 0)
+        return;
+    const struct spate_column_view *kc = &in->cols[cr->key_col];
+    const struct spate_column_view *vc = &in->cols[cr->val_col];
+    const uint16_t *sel = in->view.sel;
+    if (cr->spec.key_is_string)
+        cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
+    else
+        cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        if (!sp_valid(kc->validity, phys) || !sp_valid(vc->validity, phys))
+            continue;
+        struct sp_scatter *sc = &ws->scatter[sp_agg_radix(ws->hashes[i])];
+        if (sc->n == sc->cap && !scatter_grow(sc, &ws->batch, sc->n + 1)) {
+            record_error(cr->ex, ENOMEM, "out of memory in update_state_by_key");
+            return;
+        }
+        uint32_t j = sc->n++;
+        sc->hashes[j] = ws->hashes[i];
+        if (cr->spec.key_is_string)
+            sc->skeys[j] = ((const struct spate_string *)kc->data)[phys];
+        else
+            sc->ikeys[j] = ((const int64_t *)kc->data)[phys];
+        sc->vals[j] = ((const int64_t *)vc->data)[phys];
+    }
+}
+
 /* ---- Fused narrow operators ---- */
 
 static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
@@ -361,6 +439,9 @@ static void sink(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, stru
         break;
     case SINK_AGG:
         sink_agg(cr, ws, in);
+        break;
+    case SINK_SCATTER:
+        sink_scatter(cr, ws, in);
         break;
     }
 }
@@ -845,7 +926,8 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         rc = run_union(ex, ds, &b);
         break;
     case SP_NODE_REDUCE_WINDOW:
-        /* Computed by window_update at the batches where it is valid. */
+    case SP_NODE_UPDATE_STATE:
+        /* Computed by window_update / state_update at the batches where it is valid. */
         record_error(ex, EINVAL, "internal: window stream read at a batch where it is not valid");
         return EINVAL;
     default:
@@ -1081,6 +1163,179 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     return SPATE_OK;
 }
 
+/* ---- State ---- */
+
+struct state_run {
+    struct chain_run cr;
+    struct sp_state *st;
+    const struct spate_state_opts *opts;
+    struct spate_batch *out;
+};
+
+static uint32_t state_find(struct sp_agg_table *t, struct sp_region *r, bool is_string,
+                           uint64_t hash, const struct spate_string *sk, int64_t ik, bool *fresh) {
+    return is_string ? sp_agg_find_or_add_str(t, r, hash, sk, fresh)
+                     : sp_agg_find_or_add_i64(t, r, hash, ik, fresh);
+}
+
+/* Keep key (from entry e) with state in the next table; strings are copied into its region. */
+static bool state_keep(struct sp_agg_table *next, struct sp_region *r, bool is_string,
+                       const struct sp_agg_entry *e, int64_t state) {
+    bool fresh;
+    uint32_t idx = is_string ? sp_agg_find_or_add_str(next, r, e->hash, &e->key.s, &fresh)
+                             : sp_agg_find_or_add_i64(next, r, e->hash, e->key.i, &fresh);
+    if (idx == UINT32_MAX)
+        return false;
+    struct sp_agg_entry *n = &next->entries[idx];
+    if (is_string && fresh && !sp_window_own_string(r, &e->key.s, &n->key.s))
+        return false;
+    n->val.i = state;
+    return true;
+}
+
+static void state_task(void *arg, uint32_t r, uint32_t worker) {
+    struct state_run *sr = arg;
+    struct sp_exec *ex = sr->cr.ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    struct sp_state_part *sp = &sr->st->parts[r];
+    bool is_string = sr->cr.spec.key_is_string;
+    /* 1. Group this batch's values by key: counts, then offsets, then values. */
+    uint32_t total = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        total += ex->ws[w].scatter[r].n;
+    struct sp_agg_table groups;
+    uint32_t *row_group = NULL, *start = NULL, *fill = NULL;
+    int64_t *values = NULL;
+    if (sp_agg_table_init(&groups, &ws->batch, total > 0 ? total : 1) != SPATE_OK)
+        goto oom;
+    if (total > 0) {
+        row_group = sp_region_alloc(&ws->batch, sizeof(uint32_t) * total, 64);
+        values = sp_region_alloc(&ws->batch, sizeof(int64_t) * total, 64);
+        if (row_group == NULL || values == NULL)
+            goto oom;
+    }
+    uint32_t at = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_scatter *sc = &ex->ws[w].scatter[r];
+        for (uint32_t i = 0; i < sc->n; i++, at++) {
+            bool fresh;
+            uint32_t g = state_find(&groups, &ws->batch, is_string, sc->hashes[i], &sc->skeys[i],
+                                    sc->ikeys[i], &fresh);
+            if (g == UINT32_MAX)
+                goto oom;
+            groups.entries[g].val.i++;
+            row_group[at] = g;
+        }
+    }
+    start = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (groups.n + 1), 64);
+    fill = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (groups.n + 1), 64);
+    if (start == NULL || fill == NULL)
+        goto oom;
+    start[0] = 0;
+    for (uint32_t g = 0; g < groups.n; g++)
+        start[g + 1] = start[g] + (uint32_t)groups.entries[g].val.i;
+    memcpy(fill, start, sizeof(uint32_t) * (groups.n + 1));
+    at = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_scatter *sc = &ex->ws[w].scatter[r];
+        for (uint32_t i = 0; i < sc->n; i++, at++)
+            values[fill[row_group[at]]++] = sc->vals[i];
+    }
+    /* 2. Build the next state: keys with state first (in their order), then new keys. */
+    uint32_t nb = sp->cur ^ 1;
+    sp_region_reset(&sp->region[nb]);
+    if (sp_agg_table_init(&sp->table[nb], &sp->region[nb], 64) != SPATE_OK)
+        goto oom;
+    sp->ready[nb] = true;
+    struct sp_agg_table *next = &sp->table[nb];
+    const struct spate_state_opts *o = sr->opts;
+    if (sp->ready[sp->cur]) {
+        const struct sp_agg_table *prev = &sp->table[sp->cur];
+        for (uint32_t i = 0; i < prev->n; i++) {
+            const struct sp_agg_entry *e = &prev->entries[i];
+            uint32_t g = sp_agg_find(&groups, is_string, e->hash, &e->key.s, e->key.i);
+            const int64_t *vals = NULL;
+            uint32_t n = 0;
+            if (g != UINT32_MAX) {
+                vals = values + start[g];
+                n = start[g + 1] - start[g];
+                groups.entries[g].stamp = 1; /* handled with its state */
+            }
+            int64_t state = e->val.i;
+            if (o->fn(o->user, vals, n, true, &state) &&
+                !state_keep(next, &sp->region[nb], is_string, e, state))
+                goto oom;
+        }
+    }
+    for (uint32_t g = 0; g < groups.n; g++) {
+        const struct sp_agg_entry *e = &groups.entries[g];
+        if (e->stamp != 0)
+            continue;
+        int64_t state = 0;
+        if (start[g + 1] > start[g] &&
+            o->fn(o->user, values + start[g], start[g + 1] - start[g], false, &state) &&
+            !state_keep(next, &sp->region[nb], is_string, e, state))
+            goto oom;
+    }
+    /* 3. The output partition r: the whole state. */
+    for (uint32_t base = 0; base < next->n; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, next->n - base);
+        struct sp_chunk *c = sp_chunk_new(&ws->batch, sr->out->schema);
+        if (c == NULL)
+            goto oom;
+        for (uint32_t i = 0; i < rows; i++) {
+            const struct sp_agg_entry *e = &next->entries[base + i];
+            if (is_string)
+                ((struct spate_string *)sp_col_data(c, 0))[i] = e->key.s;
+            else
+                ((int64_t *)sp_col_data(c, 0))[i] = e->key.i;
+            ((int64_t *)sp_col_data(c, 1))[i] = e->val.i;
+        }
+        c->view.rows = rows;
+        if (sp_part_append(&ws->batch, &sr->out->parts[r], c) != SPATE_OK)
+            goto oom;
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in update_state_by_key");
+}
+
+/* At every batch where the parent is valid: new values in, the function over every key. */
+static spate_status state_update(struct sp_exec *ex, struct spate_dstream *ds) {
+    if (ex->job->index % ds->parent->slide_b != 0)
+        return SPATE_OK;
+    struct sp_state *st = ex->states[ds->id];
+    struct state_run sr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &sr.cr, ds->parent));
+    sr.cr.sink = SINK_SCATTER;
+    sr.cr.key_col = ds->u.state.key_col;
+    sr.cr.val_col = ds->u.state.value_col;
+    sr.cr.spec.key_is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    sr.st = st;
+    sr.opts = &ds->u.state;
+    sr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (sr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        memset(ex->ws[w].scatter, 0, sizeof(ex->ws[w].scatter));
+    sp_pool_run(ex->pool, sr.cr.src->nparts, chain_task, &sr.cr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, state_task, &sr);
+    if (atomic_load(&ex->failed)) {
+        /* Some partitions may have moved on and others not: start again from empty. */
+        sp_state_clear(st);
+        return ex->err_code;
+    }
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+        st->parts[r].cur ^= 1;
+    sp_batch_count_rows(sr.out);
+    ds->memo = sr.out;
+    ds->memo_time = ex->job->time_ms;
+    return SPATE_OK;
+}
+
 /* ---- Sources of a job ---- */
 
 struct lines_arg {
@@ -1178,11 +1433,12 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
     }
     /* Windows see every batch of their parent, whether or not an output reads them now. */
     for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
-        if (ds->kind != SP_NODE_REDUCE_WINDOW)
+        if (!sp_node_is_stateful(ds))
             continue;
         atomic_store(&ex->failed, false);
         ex->err.message[0] = '\0';
-        spate_status rc = window_update(ex, ds);
+        spate_status rc =
+            ds->kind == SP_NODE_REDUCE_WINDOW ? window_update(ex, ds) : state_update(ex, ds);
         if (rc != SPATE_OK && !failed) {
             sp_error_set(err, rc, "window failed at batch time %" PRId64 " ms: %s", job->time_ms,
                          ex->err.message[0] ? ex->err.message : strerror(rc));

@@ -178,6 +178,41 @@ SPATE_API spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *d
                                                                 const struct spate_window_opts *wo,
                                                                 struct spate_error *err);
 
+/* ---- State ---- */
+
+/*
+ * The update function of update_state_by_key, called once per key per batch:
+ * values[0..n) are the key's new values in this batch (n may be 0),
+ * *state is its state (0 and has_state false for a key seen the first time).
+ * Write the new state and return true to keep the key, false to remove it.
+ * Row level: the slow path, one call per key.
+ */
+typedef bool (*spate_update_state_fn)(void *user, const int64_t *values, uint32_t n, bool has_state,
+                                      int64_t *state);
+
+/* Options of update_state_by_key; initialise with spate_state_opts_init(). */
+struct spate_state_opts {
+    uint32_t key_col;         /* string or i64 (default 0) */
+    uint32_t value_col;       /* i64 (default 1) */
+    spate_update_state_fn fn; /* required */
+    void *user;
+};
+
+SPATE_API void spate_state_opts_init(struct spate_state_opts *opts);
+
+/*
+ * updateStateByKey: keeps one i64 state per key across batches. Every batch
+ * the function runs for every key that has state or new values (also keys
+ * without new values, as in Spark); the output is the whole state, (key,
+ * state), keys with state first, in a stable order. State lives in memory
+ * in per-partition tables rebuilt each batch (no checkpoint directory is
+ * needed). Returns NULL on EINVAL (bad columns, no function), EBUSY,
+ * ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
+                                                           const struct spate_state_opts *opts,
+                                                           struct spate_error *err);
+
 /* ---- Output operations ---- */
 
 /*
