@@ -1,3 +1,4 @@
 # tests/e2e/e2e.cmake - end-to-end tests: whole pipelines over loopback TCP,
 # through the public API only (NetworkWordCount and its failure modes).
 spate_add_test(test_tcp_wordcount ${CMAKE_CURRENT_LIST_DIR}/test_tcp_wordcount.c e2e 180)
+spate_add_test(test_no_uring ${CMAKE_CURRENT_LIST_DIR}/test_no_uring.c e2e 60)
