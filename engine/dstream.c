@@ -372,6 +372,75 @@ spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
     return finish(out, cols, 2, err);
 }
 
+/* ---- Joins ---- */
+
+void spate_join_opts_init(struct spate_join_opts *opts) {
+    if (opts != NULL)
+        memset(opts, 0, sizeof(*opts));
+}
+
+static bool is_key_type(enum spate_type t) {
+    return t == SPATE_TYPE_STRING || t == SPATE_TYPE_I64 || t == SPATE_TYPE_TIMESTAMP;
+}
+
+spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
+                                  const struct spate_join_opts *opts, struct spate_error *err) {
+    const char *what = "join";
+    if (!can_define(left, what, err))
+        return NULL;
+    if (right == NULL) {
+        sp_error_set(err, EINVAL, "%s: the right stream is NULL", what);
+        return NULL;
+    }
+    struct spate_join_opts o;
+    spate_join_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (right->ctx != left->ctx) {
+        sp_error_set(err, EINVAL, "%s: the streams belong to different contexts", what);
+        return NULL;
+    }
+    if (right->slide_b != left->slide_b) {
+        sp_error_set(err, EINVAL,
+                     "%s: the left stream slides every %" PRId64 " ms, the right every %" PRId64
+                     " ms; the slides must be equal",
+                     what, spate_dstream_slide_ms(left), spate_dstream_slide_ms(right));
+        return NULL;
+    }
+    if ((int)o.kind < SPATE_JOIN_INNER || (int)o.kind > SPATE_JOIN_FULL) {
+        sp_error_set(err, EINVAL, "%s: unknown join kind %d", what, (int)o.kind);
+        return NULL;
+    }
+    const struct sp_schema *ls = &left->schema, *rs = &right->schema;
+    if (o.left_key >= ls->ncols || o.right_key >= rs->ncols ||
+        !is_key_type(ls->cols[o.left_key].type) || !is_key_type(rs->cols[o.right_key].type) ||
+        (ls->cols[o.left_key].type == SPATE_TYPE_STRING) !=
+            (rs->cols[o.right_key].type == SPATE_TYPE_STRING)) {
+        sp_error_set(err, EINVAL, "%s: the key columns must exist and both be strings or both i64",
+                     what);
+        return NULL;
+    }
+    if (ls->ncols + rs->ncols - 1 > SP_MAX_COLUMNS) {
+        sp_error_set(err, EINVAL, "%s: more than %d columns", what, SP_MAX_COLUMNS);
+        return NULL;
+    }
+    struct spate_column_def cols[SP_MAX_COLUMNS];
+    uint32_t n = 0;
+    cols[n++] = ls->cols[o.left_key];
+    for (uint32_t c = 0; c < ls->ncols; c++)
+        if (c != o.left_key)
+            cols[n++] = ls->cols[c];
+    for (uint32_t c = 0; c < rs->ncols; c++)
+        if (c != o.right_key)
+            cols[n++] = rs->cols[c];
+    spate_dstream *out = sp_dstream_new(left->ctx, SP_NODE_JOIN, left, err);
+    if (out == NULL)
+        return NULL;
+    out->u.join.right = right;
+    out->u.join.opts = o;
+    return finish(out, cols, n, err);
+}
+
 /* ---- Windows ---- */
 
 void spate_window_opts_init(struct spate_window_opts *opts) {

@@ -25,7 +25,8 @@ enum sp_node_kind {
     SP_NODE_REDUCE,
     SP_NODE_REDUCE_WINDOW,
     SP_NODE_UNION,
-    SP_NODE_UPDATE_STATE
+    SP_NODE_UPDATE_STATE,
+    SP_NODE_JOIN
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -77,6 +78,10 @@ struct spate_dstream {
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
         struct spate_state_opts state;
+        struct {
+            struct spate_dstream *right; /* the left side is parent */
+            struct spate_join_opts opts;
+        } join;
         struct {
             struct spate_dstream **parents; /* allocated with sp_mem */
             uint32_t n;

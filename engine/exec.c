@@ -56,6 +56,15 @@ struct sp_wstate {
         int64_t *ikeys;             /* i64 keys */
         int64_t *vals;
     } scatter[SP_AGG_RADIX]; /* update_state_by_key: rows by radix partition */
+    struct sp_jbuf {
+        uint32_t n, cap;
+        struct sp_jref {
+            const struct sp_chunk *chunk;
+            uint32_t row;  /* physical row in chunk */
+            uint32_t next; /* build side: next row of the same key, UINT32_MAX = none */
+            uint64_t hash;
+        } * refs;
+    } jbuf[2][SP_AGG_RADIX]; /* join: row references by side and radix partition */
 };
 
 struct sp_exec {
@@ -864,6 +873,225 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* ---- Joins ---- */
+
+struct join_run {
+    struct sp_exec *ex;
+    const struct spate_batch *side[2]; /* 0 = left (probe), 1 = right (build) */
+    uint32_t key[2];
+    bool is_string;
+    enum spate_join_kind kind;
+    const struct sp_schema *ls, *rs;
+    struct spate_batch *out;
+};
+
+/* Stage 1: references to every row with a valid key, by radix partition. */
+static void join_scatter_task(void *arg, uint32_t task, uint32_t worker) {
+    struct join_run *jr = arg;
+    struct sp_wstate *ws = &jr->ex->ws[worker];
+    uint32_t side = task & 1, part = task >> 1;
+    if (part >= jr->side[side]->nparts)
+        return;
+    const struct sp_part *p = &jr->side[side]->parts[part];
+    for (uint32_t c = 0; c < p->nchunks; c++) {
+        const struct sp_chunk *ch = p->chunks[c];
+        const struct spate_column_view *kc = &ch->cols[jr->key[side]];
+        uint32_t rows = ch->view.rows;
+        const uint16_t *sel = ch->view.sel;
+        if (jr->is_string)
+            jr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
+        else
+            jr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+        for (uint32_t i = 0; i < rows; i++) {
+            uint32_t phys = sel != NULL ? sel[i] : i;
+            if (!sp_valid(kc->validity, phys))
+                continue;
+            struct sp_jbuf *b = &ws->jbuf[side][sp_agg_radix(ws->hashes[i])];
+            if (b->n == b->cap) {
+                uint32_t cap = b->cap ? b->cap * 2 : 256;
+                struct sp_jref *n = sp_region_alloc(&ws->batch, sizeof(*n) * cap, 64);
+                if (n == NULL) {
+                    record_error(jr->ex, ENOMEM, "out of memory in join");
+                    return;
+                }
+                if (b->n)
+                    memcpy(n, b->refs, sizeof(*n) * b->n);
+                b->refs = n;
+                b->cap = cap;
+            }
+            b->refs[b->n++] = (struct sp_jref){ch, phys, UINT32_MAX, ws->hashes[i]};
+        }
+    }
+}
+
+/* The output being filled by one stage-2 task. */
+struct join_out {
+    struct sp_chunk *chunk;
+    uint32_t part;
+};
+
+static void copy_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow, const struct sp_jref *src,
+                      uint32_t scol) {
+    const struct spate_column_view *c = &src->chunk->cols[scol];
+    size_t w = sp_type_width(c->type);
+    memcpy((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * src->row, w);
+    if (!sp_valid(c->validity, src->row))
+        ((uint64_t *)(uintptr_t)dst->cols[dcol].validity)[drow >> 6] &= ~(1ull << (drow & 63));
+}
+
+/* Append the record of (l, r); either may be NULL (an outer join's missing side). */
+static bool join_emit(struct join_run *jr, struct sp_wstate *ws, struct join_out *jo,
+                      const struct sp_jref *l, const struct sp_jref *r) {
+    struct sp_chunk *c = jo->chunk;
+    if (c == NULL || c->view.rows == SPATE_CHUNK_ROWS) {
+        c = sp_chunk_new(&ws->batch, jr->out->schema);
+        if (c == NULL || sp_part_append(&ws->batch, &jr->out->parts[jo->part], c) != SPATE_OK)
+            return false;
+        /* Every column may get nulls in an outer join: all valid to start with. */
+        for (uint32_t col = 0; col < c->view.num_columns; col++) {
+            uint64_t *v = sp_chunk_add_validity(&ws->batch, c, col);
+            if (v == NULL)
+                return false;
+            memset(v, 0xff, (SPATE_CHUNK_ROWS + 63) / 64 * 8);
+        }
+        jo->chunk = c;
+    }
+    uint32_t row = c->view.rows++;
+    copy_cell(c, 0, row, l != NULL ? l : r, l != NULL ? jr->key[0] : jr->key[1]);
+    uint32_t col = 1;
+    for (uint32_t side = 0; side < 2; side++) {
+        const struct sp_schema *s = side == 0 ? jr->ls : jr->rs;
+        const struct sp_jref *ref = side == 0 ? l : r;
+        for (uint32_t sc = 0; sc < s->ncols; sc++) {
+            if (sc == jr->key[side])
+                continue;
+            if (ref != NULL) {
+                copy_cell(c, col, row, ref, sc);
+            } else {
+                memset((char *)sp_col_data(c, col) + sp_type_width(s->cols[sc].type) * row, 0,
+                       sp_type_width(s->cols[sc].type));
+                ((uint64_t *)(uintptr_t)c->cols[col].validity)[row >> 6] &= ~(1ull << (row & 63));
+            }
+            col++;
+        }
+    }
+    return true;
+}
+
+static const struct spate_string *ref_str(const struct sp_jref *x, uint32_t col) {
+    return &((const struct spate_string *)x->chunk->cols[col].data)[x->row];
+}
+
+static int64_t ref_i64(const struct sp_jref *x, uint32_t col) {
+    return ((const int64_t *)x->chunk->cols[col].data)[x->row];
+}
+
+/* Stage 2: build partition r of the right side, probe it with partition r of the left. */
+static void join_task(void *arg, uint32_t r, uint32_t worker) {
+    struct join_run *jr = arg;
+    struct sp_exec *ex = jr->ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    uint32_t nright = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        nright += ex->ws[w].jbuf[1][r].n;
+    struct join_out jo = {NULL, r};
+    struct sp_agg_table t;
+    if (sp_agg_table_init(&t, &ws->batch, nright > 0 ? nright : 1) != SPATE_OK)
+        goto oom;
+    /* Build: a chain of rows per key, in arrival order (head in val, tail in pad_). */
+    struct sp_jref *build =
+        nright ? sp_region_alloc(&ws->batch, sizeof(*build) * nright, 64) : NULL;
+    if (nright > 0 && build == NULL)
+        goto oom;
+    uint32_t at = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_jbuf *b = &ex->ws[w].jbuf[1][r];
+        memcpy(build + at, b->refs, sizeof(*build) * b->n);
+        at += b->n;
+    }
+    for (uint32_t j = 0; j < nright; j++) {
+        bool fresh;
+        uint32_t e = jr->is_string ? sp_agg_find_or_add_str(&t, &ws->batch, build[j].hash,
+                                                            ref_str(&build[j], jr->key[1]), &fresh)
+                                   : sp_agg_find_or_add_i64(&t, &ws->batch, build[j].hash,
+                                                            ref_i64(&build[j], jr->key[1]), &fresh);
+        if (e == UINT32_MAX)
+            goto oom;
+        if (fresh)
+            t.entries[e].val.i = j;
+        else
+            build[t.entries[e].pad_].next = j;
+        t.entries[e].pad_ = j;
+    }
+    /* Probe. */
+    bool keep_left = jr->kind == SPATE_JOIN_LEFT || jr->kind == SPATE_JOIN_FULL;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_jbuf *b = &ex->ws[w].jbuf[0][r];
+        for (uint32_t i = 0; i < b->n; i++) {
+            const struct sp_jref *l = &b->refs[i];
+            uint32_t e = sp_agg_find(&t, jr->is_string, l->hash,
+                                     jr->is_string ? ref_str(l, jr->key[0]) : NULL,
+                                     jr->is_string ? 0 : ref_i64(l, jr->key[0]));
+            if (e == UINT32_MAX) {
+                if (keep_left && !join_emit(jr, ws, &jo, l, NULL))
+                    goto oom;
+                continue;
+            }
+            t.entries[e].stamp = 1; /* matched */
+            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
+                if (!join_emit(jr, ws, &jo, l, &build[j]))
+                    goto oom;
+        }
+    }
+    /* Right rows no left row matched. */
+    if (jr->kind == SPATE_JOIN_RIGHT || jr->kind == SPATE_JOIN_FULL) {
+        for (uint32_t e = 0; e < t.n; e++) {
+            if (t.entries[e].stamp != 0)
+                continue;
+            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
+                if (!join_emit(jr, ws, &jo, NULL, &build[j]))
+                    goto oom;
+        }
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in join");
+}
+
+static spate_status run_join(struct sp_exec *ex, struct spate_dstream *ds,
+                             struct spate_batch **out) {
+    struct join_run jr;
+    memset(&jr, 0, sizeof(jr));
+    jr.ex = ex;
+    struct spate_batch *lb, *rb;
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &lb));
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->u.join.right, false, &rb));
+    jr.side[0] = lb;
+    jr.side[1] = rb;
+    jr.key[0] = ds->u.join.opts.left_key;
+    jr.key[1] = ds->u.join.opts.right_key;
+    jr.is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    jr.kind = ds->u.join.opts.kind;
+    jr.ls = &ds->parent->schema;
+    jr.rs = &ds->u.join.right->schema;
+    jr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (jr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        memset(ex->ws[w].jbuf, 0, sizeof(ex->ws[w].jbuf));
+    uint32_t parts = SP_MAX(lb->nparts, rb->nparts);
+    sp_pool_run(ex->pool, 2 * parts, join_scatter_task, &jr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, join_task, &jr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(jr.out);
+    *out = jr.out;
+    return SPATE_OK;
+}
+
 /* union: the partitions of every parent's batch, in order. */
 static spate_status run_union(struct sp_exec *ex, struct spate_dstream *ds,
                               struct spate_batch **out) {
@@ -924,6 +1152,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_UNION:
         rc = run_union(ex, ds, &b);
+        break;
+    case SP_NODE_JOIN:
+        rc = run_join(ex, ds, &b);
         break;
     case SP_NODE_REDUCE_WINDOW:
     case SP_NODE_UPDATE_STATE:

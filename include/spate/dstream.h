@@ -142,6 +142,40 @@ SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
 /* countByValue: (value of column 0, count) per distinct value of the batch. */
 SPATE_API spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_error *err);
 
+/* ---- Joins ---- */
+
+enum spate_join_kind {
+    SPATE_JOIN_INNER = 0, /* join */
+    SPATE_JOIN_LEFT = 1,  /* leftOuterJoin: every left record, right values null when unmatched */
+    SPATE_JOIN_RIGHT = 2, /* rightOuterJoin */
+    SPATE_JOIN_FULL = 3   /* fullOuterJoin */
+};
+
+/* Options of join; initialise with spate_join_opts_init(). */
+struct spate_join_opts {
+    enum spate_join_kind kind; /* default INNER */
+    uint32_t left_key;         /* key column of the left stream (default 0) */
+    uint32_t right_key;        /* key column of the right stream (default 0) */
+};
+
+SPATE_API void spate_join_opts_init(struct spate_join_opts *opts);
+
+/*
+ * join and the outer joins of two pair streams, per batch (Spark's join on
+ * DStreams): one record per matching (left, right) pair of a key, duplicates
+ * on both sides giving every combination. Columns: the key, the left
+ * stream's other columns, the right stream's other columns; the side with no
+ * match in an outer join is null. Records with a null key match nothing and
+ * are dropped. Both streams need the same context and slide and key types
+ * (string or i64). A radix-partitioned hash join: build on the right, probe
+ * with the left, one radix partition per task.
+ * Returns NULL on EINVAL (different contexts, slides or key types, a key
+ * column that is not a string or i64, too many columns), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
+                                            const struct spate_join_opts *opts,
+                                            struct spate_error *err);
+
 /* ---- Windows ---- */
 
 /* Options of windowed operations; initialise with spate_window_opts_init(). */

@@ -1,0 +1,284 @@
+/*
+ * tests/conformance/test_join.c - join and the three outer joins against a
+ * naive nested-loop join of the same rows: duplicate keys on both sides
+ * (every combination), keys on one side only (nulls on the other in outer
+ * joins), null keys (match nothing), an empty side, i64 and string keys,
+ * and identical results on 1, 2 and 4 workers. Records are compared as
+ * sorted canonical text, since the order of a join's output is not defined.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spate/spate.h"
+
+#define MAXR 400
+#define LINE 96
+
+struct side {
+    uint32_t n;
+    int64_t key[MAXR];
+    uint64_t valid[(MAXR + 63) / 64];
+    int64_t val[MAXR];
+};
+
+struct lines {
+    char (*l)[LINE];
+    uint32_t n, cap;
+};
+
+static void add(struct lines *ls, const char *s) {
+    if (ls->n == ls->cap) {
+        ls->cap = ls->cap ? ls->cap * 2 : 1024;
+        ls->l = realloc(ls->l, (size_t)ls->cap * LINE);
+        assert_non_null(ls->l);
+    }
+    snprintf(ls->l[ls->n++], LINE, "%s", s);
+}
+
+static int cmp_line(const void *a, const void *b) {
+    return strcmp(a, b);
+}
+
+static spate_status collect(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct lines *ls = user;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                char key[24], lv[24], rv[24], line[LINE];
+                const char *s;
+                uint32_t len;
+                int64_t x;
+                if (spate_chunk_get_string(&v, 0, r, &s, &len))
+                    snprintf(key, sizeof(key), "%.*s", (int)len, s);
+                else if (spate_chunk_get_i64(&v, 0, r, &x))
+                    snprintf(key, sizeof(key), "k%" PRId64, x);
+                else
+                    snprintf(key, sizeof(key), "NULLKEY");
+                if (spate_chunk_get_i64(&v, 1, r, &x))
+                    snprintf(lv, sizeof(lv), "%" PRId64, x);
+                else
+                    snprintf(lv, sizeof(lv), "null");
+                if (spate_chunk_get_i64(&v, 2, r, &x))
+                    snprintf(rv, sizeof(rv), "%" PRId64, x);
+                else
+                    snprintf(rv, sizeof(rv), "null");
+                snprintf(line, sizeof(line), "(%s,%s,%s)", key, lv, rv);
+                add(ls, line);
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static bool valid(const struct side *s, uint32_t i) {
+    return (s->valid[i / 64] >> (i % 64)) & 1;
+}
+
+static void naive(const struct side *l, const struct side *r, enum spate_join_kind kind,
+                  struct lines *out) {
+    char line[LINE];
+    bool *rmatched = calloc(MAXR, sizeof(bool));
+    for (uint32_t i = 0; i < l->n; i++) {
+        if (!valid(l, i))
+            continue;
+        bool any = false;
+        for (uint32_t j = 0; j < r->n; j++) {
+            if (!valid(r, j) || r->key[j] != l->key[i])
+                continue;
+            any = true;
+            rmatched[j] = true;
+            snprintf(line, sizeof(line), "(k%" PRId64 ",%" PRId64 ",%" PRId64 ")", l->key[i],
+                     l->val[i], r->val[j]);
+            add(out, line);
+        }
+        if (!any && (kind == SPATE_JOIN_LEFT || kind == SPATE_JOIN_FULL)) {
+            snprintf(line, sizeof(line), "(k%" PRId64 ",%" PRId64 ",null)", l->key[i], l->val[i]);
+            add(out, line);
+        }
+    }
+    if (kind == SPATE_JOIN_RIGHT || kind == SPATE_JOIN_FULL) {
+        for (uint32_t j = 0; j < r->n; j++) {
+            if (!valid(r, j) || rmatched[j])
+                continue;
+            snprintf(line, sizeof(line), "(k%" PRId64 ",null,%" PRId64 ")", r->key[j], r->val[j]);
+            add(out, line);
+        }
+    }
+    free(rmatched);
+}
+
+static void fill(struct side *s, uint32_t n, int spread, unsigned seed) {
+    srand(seed);
+    memset(s, 0, sizeof(*s));
+    s->n = n;
+    for (uint32_t i = 0; i < n; i++) {
+        s->key[i] = rand() % spread;
+        s->val[i] = rand() % 1000;
+        if (rand() % 17 != 0) /* some null keys */
+            s->valid[i / 64] |= 1ull << (i % 64);
+    }
+}
+
+/* Run the join of l and r in one batch; string keys are "k<n>". */
+static void run(const struct side *l, const struct side *r, enum spate_join_kind kind,
+                uint32_t workers, bool strings, struct lines *got) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = workers;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.manual_clock = true;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    enum spate_type kt = strings ? SPATE_TYPE_STRING : SPATE_TYPE_I64;
+    struct spate_column_def lc[] = {{"lval", SPATE_TYPE_I64}, {"key", kt}};
+    struct spate_column_def rc[] = {{"key", kt}, {"rval", SPATE_TYPE_I64}};
+    spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+    spate_dstream *rq = spate_context_queue_stream(ctx, rc, 2, &err);
+    struct spate_join_opts jo;
+    spate_join_opts_init(&jo);
+    jo.kind = kind;
+    jo.left_key = 1; /* the key need not be the first column */
+    jo.right_key = 0;
+    spate_dstream *j = spate_dstream_join(lq, rq, &jo, &err);
+    if (j == NULL)
+        fail_msg("join: %s", err.message);
+    assert_int_equal(spate_dstream_num_columns(j), 3);
+    assert_string_equal(spate_dstream_column(j, 0).name, "key");
+    assert_string_equal(spate_dstream_column(j, 1).name, "lval");
+    assert_string_equal(spate_dstream_column(j, 2).name, "rval");
+    assert_int_equal(spate_dstream_foreach_batch(j, collect, got, &err), SPATE_OK);
+    static struct spate_string lk[MAXR], rk[MAXR];
+    static char names[2][MAXR][16];
+    for (uint32_t i = 0; i < MAXR; i++) {
+        for (int sd = 0; sd < 2; sd++) {
+            const struct side *s = sd == 0 ? l : r;
+            struct spate_string *k = sd == 0 ? &lk[i] : &rk[i];
+            int len = snprintf(names[sd][i], 16, "k%" PRId64, i < s->n ? s->key[i] : 0);
+            memset(k, 0, sizeof(*k));
+            k->len = (uint32_t)len;
+            memcpy((char *)k + offsetof(struct spate_string, prefix), names[sd][i], (size_t)len);
+        }
+    }
+    struct spate_column_data ld[2] = {
+        {l->val, NULL}, {strings ? (const void *)lk : (const void *)l->key, l->valid}};
+    struct spate_column_data rd[2] = {{strings ? (const void *)rk : (const void *)r->key, r->valid},
+                                      {r->val, NULL}};
+    assert_int_equal(spate_queue_push(lq, ld, l->n, &err), SPATE_OK);
+    assert_int_equal(spate_queue_push(rq, rd, r->n, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, 1, &err), SPATE_OK);
+    bool stopped;
+    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), SPATE_OK);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+static void compare(const struct side *l, const struct side *r, enum spate_join_kind kind,
+                    uint32_t workers, bool strings) {
+    struct lines got = {NULL, 0, 0}, want = {NULL, 0, 0};
+    run(l, r, kind, workers, strings, &got);
+    naive(l, r, kind, &want);
+    qsort(got.l, got.n, LINE, cmp_line);
+    qsort(want.l, want.n, LINE, cmp_line);
+    if (got.n != want.n)
+        fail_msg("kind %d workers %u: %u records, expected %u", (int)kind, workers, got.n, want.n);
+    for (uint32_t i = 0; i < got.n; i++)
+        if (strcmp(got.l[i], want.l[i]) != 0)
+            fail_msg("kind %d workers %u: record %u is %s, expected %s", (int)kind, workers, i,
+                     got.l[i], want.l[i]);
+    free(got.l);
+    free(want.l);
+}
+
+static struct side left, right;
+
+static void joins_match_naive(void **state) {
+    (void)state;
+    fill(&left, 300, 40, 1);  /* keys 0..39, several rows each */
+    fill(&right, 250, 60, 2); /* keys 0..59: some only on the right */
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_FULL; kind++) {
+        compare(&left, &right, (enum spate_join_kind)kind, 2, false);
+        compare(&left, &right, (enum spate_join_kind)kind, 2, true);
+    }
+}
+
+static void joins_with_an_empty_side(void **state) {
+    (void)state;
+    fill(&left, 100, 10, 3);
+    fill(&right, 0, 10, 4);
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_FULL; kind++) {
+        compare(&left, &right, (enum spate_join_kind)kind, 2, false);
+        compare(&right, &left, (enum spate_join_kind)kind, 2, false);
+    }
+}
+
+static void joins_same_on_any_worker_count(void **state) {
+    (void)state;
+    fill(&left, 400, 30, 5);
+    fill(&right, 400, 30, 6);
+    for (uint32_t w = 1; w <= 4; w *= 2) {
+        compare(&left, &right, SPATE_JOIN_FULL, w, true);
+        compare(&left, &right, SPATE_JOIN_INNER, w, false);
+    }
+}
+
+static void join_definition_errors(void **state) {
+    (void)state;
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 1;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, NULL, &ctx, &err), SPATE_OK);
+    struct spate_column_def ic[] = {{"k", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+    struct spate_column_def sc[] = {{"k", SPATE_TYPE_STRING}, {"v", SPATE_TYPE_I64}};
+    struct spate_column_def fc[] = {{"k", SPATE_TYPE_F64}, {"v", SPATE_TYPE_I64}};
+    spate_dstream *a = spate_context_queue_stream(ctx, ic, 2, &err);
+    spate_dstream *b = spate_context_queue_stream(ctx, sc, 2, &err);
+    spate_dstream *f = spate_context_queue_stream(ctx, fc, 2, &err);
+    err.message[0] = '\0';
+    assert_null(spate_dstream_join(a, b, NULL, &err)); /* i64 with string keys */
+    assert_true(err.message[0] != '\0');
+    err.message[0] = '\0';
+    assert_null(spate_dstream_join(f, f, NULL, &err)); /* f64 keys */
+    assert_true(err.message[0] != '\0');
+    assert_null(spate_dstream_join(a, NULL, NULL, &err));
+    struct spate_join_opts jo;
+    spate_join_opts_init(&jo);
+    jo.left_key = 7;
+    assert_null(spate_dstream_join(a, a, &jo, &err));
+    assert_non_null(spate_dstream_join(a, a, NULL, &err)); /* a self-join is fine */
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(joins_match_naive),
+        cmocka_unit_test(joins_with_an_empty_side),
+        cmocka_unit_test(joins_same_on_any_worker_count),
+        cmocka_unit_test(join_definition_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
