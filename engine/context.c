@@ -179,6 +179,22 @@ spate_status spate_dstream_foreach_batch(spate_dstream *ds, spate_batch_fn fn, v
     return add_output(ds, &t, "foreach_batch", err);
 }
 
+spate_status spate_dstream_save_as_text_files(spate_dstream *ds, const char *prefix,
+                                              const char *suffix, struct spate_error *err) {
+    if (prefix == NULL || prefix[0] == '\0')
+        return sp_error_set(err, EINVAL, "save_as_text_files: a prefix is needed");
+    struct sp_output t;
+    memset(&t, 0, sizeof(t));
+    t.kind = SP_OUT_TEXT_FILES;
+    if (strlen(prefix) >= sizeof(t.prefix) ||
+        (suffix != NULL && strlen(suffix) >= sizeof(t.suffix)))
+        return sp_error_set(err, EINVAL, "save_as_text_files: prefix or suffix too long");
+    memcpy(t.prefix, prefix, strlen(prefix) + 1);
+    if (suffix != NULL)
+        memcpy(t.suffix, suffix, strlen(suffix) + 1);
+    return add_output(ds, &t, "save_as_text_files", err);
+}
+
 /* ---- Clock and scheduler ---- */
 
 /* Seal every input at the next batch boundary and queue its job (under mu). */

@@ -18,7 +18,7 @@
 
 struct sp_exec;
 
-enum sp_output_kind { SP_OUT_PRINT, SP_OUT_FOREACH };
+enum sp_output_kind { SP_OUT_PRINT, SP_OUT_FOREACH, SP_OUT_TEXT_FILES };
 
 struct sp_output {
     enum sp_output_kind kind;
@@ -27,6 +27,8 @@ struct sp_output {
     uint32_t n;        /* print */
     int fd;            /* print */
     spate_batch_fn fn; /* foreach */
+    char prefix[1024]; /* text files */
+    char suffix[64];   /* text files */
     void *user;
 };
 

@@ -1689,9 +1689,20 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
         oe.message[0] = '\0';
         const char *what = "batch";
         if (rc == SPATE_OK) {
-            what = o->kind == SP_OUT_PRINT ? "print" : "foreach_batch";
-            rc = o->kind == SP_OUT_PRINT ? sp_output_print(b, o->n, o->fd, &ex->sched, &oe)
-                                         : o->fn(o->user, b, &oe);
+            switch (o->kind) {
+            case SP_OUT_PRINT:
+                what = "print";
+                rc = sp_output_print(b, o->n, o->fd, &ex->sched, &oe);
+                break;
+            case SP_OUT_TEXT_FILES:
+                what = "save_as_text_files";
+                rc = sp_output_save_text(b, o->prefix, o->suffix, &ex->sched, &oe);
+                break;
+            case SP_OUT_FOREACH:
+                what = "foreach_batch";
+                rc = o->fn(o->user, b, &oe);
+                break;
+            }
         } else {
             memcpy(oe.message, ex->err.message, sizeof(oe.message));
         }

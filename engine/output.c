@@ -12,6 +12,7 @@
 #include "kernels/kernels.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -123,6 +124,36 @@ static spate_status write_all(int fd, const char *p, size_t n, struct spate_erro
     return SPATE_OK;
 }
 
+/* Append up to limit records of b, one per line; *more says whether some were left out. */
+static void put_records(struct buf *out, const struct spate_batch *b, uint64_t limit, bool *more) {
+    uint64_t printed = 0;
+    uint32_t ncols = b->schema->ncols;
+    *more = false;
+    for (uint32_t p = 0; p < b->nparts && !*more; p++) {
+        for (uint32_t c = 0; c < b->parts[p].nchunks && !*more; c++) {
+            const struct spate_chunk_view *v = &b->parts[p].chunks[c]->view;
+            for (uint32_t i = 0; i < v->rows; i++) {
+                if (printed == limit) {
+                    *more = true;
+                    break;
+                }
+                uint32_t row = sp_chunk_row(v, i);
+                if (ncols > 1)
+                    put(out, "(", 1);
+                for (uint32_t col = 0; col < ncols; col++) {
+                    if (col > 0)
+                        put(out, ",", 1);
+                    put_value(out, &v->columns[col], row);
+                }
+                if (ncols > 1)
+                    put(out, ")", 1);
+                put(out, "\n", 1);
+                printed++;
+            }
+        }
+    }
+}
+
 spate_status sp_output_print(const struct spate_batch *b, uint32_t n, int fd, struct sp_region *r,
                              struct spate_error *err) {
     struct buf out = {.p = NULL, .len = 0, .cap = 0, .r = r, .oom = false};
@@ -132,36 +163,43 @@ spate_status sp_output_print(const struct spate_batch *b, uint32_t n, int fd, st
                       " ms\n-------------------------------------------\n",
                       b->time_ms);
     put(&out, head, (size_t)hn);
-    uint32_t printed = 0;
-    bool more = false;
-    uint32_t ncols = b->schema->ncols;
-    for (uint32_t p = 0; p < b->nparts && !more; p++) {
-        for (uint32_t c = 0; c < b->parts[p].nchunks && !more; c++) {
-            const struct spate_chunk_view *v = &b->parts[p].chunks[c]->view;
-            for (uint32_t i = 0; i < v->rows; i++) {
-                if (printed == n) {
-                    more = true;
-                    break;
-                }
-                uint32_t row = sp_chunk_row(v, i);
-                if (ncols > 1)
-                    put(&out, "(", 1);
-                for (uint32_t col = 0; col < ncols; col++) {
-                    if (col > 0)
-                        put(&out, ",", 1);
-                    put_value(&out, &v->columns[col], row);
-                }
-                if (ncols > 1)
-                    put(&out, ")", 1);
-                put(&out, "\n", 1);
-                printed++;
-            }
-        }
-    }
+    bool more;
+    put_records(&out, b, n, &more);
     if (more)
         put(&out, "...\n", 4);
     put(&out, "\n", 1);
     if (out.oom)
         return sp_error_set(err, ENOMEM, "print: out of memory");
     return write_all(fd, out.p, out.len, err);
+}
+
+spate_status sp_output_save_text(const struct spate_batch *b, const char *prefix,
+                                 const char *suffix, struct sp_region *r, struct spate_error *err) {
+    char path[4096], tmp[4200];
+    int n = suffix != NULL && suffix[0] != '\0'
+                ? snprintf(path, sizeof(path), "%s-%" PRId64 ".%s", prefix, b->time_ms, suffix)
+                : snprintf(path, sizeof(path), "%s-%" PRId64, prefix, b->time_ms);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return sp_error_set(err, EINVAL, "save_as_text_files: path too long");
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
+    struct buf out = {.p = NULL, .len = 0, .cap = 0, .r = r, .oom = false};
+    bool more;
+    put_records(&out, b, UINT64_MAX, &more);
+    if (out.oom)
+        return sp_error_set(err, ENOMEM, "save_as_text_files: out of memory");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sp_error_set(err, EIO, "save_as_text_files: cannot create %s: %s", tmp,
+                            strerror(errno));
+    spate_status rc = write_all(fd, out.p, out.len, err);
+    /* Readers see the whole file or none of it: data on disk first, then the name. */
+    if (rc == SPATE_OK && fsync(fd) != 0)
+        rc = sp_error_set(err, EIO, "save_as_text_files: fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && rc == SPATE_OK)
+        rc = sp_error_set(err, EIO, "save_as_text_files: close %s: %s", tmp, strerror(errno));
+    if (rc == SPATE_OK && rename(tmp, path) != 0)
+        rc = sp_error_set(err, EIO, "save_as_text_files: rename to %s: %s", path, strerror(errno));
+    if (rc != SPATE_OK)
+        unlink(tmp);
+    return rc;
 }

@@ -15,4 +15,13 @@
 spate_status sp_output_print(const struct spate_batch *b, uint32_t n, int fd, struct sp_region *r,
                              struct spate_error *err);
 
+/*
+ * Write every record of b, one per line as print formats them, to
+ * prefix-<time ms>.suffix (no ".suffix" when suffix is empty): into a
+ * temporary file first, fsync'ed, then renamed, so a reader never sees a
+ * partial file. Returns SPATE_OK, EIO or ENOMEM.
+ */
+spate_status sp_output_save_text(const struct spate_batch *b, const char *prefix,
+                                 const char *suffix, struct sp_region *r, struct spate_error *err);
+
 #endif /* SP_OUTPUT_H */

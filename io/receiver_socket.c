@@ -31,6 +31,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -52,12 +53,12 @@
 #define RX_DEFAULT_RECONNECT_MIN_MS 100u
 #define RX_DEFAULT_RECONNECT_MAX_MS 5000u
 #define RX_MAX_BUF_SIZE (16u * 1024u * 1024u)
-#define RX_MAX_BUF_COUNT 32768u /* buffer IDs are 16 bits; kernel ring limit */
-#define RX_MAX_ADDRS 4          /* resolved addresses tried in order */
-#define RX_BGID 7               /* our provided buffer group */
-#define RX_SQ_ENTRIES 8u        /* at most a recv and a cancel in flight */
-#define RX_POLL_MS 20           /* how often a waiting thread looks at stop */
-#define RX_BLOCK_MIN_NS 20000L  /* ring-full backoff: 20 us ... */
+#define RX_MAX_BUF_COUNT 32768u  /* buffer IDs are 16 bits; kernel ring limit */
+#define RX_MAX_ADDRS 4           /* resolved addresses tried in order */
+#define RX_BGID 7                /* our provided buffer group */
+#define RX_SQ_ENTRIES 8u         /* at most a recv and a cancel in flight */
+#define RX_POLL_MS 20            /* how often a waiting thread looks at stop */
+#define RX_BLOCK_MIN_NS 20000L   /* ring-full backoff: 20 us ... */
 #define RX_BLOCK_MAX_NS 1000000L /* ... up to 1 ms */
 #define RX_REAP_TRIES 50         /* cancel reaping: 50 * RX_POLL_MS at most */
 
@@ -110,32 +111,27 @@ struct sp_socket_receiver {
 
 /* ---- Small helpers ---- */
 
-static bool stopping(const struct sp_socket_receiver *rx)
-{
+static bool stopping(const struct sp_socket_receiver *rx) {
     return atomic_load_explicit(&rx->stop, memory_order_acquire);
 }
 
-static void stat_add(_Atomic uint64_t *c, uint64_t n)
-{
+static void stat_add(_Atomic uint64_t *c, uint64_t n) {
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static uint64_t now_ns(void)
-{
+static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sleep_ns(long ns)
-{
+static void sleep_ns(long ns) {
     struct timespec ts = {.tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L};
     nanosleep(&ts, NULL);
 }
 
 /* Sleep ms milliseconds in RX_POLL_MS slices. Returns true if stop was set. */
-static bool sleep_ms(const struct sp_socket_receiver *rx, uint32_t ms)
-{
+static bool sleep_ms(const struct sp_socket_receiver *rx, uint32_t ms) {
     uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
     for (;;) {
         uint64_t t;
@@ -153,8 +149,7 @@ static bool sleep_ms(const struct sp_socket_receiver *rx, uint32_t ms)
 static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
+static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...) {
     va_list ap;
     if (errbuf == NULL || errlen == 0)
         return;
@@ -167,8 +162,7 @@ static void log_line(const struct sp_socket_receiver *rx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* One line on stderr, "spate: receiver <name>: ...", unless quiet. */
-static void log_line(const struct sp_socket_receiver *rx, const char *fmt, ...)
-{
+static void log_line(const struct sp_socket_receiver *rx, const char *fmt, ...) {
     char msg[384];
     va_list ap;
     if (rx->quiet)
@@ -180,28 +174,24 @@ static void log_line(const struct sp_socket_receiver *rx, const char *fmt, ...)
 }
 
 /* "host:port", or "[host]:port" for IPv6 literals. */
-static void format_endpoint(const struct sp_socket_receiver *rx, char *out, size_t len)
-{
+static void format_endpoint(const struct sp_socket_receiver *rx, char *out, size_t len) {
     if (strchr(rx->host, ':') != NULL)
         snprintf(out, len, "[%s]:%u", rx->host, (unsigned)rx->port);
     else
         snprintf(out, len, "%s:%u", rx->host, (unsigned)rx->port);
 }
 
-static uint32_t next_backoff(const struct sp_socket_receiver *rx, uint32_t ms)
-{
+static uint32_t next_backoff(const struct sp_socket_receiver *rx, uint32_t ms) {
     return ms >= rx->reconnect_max_ms / 2 ? rx->reconnect_max_ms : ms * 2;
 }
 
-static size_t page_round(size_t n)
-{
+static size_t page_round(size_t n) {
     long page_l = sysconf(_SC_PAGESIZE);
     size_t page = page_l > 0 ? (size_t)page_l : 4096u;
     return (n + page - 1) / page * page;
 }
 
-static void *map_anon(size_t len)
-{
+static void *map_anon(size_t len) {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
@@ -209,8 +199,7 @@ static void *map_anon(size_t len)
 /* ---- Writing lines into the sp_ring ---- */
 
 /* Make the lines written so far visible to the consumer. */
-static void publish_pending(struct sp_socket_receiver *rx)
-{
+static void publish_pending(struct sp_socket_receiver *rx) {
     if (rx->pending == 0)
         return;
     /* Count first: a consumer that sees the lines also sees them counted. */
@@ -225,8 +214,7 @@ static void publish_pending(struct sp_socket_receiver *rx)
  * ring lacks room (after publishing, so the consumer has something to take).
  * Returns NULL if stop was requested while waiting.
  */
-static char *reserve(struct sp_socket_receiver *rx, uint32_t need)
-{
+static char *reserve(struct sp_socket_receiver *rx, uint32_t need) {
     if (rx->avail < need) {
         rx->avail = sp_ring_free_space(rx->ring) - rx->pending;
         if (rx->avail < need) {
@@ -252,8 +240,7 @@ static char *reserve(struct sp_socket_receiver *rx, uint32_t need)
 
 /* Copy one line, a[0..alen) then b[0..blen) (b ends with '\n'), into the ring. */
 static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, const char *b,
-                     size_t blen)
-{
+                     size_t blen) {
     uint32_t need = (uint32_t)(alen + blen); /* <= max_line + 1 <= ring capacity */
     char *dst = reserve(rx, need);
     if (dst == NULL)
@@ -272,8 +259,7 @@ static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, 
  * carry; over-long lines are counted once and skipped through their '\n'.
  * Returns 0, or -ECANCELED when stopped while waiting for ring space.
  */
-static int consume(struct sp_socket_receiver *rx, const char *p, size_t n)
-{
+static int consume(struct sp_socket_receiver *rx, const char *p, size_t n) {
     const char *end = p + n;
     while (p < end) {
         size_t left = (size_t)(end - p);
@@ -312,8 +298,7 @@ static int consume(struct sp_socket_receiver *rx, const char *p, size_t n)
 }
 
 /* At EOF a non-empty partial line is published with a '\n', as readLine does. */
-static int flush_partial(struct sp_socket_receiver *rx)
-{
+static int flush_partial(struct sp_socket_receiver *rx) {
     int rc = 0;
     if (!rx->skipping && rx->carry_len > 0) {
         rx->carry[rx->carry_len] = '\n';
@@ -328,15 +313,13 @@ static int flush_partial(struct sp_socket_receiver *rx)
 /* ---- io_uring plumbing (I/O thread only) ---- */
 
 /* Give buffer bid back to the kernel. */
-static void recycle_buffer(struct sp_socket_receiver *rx, unsigned bid)
-{
+static void recycle_buffer(struct sp_socket_receiver *rx, unsigned bid) {
     io_uring_buf_ring_add(rx->br, rx->bufs + (size_t)bid * rx->buf_size, rx->buf_size,
                           (unsigned short)bid, io_uring_buf_ring_mask(rx->buf_count), 0);
     io_uring_buf_ring_advance(rx->br, 1);
 }
 
-static int arm_recv(struct sp_socket_receiver *rx, int fd)
-{
+static int arm_recv(struct sp_socket_receiver *rx, int fd) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&rx->uring);
     int rc;
     if (sqe == NULL)
@@ -353,8 +336,7 @@ static int arm_recv(struct sp_socket_receiver *rx, int fd)
  * Cancel the multishot recv (if still armed) and reap every completion left,
  * recycling the buffers they carry; gives up after RX_REAP_TRIES empty polls.
  */
-static void cancel_and_reap(struct sp_socket_receiver *rx, int fd, bool armed)
-{
+static void cancel_and_reap(struct sp_socket_receiver *rx, int fd, bool armed) {
     struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = RX_POLL_MS * 1000000L};
     bool cancel_pending = false;
     struct io_uring_sqe *sqe = NULL;
@@ -407,8 +389,7 @@ static void cancel_and_reap(struct sp_socket_receiver *rx, int fd, bool armed)
  * Read fd until EOF, error or stop. Returns 0 on EOF (partial line flushed),
  * -ECANCELED on stop, or -errno on a connection error.
  */
-static int session(struct sp_socket_receiver *rx, int fd)
-{
+static int session(struct sp_socket_receiver *rx, int fd) {
     struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = RX_POLL_MS * 1000000L};
     bool armed = false;
     bool eof = false;
@@ -431,8 +412,13 @@ static int session(struct sp_socket_receiver *rx, int fd)
             break;
         }
         ret = io_uring_wait_cqe_timeout(&rx->uring, &cqe, &ts);
-        if (ret == -ETIME || ret == -EINTR)
+        if (ret == -ETIME || ret == -EINTR) {
+            /* Idle: let other threads run. Under valgrind, which serializes
+             * threads and keeps its lock across io_uring_enter, this is what
+             * lets the rest of the process make progress. */
+            sched_yield();
             continue;
+        }
         if (ret < 0) {
             rc = ret;
             break;
@@ -481,8 +467,7 @@ static int session(struct sp_socket_receiver *rx, int fd)
 
 /* Non-blocking connect polled in RX_POLL_MS slices; the socket ends up blocking. */
 static int connect_one(const struct sp_socket_receiver *rx, const struct sockaddr *sa,
-                       socklen_t len, int *out)
-{
+                       socklen_t len, int *out) {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int rc = 0;
     if (fd < 0)
@@ -533,8 +518,7 @@ fail:
 }
 
 /* Try each resolved address in order; returns the last error if none works. */
-static int connect_any(const struct sp_socket_receiver *rx, int *out)
-{
+static int connect_any(const struct sp_socket_receiver *rx, int *out) {
     int rc = -ECONNREFUSED;
     for (int i = 0; i < rx->n_addrs; i++) {
         rc = connect_one(rx, (const struct sockaddr *)&rx->addrs[i], rx->addr_lens[i], out);
@@ -545,8 +529,7 @@ static int connect_any(const struct sp_socket_receiver *rx, int *out)
 }
 
 /* Connect, read, reconnect with exponential backoff, until stop. */
-static void run(struct sp_socket_receiver *rx)
-{
+static void run(struct sp_socket_receiver *rx) {
     char endpoint[300];
     uint32_t backoff = rx->reconnect_min_ms;
 
@@ -585,8 +568,7 @@ static void run(struct sp_socket_receiver *rx)
  * Create the thread's io_uring (SINGLE_ISSUER|DEFER_TASKRUN when the kernel
  * takes them) and register the provided buffer ring, all buffers in it.
  */
-static int uring_setup(struct sp_socket_receiver *rx)
-{
+static int uring_setup(struct sp_socket_receiver *rx) {
     struct io_uring_params p;
     struct io_uring_buf_reg reg;
     int rc;
@@ -613,8 +595,7 @@ static int uring_setup(struct sp_socket_receiver *rx)
     io_uring_buf_ring_init(rx->br);
     for (uint32_t bid = 0; bid < rx->buf_count; bid++)
         io_uring_buf_ring_add(rx->br, rx->bufs + (size_t)bid * rx->buf_size, rx->buf_size,
-                              (unsigned short)bid, io_uring_buf_ring_mask(rx->buf_count),
-                              (int)bid);
+                              (unsigned short)bid, io_uring_buf_ring_mask(rx->buf_count), (int)bid);
     io_uring_buf_ring_advance(rx->br, (int)rx->buf_count);
 
     memset(&reg, 0, sizeof(reg));
@@ -632,8 +613,7 @@ static int uring_setup(struct sp_socket_receiver *rx)
     return 0;
 }
 
-static void *rx_main(void *arg)
-{
+static void *rx_main(void *arg) {
     struct sp_socket_receiver *rx = arg;
     int rc;
 
@@ -655,8 +635,7 @@ static void *rx_main(void *arg)
 
 /* Copy opts with defaults applied and check them; 0 or -EINVAL with a message. */
 static int apply_opts(struct sp_socket_receiver *rx, const struct sp_socket_receiver_opts *opts,
-                      char *errbuf, size_t errlen)
-{
+                      char *errbuf, size_t errlen) {
     if (opts->host == NULL || opts->host[0] == '\0') {
         set_msg(errbuf, errlen, "socket receiver: host is empty");
         return -EINVAL;
@@ -704,8 +683,7 @@ static int apply_opts(struct sp_socket_receiver *rx, const struct sp_socket_rece
     return 0;
 }
 
-static int resolve(struct sp_socket_receiver *rx, char *errbuf, size_t errlen)
-{
+static int resolve(struct sp_socket_receiver *rx, char *errbuf, size_t errlen) {
     struct addrinfo hints;
     struct addrinfo *res = NULL;
     char port[8];
@@ -738,8 +716,7 @@ static int resolve(struct sp_socket_receiver *rx, char *errbuf, size_t errlen)
 }
 
 /* Fail early and clearly when io_uring is missing or blocked (seccomp). */
-static int probe_uring(char *errbuf, size_t errlen)
-{
+static int probe_uring(char *errbuf, size_t errlen) {
     struct io_uring probe;
     int rc = io_uring_queue_init(4, &probe, 0);
     if (rc < 0) {
@@ -753,8 +730,7 @@ static int probe_uring(char *errbuf, size_t errlen)
     return 0;
 }
 
-static void free_receiver(struct sp_socket_receiver *rx)
-{
+static void free_receiver(struct sp_socket_receiver *rx) {
     if (rx->br != NULL)
         munmap(rx->br, rx->br_map);
     if (rx->bufs != NULL)
@@ -766,8 +742,7 @@ static void free_receiver(struct sp_socket_receiver *rx)
 }
 
 int sp_socket_receiver_create(const struct sp_socket_receiver_opts *opts,
-                              struct sp_socket_receiver **out, char *errbuf, size_t errlen)
-{
+                              struct sp_socket_receiver **out, char *errbuf, size_t errlen) {
     struct sp_socket_receiver *rx;
     size_t self_map = page_round(sizeof(*rx));
     int rc;
@@ -797,8 +772,8 @@ int sp_socket_receiver_create(const struct sp_socket_receiver_opts *opts,
     if (rc != 0)
         goto fail;
 
-    rc = sp_ring_create(opts->ring_bytes != 0 ? opts->ring_bytes : RX_DEFAULT_RING_BYTES,
-                        &rx->ring);
+    rc =
+        sp_ring_create(opts->ring_bytes != 0 ? opts->ring_bytes : RX_DEFAULT_RING_BYTES, &rx->ring);
     if (rc != 0) {
         set_msg(errbuf, errlen, "socket receiver: cannot create a ring of %u bytes: %s",
                 opts->ring_bytes, strerror(-rc));
@@ -840,8 +815,7 @@ fail:
     return rc;
 }
 
-int sp_socket_receiver_start(struct sp_socket_receiver *r, char *errbuf, size_t errlen)
-{
+int sp_socket_receiver_start(struct sp_socket_receiver *r, char *errbuf, size_t errlen) {
     sigset_t all;
     sigset_t old;
     int rc;
@@ -880,8 +854,7 @@ int sp_socket_receiver_start(struct sp_socket_receiver *r, char *errbuf, size_t 
     return 0;
 }
 
-void sp_socket_receiver_stop(struct sp_socket_receiver *r)
-{
+void sp_socket_receiver_stop(struct sp_socket_receiver *r) {
     if (r == NULL)
         return;
     atomic_store_explicit(&r->stop, true, memory_order_release);
@@ -891,8 +864,7 @@ void sp_socket_receiver_stop(struct sp_socket_receiver *r)
     }
 }
 
-void sp_socket_receiver_destroy(struct sp_socket_receiver *r)
-{
+void sp_socket_receiver_destroy(struct sp_socket_receiver *r) {
     if (r == NULL)
         return;
     sp_socket_receiver_stop(r);
@@ -900,12 +872,11 @@ void sp_socket_receiver_destroy(struct sp_socket_receiver *r)
     free_receiver(r);
 }
 
-struct sp_ring *sp_socket_receiver_ring(struct sp_socket_receiver *r)
-{
+struct sp_ring *sp_socket_receiver_ring(struct sp_socket_receiver *r) {
     return r->ring;
 }
 
-const struct sp_socket_receiver_stats *sp_socket_receiver_stats(const struct sp_socket_receiver *r)
-{
+const struct sp_socket_receiver_stats *
+sp_socket_receiver_stats(const struct sp_socket_receiver *r) {
     return &r->stats;
 }

@@ -39,8 +39,7 @@ _Static_assert(offsetof(struct sp_ring, head) - offsetof(struct sp_ring, tail) >
 /* ---- Lifecycle ---- */
 
 /* Round up to a power of two no smaller than the page size; 0 when too big. */
-static uint32_t round_capacity(uint32_t want, uint32_t page)
-{
+static uint32_t round_capacity(uint32_t want, uint32_t page) {
     uint32_t cap = page;
     while (cap < want) {
         if (cap >= RING_MAX_CAPACITY)
@@ -55,8 +54,7 @@ static uint32_t round_capacity(uint32_t want, uint32_t page)
  * halves with MAP_FIXED. Reserving first guarantees that the second mapping
  * lands right after the first without racing other mmap callers.
  */
-static int map_twice(int fd, uint32_t cap, char **out)
-{
+static int map_twice(int fd, uint32_t cap, char **out) {
     size_t len = (size_t)cap;
     char *base = mmap(NULL, 2 * len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
@@ -74,8 +72,7 @@ static int map_twice(int fd, uint32_t cap, char **out)
     return 0;
 }
 
-int sp_ring_create(uint32_t capacity, struct sp_ring **out)
-{
+int sp_ring_create(uint32_t capacity, struct sp_ring **out) {
     struct sp_ring *ring = NULL;
     size_t self_size;
     long page_l = sysconf(_SC_PAGESIZE);
@@ -127,23 +124,20 @@ fail:
     return rc;
 }
 
-void sp_ring_destroy(struct sp_ring *ring)
-{
+void sp_ring_destroy(struct sp_ring *ring) {
     if (ring == NULL)
         return;
     munmap(ring->base, 2 * (size_t)ring->capacity);
     munmap(ring, ring->self_size);
 }
 
-uint32_t sp_ring_capacity(const struct sp_ring *ring)
-{
+uint32_t sp_ring_capacity(const struct sp_ring *ring) {
     return ring->capacity;
 }
 
 /* ---- Producer side ---- */
 
-uint32_t sp_ring_free_space(const struct sp_ring *ring)
-{
+uint32_t sp_ring_free_space(const struct sp_ring *ring) {
     /* tail is ours (relaxed); head needs acquire so the consumer's reads of
      * the freed bytes happen before we overwrite them. */
     uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
@@ -151,36 +145,30 @@ uint32_t sp_ring_free_space(const struct sp_ring *ring)
     return ring->capacity - (tail - head);
 }
 
-char *sp_ring_write_ptr(struct sp_ring *ring)
-{
+char *sp_ring_write_ptr(struct sp_ring *ring) {
     uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     return ring->base + (tail & ring->mask);
 }
 
-void sp_ring_publish(struct sp_ring *ring, uint32_t n)
-{
+void sp_ring_publish(struct sp_ring *ring, uint32_t n) {
     uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     atomic_store_explicit(&ring->tail, tail + n, memory_order_release);
 }
 
 /* ---- Consumer side ---- */
 
-uint32_t sp_ring_tail(const struct sp_ring *ring)
-{
+uint32_t sp_ring_tail(const struct sp_ring *ring) {
     return atomic_load_explicit(&ring->tail, memory_order_acquire);
 }
 
-uint32_t sp_ring_head(const struct sp_ring *ring)
-{
+uint32_t sp_ring_head(const struct sp_ring *ring) {
     return atomic_load_explicit(&ring->head, memory_order_relaxed);
 }
 
-const char *sp_ring_at(const struct sp_ring *ring, uint32_t pos)
-{
+const char *sp_ring_at(const struct sp_ring *ring, uint32_t pos) {
     return ring->base + (pos & ring->mask);
 }
 
-void sp_ring_release(struct sp_ring *ring, uint32_t pos)
-{
+void sp_ring_release(struct sp_ring *ring, uint32_t pos) {
     atomic_store_explicit(&ring->head, pos, memory_order_release);
 }

@@ -262,6 +262,19 @@ SPATE_API SPATE_NODISCARD spate_status spate_dstream_print_fd(spate_dstream *ds,
                                                               struct spate_error *err);
 
 /*
+ * saveAsTextFiles: every batch at which ds is valid is written to
+ * prefix-<batch time ms>.suffix (no ".suffix" when suffix is NULL or empty),
+ * one record per line as print formats them, through a temporary file that
+ * is renamed into place, so readers never see a partial file. prefix may
+ * contain directories (which must exist). An I/O error fails the batch.
+ * Returns SPATE_OK, EINVAL (no prefix, too long), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_dstream_save_as_text_files(spate_dstream *ds,
+                                                                        const char *prefix,
+                                                                        const char *suffix,
+                                                                        struct spate_error *err);
+
+/*
  * foreachRDD: fn is called on the scheduler thread once per batch, also for
  * empty batches, with the whole batch (read-only, valid during the call).
  * Returning an error fails the batch: reported by await_termination; later

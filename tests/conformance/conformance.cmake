@@ -8,3 +8,4 @@ spate_add_test(test_window ${CMAKE_CURRENT_LIST_DIR}/test_window.c conformance 1
 spate_add_test(test_union ${CMAKE_CURRENT_LIST_DIR}/test_union.c conformance 60)
 spate_add_test(test_state ${CMAKE_CURRENT_LIST_DIR}/test_state.c conformance 120)
 spate_add_test(test_join ${CMAKE_CURRENT_LIST_DIR}/test_join.c conformance 120)
+spate_add_test(test_text_files ${CMAKE_CURRENT_LIST_DIR}/test_text_files.c conformance 60)

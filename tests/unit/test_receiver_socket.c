@@ -37,21 +37,18 @@
 
 /* ---- Small helpers ---- */
 
-static uint64_t now_ms(void)
-{
+static uint64_t now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void sleep_ms(unsigned ms)
-{
+static void sleep_ms(unsigned ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static int count_fds(void)
-{
+static int count_fds(void) {
     DIR *d = opendir("/proc/self/fd");
     struct dirent *e;
     int n = 0;
@@ -64,13 +61,11 @@ static int count_fds(void)
     return n;
 }
 
-static uint64_t stat_get(const _Atomic uint64_t *c)
-{
+static uint64_t stat_get(const _Atomic uint64_t *c) {
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static void default_opts(struct sp_socket_receiver_opts *o, uint16_t port)
-{
+static void default_opts(struct sp_socket_receiver_opts *o, uint16_t port) {
     memset(o, 0, sizeof(*o));
     o->host = "127.0.0.1";
     o->port = port;
@@ -85,8 +80,7 @@ static void default_opts(struct sp_socket_receiver_opts *o, uint16_t port)
 }
 
 /* Create a receiver, skipping the test when io_uring is not usable here. */
-static struct sp_socket_receiver *create_or_skip(const struct sp_socket_receiver_opts *o)
-{
+static struct sp_socket_receiver *create_or_skip(const struct sp_socket_receiver_opts *o) {
     struct sp_socket_receiver *rx = NULL;
     char msg[256] = "";
     int rc = sp_socket_receiver_create(o, &rx, msg, sizeof(msg));
@@ -101,8 +95,7 @@ static struct sp_socket_receiver *create_or_skip(const struct sp_socket_receiver
     return rx;
 }
 
-static void start_or_skip(struct sp_socket_receiver *rx)
-{
+static void start_or_skip(struct sp_socket_receiver *rx) {
     char msg[256] = "";
     int rc = sp_socket_receiver_start(rx, msg, sizeof(msg));
     if (rc == -ENOSYS || rc == -EPERM || rc == -EOPNOTSUPP ||
@@ -125,8 +118,7 @@ struct collector {
 };
 
 /* Move whatever is published into c (at most max bytes; 0 = all). */
-static size_t drain(struct sp_ring *ring, struct collector *c, size_t max)
-{
+static size_t drain(struct sp_ring *ring, struct collector *c, size_t max) {
     uint32_t head = sp_ring_head(ring);
     uint32_t tail = sp_ring_tail(ring);
     size_t n = tail - head;
@@ -157,8 +149,7 @@ static size_t drain(struct sp_ring *ring, struct collector *c, size_t max)
 }
 
 /* Drain until c holds at least want bytes or the bound passes. */
-static void collect_until(struct sp_ring *ring, struct collector *c, size_t want)
-{
+static void collect_until(struct sp_ring *ring, struct collector *c, size_t want) {
     uint64_t end = now_ms() + WAIT_MS;
     while (c->len < want && now_ms() < end) {
         if (drain(ring, c, 0) == 0)
@@ -166,8 +157,7 @@ static void collect_until(struct sp_ring *ring, struct collector *c, size_t want
     }
 }
 
-static void collector_free(struct collector *c)
-{
+static void collector_free(struct collector *c) {
     free(c->data);
     memset(c, 0, sizeof(*c));
 }
@@ -185,8 +175,7 @@ struct server {
     uint64_t sent; /* bytes sent in total (read after join) */
 };
 
-static int listen_on(int family, uint16_t port, uint16_t *out_port)
-{
+static int listen_on(int family, uint16_t port, uint16_t *out_port) {
     int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     struct sockaddr_storage ss;
@@ -220,8 +209,7 @@ static int listen_on(int family, uint16_t port, uint16_t *out_port)
 }
 
 /* A loopback port nobody listens on (bound then closed). */
-static uint16_t free_port(void)
-{
+static uint16_t free_port(void) {
     uint16_t port = 0;
     int fd = listen_on(AF_INET, 0, &port);
     assert_true(fd >= 0);
@@ -229,14 +217,12 @@ static uint16_t free_port(void)
     return port;
 }
 
-static bool finishing(struct server *s)
-{
+static bool finishing(struct server *s) {
     return atomic_load(&s->finish);
 }
 
 /* Accept one connection (bounded by WAIT_MS or finish); -1 on failure. */
-static int srv_accept(struct server *s)
-{
+static int srv_accept(struct server *s) {
     uint64_t end = now_ms() + WAIT_MS;
     while (!finishing(s) && now_ms() < end) {
         struct pollfd pfd = {.fd = s->lfd, .events = POLLIN};
@@ -252,8 +238,7 @@ static int srv_accept(struct server *s)
 }
 
 /* Send everything, giving up on error or when the test finishes. */
-static bool srv_send(struct server *s, int fd, const void *buf, size_t len)
-{
+static bool srv_send(struct server *s, int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
@@ -274,26 +259,22 @@ static bool srv_send(struct server *s, int fd, const void *buf, size_t len)
     return true;
 }
 
-static bool srv_send_str(struct server *s, int fd, const char *str)
-{
+static bool srv_send_str(struct server *s, int fd, const char *str) {
     return srv_send(s, fd, str, strlen(str));
 }
 
 /* Wait (bounded) until the test says it is done. */
-static void srv_wait_finish(struct server *s)
-{
+static void srv_wait_finish(struct server *s) {
     uint64_t end = now_ms() + 2 * WAIT_MS;
     while (!finishing(s) && now_ms() < end)
         sleep_ms(2);
 }
 
-static void srv_fail(struct server *s)
-{
+static void srv_fail(struct server *s) {
     atomic_fetch_add(&s->failures, 1);
 }
 
-static void *server_main(void *arg)
-{
+static void *server_main(void *arg) {
     struct server *s = arg;
     s->script(s);
     if (s->lfd >= 0)
@@ -303,8 +284,7 @@ static void *server_main(void *arg)
 }
 
 static void server_start_on(struct server *s, void (*script)(struct server *), int family,
-                            uint16_t port)
-{
+                            uint16_t port) {
     memset(s, 0, sizeof(*s));
     atomic_init(&s->finish, false);
     atomic_init(&s->failures, 0);
@@ -315,21 +295,18 @@ static void server_start_on(struct server *s, void (*script)(struct server *), i
     assert_int_equal(pthread_create(&s->thread, NULL, server_main, s), 0);
 }
 
-static void server_start(struct server *s, void (*script)(struct server *))
-{
+static void server_start(struct server *s, void (*script)(struct server *)) {
     server_start_on(s, script, AF_INET, 0);
 }
 
-static void server_finish(struct server *s)
-{
+static void server_finish(struct server *s) {
     atomic_store(&s->finish, true);
     pthread_join(s->thread, NULL);
     assert_int_equal(atomic_load(&s->failures), 0);
 }
 
 /* Stop and time it; the receiver must notice within a second. */
-static void stop_promptly(struct sp_socket_receiver *rx)
-{
+static void stop_promptly(struct sp_socket_receiver *rx) {
     uint64_t t0 = now_ms();
     sp_socket_receiver_stop(rx);
     uint64_t took = now_ms() - t0;
@@ -340,8 +317,7 @@ static void stop_promptly(struct sp_socket_receiver *rx)
 
 /* ---- Option checks and misuse ---- */
 
-static void expect_einval(const struct sp_socket_receiver_opts *o)
-{
+static void expect_einval(const struct sp_socket_receiver_opts *o) {
     struct sp_socket_receiver *rx = (struct sp_socket_receiver *)&rx;
     char msg[256] = "";
     assert_int_equal(sp_socket_receiver_create(o, &rx, msg, sizeof(msg)), -EINVAL);
@@ -349,8 +325,7 @@ static void expect_einval(const struct sp_socket_receiver_opts *o)
     assert_true(strlen(msg) > 0);
 }
 
-static void test_bad_options(void **state)
-{
+static void test_bad_options(void **state) {
     (void)state;
     struct sp_socket_receiver_opts o;
     struct sp_socket_receiver *rx = NULL;
@@ -382,8 +357,7 @@ static void test_bad_options(void **state)
     assert_int_equal(count_fds(), fds);
 }
 
-static void test_bad_host(void **state)
-{
+static void test_bad_host(void **state) {
     (void)state;
     struct sp_socket_receiver_opts o;
     struct sp_socket_receiver *rx = (struct sp_socket_receiver *)&rx;
@@ -398,8 +372,7 @@ static void test_bad_host(void **state)
     assert_int_equal(count_fds(), fds);
 }
 
-static void test_lifecycle_misuse(void **state)
-{
+static void test_lifecycle_misuse(void **state) {
     (void)state;
     struct sp_socket_receiver_opts o;
     char msg[256] = "";
@@ -440,16 +413,14 @@ static void test_lifecycle_misuse(void **state)
 /* ---- Line cutting ---- */
 
 /* n copies of ch, NUL-terminated (server thread only). */
-static const char *rep(size_t n, char ch)
-{
+static const char *rep(size_t n, char ch) {
     static char buf[4096];
     memset(buf, ch, n);
     buf[n] = '\0';
     return buf;
 }
 
-static void script_lines(struct server *s)
-{
+static void script_lines(struct server *s) {
     char nul_line[] = "nul\0inside\n"; /* 11 bytes plus the literal's NUL */
     int fd = srv_accept(s);
     if (fd < 0) {
@@ -494,15 +465,13 @@ static void script_lines(struct server *s)
 }
 
 /* Append n copies of ch then a '\n'. */
-static size_t put_run(char *dst, size_t n, char ch)
-{
+static size_t put_run(char *dst, size_t n, char ch) {
     memset(dst, ch, n);
     dst[n] = '\n';
     return n + 1;
 }
 
-static void test_lines(void **state)
-{
+static void test_lines(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -551,8 +520,7 @@ static void test_lines(void **state)
 }
 
 /* An over-long partial line cut by EOF is dropped (counted once), not published. */
-static void script_overlong_eof(struct server *s)
-{
+static void script_overlong_eof(struct server *s) {
     char buf[128];
     int fd = srv_accept(s);
     if (fd < 0) {
@@ -568,8 +536,7 @@ static void script_overlong_eof(struct server *s)
     close(fd);
 }
 
-static void test_overlong_at_eof(void **state)
-{
+static void test_overlong_at_eof(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -603,8 +570,7 @@ static void test_overlong_at_eof(void **state)
 
 #define RECONNECT_LINES 2000
 
-static void script_reconnect(struct server *s)
-{
+static void script_reconnect(struct server *s) {
     char line[32];
     int fd = srv_accept(s);
     bool ok = fd >= 0;
@@ -631,8 +597,7 @@ static void script_reconnect(struct server *s)
         close(fd);
 }
 
-static void test_reconnect(void **state)
-{
+static void test_reconnect(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -678,8 +643,7 @@ static void test_reconnect(void **state)
 
 /* ---- Server not up yet ---- */
 
-static void script_late(struct server *s)
-{
+static void script_late(struct server *s) {
     int fd = srv_accept(s);
     if (fd < 0 || !srv_send_str(s, fd, "late1\nlate2\n"))
         srv_fail(s);
@@ -688,8 +652,7 @@ static void script_late(struct server *s)
         close(fd);
 }
 
-static void test_server_starts_late(void **state)
-{
+static void test_server_starts_late(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -721,8 +684,7 @@ static void test_server_starts_late(void **state)
 
 /* ---- IPv6 ---- */
 
-static void script_v6(struct server *s)
-{
+static void script_v6(struct server *s) {
     int fd = srv_accept(s);
     if (fd < 0 || !srv_send_str(s, fd, "six\n"))
         srv_fail(s);
@@ -731,8 +693,7 @@ static void script_v6(struct server *s)
         close(fd);
 }
 
-static void test_ipv6_loopback(void **state)
-{
+static void test_ipv6_loopback(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -762,8 +723,7 @@ static void test_ipv6_loopback(void **state)
 #define BP_BYTES (20u * 1024u * 1024u)
 
 /* Line i of the backpressure stream, '\n' included; returns its length. */
-static size_t gen_line(uint32_t i, char *out)
-{
+static size_t gen_line(uint32_t i, char *out) {
     size_t len = 20 + (size_t)((i * 7919u) % 250u);
     snprintf(out, 12, "%010u:", i);
     for (size_t j = 11; j < len - 1; j++)
@@ -772,8 +732,7 @@ static size_t gen_line(uint32_t i, char *out)
     return len;
 }
 
-static uint32_t bp_line_count(uint64_t *bytes)
-{
+static uint32_t bp_line_count(uint64_t *bytes) {
     char line[300];
     uint64_t total = 0;
     uint32_t n = 0;
@@ -783,8 +742,7 @@ static uint32_t bp_line_count(uint64_t *bytes)
     return n;
 }
 
-static void script_flood(struct server *s)
-{
+static void script_flood(struct server *s) {
     uint64_t bytes;
     uint32_t n = bp_line_count(&bytes);
     char *chunk = malloc(1u << 16);
@@ -806,8 +764,7 @@ static void script_flood(struct server *s)
     free(chunk);
 }
 
-static void test_backpressure(void **state)
-{
+static void test_backpressure(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -881,8 +838,7 @@ static void test_backpressure(void **state)
 
 /* ---- Stop in every state ---- */
 
-static void script_hold(struct server *s)
-{
+static void script_hold(struct server *s) {
     int fd = srv_accept(s);
     if (fd < 0 || !srv_send_str(s, fd, "x\n"))
         srv_fail(s);
@@ -891,8 +847,7 @@ static void script_hold(struct server *s)
         close(fd);
 }
 
-static void test_stop_while_connected(void **state)
-{
+static void test_stop_while_connected(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -913,8 +868,7 @@ static void test_stop_while_connected(void **state)
     assert_int_equal(count_fds(), fds);
 }
 
-static void test_stop_during_backoff(void **state)
-{
+static void test_stop_during_backoff(void **state) {
     (void)state;
     struct sp_socket_receiver_opts o;
     uint16_t port = free_port();
@@ -932,8 +886,7 @@ static void test_stop_during_backoff(void **state)
     assert_int_equal(count_fds(), fds);
 }
 
-static void script_endless(struct server *s)
-{
+static void script_endless(struct server *s) {
     char chunk[4096];
     int fd = srv_accept(s);
     memset(chunk, 'e', sizeof(chunk));
@@ -946,8 +899,7 @@ static void script_endless(struct server *s)
         close(fd);
 }
 
-static void test_stop_with_full_ring(void **state)
-{
+static void test_stop_with_full_ring(void **state) {
     (void)state;
     struct server srv;
     struct sp_socket_receiver_opts o;
@@ -974,21 +926,14 @@ static void test_stop_with_full_ring(void **state)
     assert_int_equal(count_fds(), fds);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_options),
-        cmocka_unit_test(test_bad_host),
-        cmocka_unit_test(test_lifecycle_misuse),
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_overlong_at_eof),
-        cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_server_starts_late),
-        cmocka_unit_test(test_ipv6_loopback),
-        cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_stop_while_connected),
-        cmocka_unit_test(test_stop_during_backoff),
-        cmocka_unit_test(test_stop_with_full_ring),
+        cmocka_unit_test(test_bad_options),         cmocka_unit_test(test_bad_host),
+        cmocka_unit_test(test_lifecycle_misuse),    cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_overlong_at_eof),     cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_server_starts_late),  cmocka_unit_test(test_ipv6_loopback),
+        cmocka_unit_test(test_backpressure),        cmocka_unit_test(test_stop_while_connected),
+        cmocka_unit_test(test_stop_during_backoff), cmocka_unit_test(test_stop_with_full_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,15 +27,13 @@
 #define STRESS_MAX_PAYLOAD 3000u
 #define STRESS_HDR 8u /* uint32 payload length + uint32 sequence number */
 
-static uint32_t page_size(void)
-{
+static uint32_t page_size(void) {
     return (uint32_t)sysconf(_SC_PAGESIZE);
 }
 
 /* ---- Lifecycle ---- */
 
-static void test_create_destroy(void **state)
-{
+static void test_create_destroy(void **state) {
     (void)state;
     struct sp_ring *ring = NULL;
     assert_int_equal(sp_ring_create(page_size(), &ring), 0);
@@ -48,8 +46,7 @@ static void test_create_destroy(void **state)
     sp_ring_destroy(NULL);
 }
 
-static void test_capacity_rounding(void **state)
-{
+static void test_capacity_rounding(void **state) {
     (void)state;
     struct sp_ring *ring = NULL;
     uint32_t page = page_size();
@@ -71,8 +68,7 @@ static void test_capacity_rounding(void **state)
     sp_ring_destroy(ring);
 }
 
-static void test_bad_capacity(void **state)
-{
+static void test_bad_capacity(void **state) {
     (void)state;
     struct sp_ring *ring = (struct sp_ring *)&ring;
     assert_int_equal(sp_ring_create(0, &ring), -EINVAL);
@@ -85,8 +81,7 @@ static void test_bad_capacity(void **state)
 
 /* ---- Contiguity across the physical end ---- */
 
-static void test_wrap_contiguous(void **state)
-{
+static void test_wrap_contiguous(void **state) {
     (void)state;
     struct sp_ring *ring = NULL;
     assert_int_equal(sp_ring_create(page_size(), &ring), 0);
@@ -127,8 +122,7 @@ static void test_wrap_contiguous(void **state)
 }
 
 /* Free-running positions keep working when the uint32_t counters wrap. */
-static void test_counter_wraparound(void **state)
-{
+static void test_counter_wraparound(void **state) {
     (void)state;
     struct sp_ring *ring = NULL;
     assert_int_equal(sp_ring_create(page_size(), &ring), 0);
@@ -181,8 +175,7 @@ struct stress {
 };
 
 /* Deterministic size sequence: mostly small, sometimes near the maximum. */
-static uint32_t payload_len(uint64_t seq)
-{
+static uint32_t payload_len(uint64_t seq) {
     uint64_t x = seq * 0x9E3779B97F4A7C15ull;
     x ^= x >> 29;
     if ((x & 15) == 0)
@@ -190,8 +183,7 @@ static uint32_t payload_len(uint64_t seq)
     return (uint32_t)(x % 200);
 }
 
-static void *stress_producer(void *arg)
-{
+static void *stress_producer(void *arg) {
     struct stress *st = arg;
     uint64_t seq = 0;
     uint64_t bytes = 0;
@@ -229,8 +221,7 @@ static void *stress_producer(void *arg)
     return NULL;
 }
 
-static void *stress_consumer(void *arg)
-{
+static void *stress_consumer(void *arg) {
     struct stress *st = arg;
     uint64_t seq = 0;
     uint64_t bytes = 0;
@@ -271,8 +262,7 @@ static void *stress_consumer(void *arg)
     return NULL;
 }
 
-static void run_stress(uint32_t capacity)
-{
+static void run_stress(uint32_t capacity) {
     static unsigned char pattern[256 + STRESS_MAX_PAYLOAD];
     struct stress st;
     pthread_t prod;
@@ -300,23 +290,20 @@ static void run_stress(uint32_t capacity)
     sp_ring_destroy(st.ring);
 }
 
-static void test_spsc_stress_small(void **state)
-{
+static void test_spsc_stress_small(void **state) {
     (void)state;
     run_stress(page_size()); /* constant wrapping, often full */
 }
 
-static void test_spsc_stress_large(void **state)
-{
+static void test_spsc_stress_large(void **state) {
     (void)state;
     run_stress(1u << 20);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_destroy),   cmocka_unit_test(test_capacity_rounding),
-        cmocka_unit_test(test_bad_capacity),     cmocka_unit_test(test_wrap_contiguous),
+        cmocka_unit_test(test_create_destroy),     cmocka_unit_test(test_capacity_rounding),
+        cmocka_unit_test(test_bad_capacity),       cmocka_unit_test(test_wrap_contiguous),
         cmocka_unit_test(test_counter_wraparound), cmocka_unit_test(test_spsc_stress_small),
         cmocka_unit_test(test_spsc_stress_large),
     };
