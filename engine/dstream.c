@@ -504,3 +504,60 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     out->slide_b = w->slide_b;
     return finish(out, cols, 2, err);
 }
+
+spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,
+                                                       const struct spate_window_opts *wo,
+                                                       struct spate_error *err) {
+    if (wo == NULL) {
+        sp_error_set(err, EINVAL, "count_by_value_and_window: window options are needed");
+        return NULL;
+    }
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.key_col = 0;
+    ro.agg = SPATE_AGG_COUNT;
+    struct spate_window_opts w = *wo;
+    w.use_inverse = true;
+    spate_dstream *out = spate_dstream_reduce_by_key_and_window(ds, &ro, &w, err);
+    if (out != NULL)
+        out->u.window.drop_zero = true;
+    return out;
+}
+
+spate_dstream *spate_dstream_count_by_window(spate_dstream *ds, const struct spate_window_opts *wo,
+                                             struct spate_error *err) {
+    const char *what = "count_by_window";
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (wo == NULL) {
+        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+        return NULL;
+    }
+    int64_t parent_slide = spate_dstream_slide_ms(ds);
+    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
+    int64_t interval = ds->ctx->opts.batch_interval_ms;
+    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
+        slide % parent_slide != 0 || wo->length_ms / interval > 100000 ||
+        slide / interval > 100000) {
+        sp_error_set(err, EINVAL,
+                     "%s: window length %" PRId64 " ms and slide %" PRId64
+                     " ms must be positive multiples of the stream's slide (%" PRId64
+                     " ms), at most 100000 batches",
+                     what, wo->length_ms, slide, parent_slide);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE_WINDOW, ds, err);
+    if (out == NULL)
+        return NULL;
+    struct sp_window_def *w = &out->u.window;
+    spate_reduce_opts_init(&w->reduce);
+    w->reduce.agg = SPATE_AGG_COUNT;
+    w->length_b = (uint32_t)(wo->length_ms / interval);
+    w->slide_b = (uint32_t)(slide / interval);
+    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
+    w->inverse = true;
+    w->keyless = true;
+    out->slide_b = w->slide_b;
+    struct spate_column_def cols[] = {{"count", SPATE_TYPE_I64}};
+    return finish(out, cols, 1, err);
+}

@@ -36,6 +36,8 @@ struct sp_window_def {
     uint32_t slide_b;  /* slide in batches */
     uint32_t npanes;   /* panes in a window: length_b / parent's slide */
     bool inverse;      /* running window with an inverse */
+    bool keyless;      /* count_by_window: one value, no key column */
+    bool drop_zero;    /* count_by_value_and_window: keys whose count went to 0 leave */
     spate_reduce_i64_fn inv_fn;
     void *inv_user;
 };

@@ -1248,19 +1248,57 @@ static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_a
         struct sp_chunk *c = sp_chunk_new(&ws->batch, wr->out->schema);
         if (c == NULL)
             return false;
+        uint32_t out_rows = 0;
+        uint32_t vcol = wr->def->keyless ? 0 : 1;
         for (uint32_t i = 0; i < rows; i++) {
             const struct sp_agg_entry *e = &t->entries[base + i];
-            if (wr->cr.spec.key_is_string)
-                ((struct spate_string *)sp_col_data(c, 0))[i] = e->key.s;
-            else
-                ((int64_t *)sp_col_data(c, 0))[i] = e->key.i;
-            memcpy((char *)sp_col_data(c, 1) + 8 * (size_t)i, &e->val, 8);
+            if (wr->def->drop_zero && e->val.i == 0)
+                continue; /* counts only: an i64 zero */
+            if (!wr->def->keyless && wr->cr.spec.key_is_string)
+                ((struct spate_string *)sp_col_data(c, 0))[out_rows] = e->key.s;
+            else if (!wr->def->keyless)
+                ((int64_t *)sp_col_data(c, 0))[out_rows] = e->key.i;
+            memcpy((char *)sp_col_data(c, vcol) + 8 * (size_t)out_rows, &e->val, 8);
+            out_rows++;
         }
-        c->view.rows = rows;
+        c->view.rows = out_rows;
         if (sp_part_append(&ws->batch, &wr->out->parts[r], c) != SPATE_OK)
             return false;
     }
     return true;
+}
+
+/* Rebuild a running table without its zero entries, in a new region. */
+static bool compact_running(struct sp_running *run, bool is_string) {
+    struct sp_region fresh_region;
+    sp_region_init(&fresh_region, run->region.arena, run->region.block_size);
+    struct sp_agg_table t;
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < run->table.n; i++)
+        live += run->table.entries[i].val.i != 0;
+    if (sp_agg_table_init(&t, &fresh_region, live > 0 ? live : 1) != SPATE_OK)
+        goto fail;
+    for (uint32_t i = 0; i < run->table.n; i++) {
+        const struct sp_agg_entry *e = &run->table.entries[i];
+        if (e->val.i == 0)
+            continue;
+        bool fresh;
+        uint32_t idx = is_string
+                           ? sp_agg_find_or_add_str(&t, &fresh_region, e->hash, &e->key.s, &fresh)
+                           : sp_agg_find_or_add_i64(&t, &fresh_region, e->hash, e->key.i, &fresh);
+        if (idx == UINT32_MAX)
+            goto fail;
+        if (is_string && !sp_window_own_string(&fresh_region, &e->key.s, &t.entries[idx].key.s))
+            goto fail;
+        t.entries[idx].val = e->val;
+    }
+    sp_region_destroy(&run->region);
+    run->region = fresh_region;
+    run->table = t;
+    return true;
+fail:
+    sp_region_destroy(&fresh_region);
+    return false;
 }
 
 static void window_task(void *arg, uint32_t r, uint32_t worker) {
@@ -1306,6 +1344,15 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
             win_combine(&wr->cr.spec, e, now->vals[i], fresh);
         }
     }
+    /* Keys whose count went back to 0 leave (count_by_value_and_window): rebuild the
+     * table once they are the majority, so the cost stays O(1) per key and update. */
+    if (wr->def->drop_zero) {
+        uint32_t zeros = 0;
+        for (uint32_t i = 0; i < run->table.n; i++)
+            zeros += run->table.entries[i].val.i == 0;
+        if (zeros > 0 && zeros * 2 > run->table.n && !compact_running(run, is_string))
+            goto oom;
+    }
     if (!wr->emit)
         return;
     /* 3. Emit: the running table, or a merge of the panes in the window. */
@@ -1343,6 +1390,38 @@ oom:
     record_error(ex, ENOMEM, "out of memory in reduce_by_key_and_window");
 }
 
+/*
+ * count_by_window's pane: the parent batch's count as the one record (0, count)
+ * of a (key, count) batch, in the radix partition of key 0, so that the keyed
+ * window machinery runs it; no record for an empty batch (no key before data).
+ */
+static spate_status keyless_pane(struct sp_exec *ex, struct spate_dstream *ds,
+                                 struct spate_batch **out) {
+    struct spate_batch *counted;
+    SPATE_RETURN_NOT_OK(run_count(ex, ds, &counted));
+    int64_t total = ((const int64_t *)counted->parts[0].chunks[0]->cols[0].data)[0];
+    struct sp_schema *s = sp_region_alloc(&ex->sched, sizeof(*s), 64);
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"count", SPATE_TYPE_I64}};
+    if (s == NULL || sp_schema_set(s, cols, 2, NULL) != SPATE_OK)
+        return ENOMEM;
+    struct spate_batch *b = sp_batch_new(&ex->sched, s, SP_AGG_RADIX, ex->job->time_ms);
+    if (b == NULL)
+        return ENOMEM;
+    if (total > 0) {
+        int64_t zero = 0;
+        uint64_t h;
+        ex->k->hash_i64(&zero, NULL, 1, &h);
+        struct sp_chunk *c = sp_chunk_new(&ex->sched, s);
+        if (c == NULL || sp_part_append(&ex->sched, &b->parts[sp_agg_radix(h)], c) != SPATE_OK)
+            return ENOMEM;
+        ((int64_t *)sp_col_data(c, 0))[0] = 0;
+        ((int64_t *)sp_col_data(c, 1))[0] = total;
+        c->view.rows = 1;
+    }
+    *out = b;
+    return SPATE_OK;
+}
+
 /* At every batch where the parent is valid: store the pane; at every slide: emit. */
 static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) {
     uint64_t k = ex->job->index;
@@ -1353,9 +1432,14 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     struct win_run wr;
     memset(&wr, 0, sizeof(wr));
     struct spate_batch *pane;
-    SPATE_RETURN_NOT_OK(run_reduce(ex, ds, &def->reduce, &pane));
     wr.cr.ex = ex;
-    set_agg_spec(&wr.cr, &def->reduce, &ds->schema);
+    if (def->keyless) {
+        SPATE_RETURN_NOT_OK(keyless_pane(ex, ds, &pane));
+        wr.cr.spec.agg = SPATE_AGG_COUNT;
+    } else {
+        SPATE_RETURN_NOT_OK(run_reduce(ex, ds, &def->reduce, &pane));
+        set_agg_spec(&wr.cr, &def->reduce, &ds->schema);
+    }
     wr.st = st;
     wr.def = def;
     wr.pane = pane;

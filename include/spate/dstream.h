@@ -247,6 +247,25 @@ SPATE_API spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
                                                            const struct spate_state_opts *opts,
                                                            struct spate_error *err);
 
+/*
+ * countByWindow: every slide, one record (column "count") with the number of
+ * records in the window; [0] for an empty window once data has been seen,
+ * nothing before. Kept incrementally (a running count with an inverse).
+ * Returns NULL on EINVAL (length or slide not multiples), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_count_by_window(spate_dstream *ds,
+                                                       const struct spate_window_opts *wo,
+                                                       struct spate_error *err);
+
+/*
+ * countByValueAndWindow: every slide, (value of column 0, count) for the
+ * values in the window; values whose count went back to 0 are dropped.
+ * Incremental (a running table with an inverse).
+ */
+SPATE_API spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,
+                                                                 const struct spate_window_opts *wo,
+                                                                 struct spate_error *err);
+
 /* ---- Output operations ---- */
 
 /*

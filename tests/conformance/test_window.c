@@ -265,6 +265,172 @@ static void window_same_on_any_worker_count(void **state) {
     }
 }
 
+/* count_by_window and count_by_value_and_window on the same input, against the naive window. */
+struct counts {
+    uint32_t calls;
+    int64_t total[NBATCH + 1]; /* count_by_window's value per emission, -1 = no record */
+    int64_t byval[NBATCH + 1][NKEYS];
+    bool bad;
+};
+
+static spate_status collect_total(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct counts *c = user;
+    uint32_t k = (uint32_t)(spate_batch_time_ms(b) / 1000);
+    if (k > NBATCH || spate_batch_rows(b) > 1) {
+        c->bad = true;
+        return SPATE_OK;
+    }
+    c->calls++;
+    c->total[k] = -1;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t i = 0; i < spate_batch_num_chunks(b, p); i++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, i, &v) != SPATE_OK || v.rows != 1 ||
+                !spate_chunk_get_i64(&v, 0, 0, &c->total[k]))
+                c->bad = true;
+        }
+    }
+    return SPATE_OK;
+}
+
+static spate_status collect_byval(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct counts *c = user;
+    uint32_t k = (uint32_t)(spate_batch_time_ms(b) / 1000);
+    if (k > NBATCH) {
+        c->bad = true;
+        return SPATE_OK;
+    }
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t i = 0; i < spate_batch_num_chunks(b, p); i++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, i, &v) != SPATE_OK)
+                c->bad = true;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t key, n;
+                if (!spate_chunk_get_i64(&v, 0, r, &key) || !spate_chunk_get_i64(&v, 1, r, &n) ||
+                    key < 0 || key >= NKEYS || c->byval[k][key] != 0)
+                    c->bad = true;
+                else
+                    c->byval[k][key] = n;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static void counting_windows(void **state) {
+    (void)state;
+    /* Start with empty batches: count_by_window says nothing until data is seen. */
+    make_input(&input, 15);
+    input.rows[1] = input.rows[2] = 0;
+    static struct counts c;
+    for (uint32_t workers = 1; workers <= 2; workers++) {
+        memset(&c, 0, sizeof(c));
+        struct spate_error err;
+        struct spate_engine_opts eo;
+        spate_engine_opts_init(&eo);
+        eo.workers = workers;
+        eo.pin_workers = false;
+        spate_engine *engine;
+        assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+        struct spate_context_opts co;
+        spate_context_opts_init(&co);
+        co.manual_clock = true;
+        spate_context *ctx;
+        assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+        struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 3000;
+        spate_dstream *cw = spate_dstream_count_by_window(q, &wo, &err);
+        assert_non_null(cw);
+        spate_dstream *cv = spate_dstream_count_by_value_and_window(q, &wo, &err);
+        assert_non_null(cv);
+        assert_int_equal(spate_dstream_foreach_batch(cw, collect_total, &c, &err), SPATE_OK);
+        assert_int_equal(spate_dstream_foreach_batch(cv, collect_byval, &c, &err), SPATE_OK);
+        for (int b = 1; b <= NBATCH; b++) {
+            struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
+            assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
+        }
+        assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+        assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
+        assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+        spate_context_destroy(ctx);
+        assert_false(c.bad);
+        assert_int_equal(c.calls, NBATCH);
+        bool seen = false;
+        for (uint32_t k = 1; k <= NBATCH; k++) {
+            uint32_t first = k >= 3 ? k - 2 : 1;
+            int64_t total = 0, byval[NKEYS] = {0};
+            for (uint32_t b = first; b <= k; b++) {
+                total += input.rows[b];
+                for (uint32_t i = 0; i < input.rows[b]; i++)
+                    byval[input.key[b][i]]++;
+            }
+            seen = seen || input.rows[k] > 0;
+            assert_int_equal(c.total[k], seen ? total : -1);
+            for (int key = 0; key < NKEYS; key++)
+                assert_int_equal(c.byval[k][key], byval[key]); /* zero: no record */
+        }
+    }
+}
+
+/* Most keys leave the window (their count goes to 0), then come back. */
+static void count_by_value_keys_leave_and_return(void **state) {
+    (void)state;
+    memset(input.rows, 0, sizeof(input.rows));
+    for (int b = 1; b <= NBATCH; b++) {
+        bool all = b == 1 || b == 8; /* every key; otherwise only key 0 */
+        input.rows[b] = all ? NKEYS : 3;
+        for (uint32_t i = 0; i < input.rows[b]; i++) {
+            input.key[b][i] = all ? (int64_t)i : 0;
+            input.val[b][i] = 1;
+        }
+    }
+    static struct counts c;
+    memset(&c, 0, sizeof(c));
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 2;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.manual_clock = true;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 2000;
+    spate_dstream *cv = spate_dstream_count_by_value_and_window(q, &wo, &err);
+    assert_non_null(cv);
+    assert_int_equal(spate_dstream_foreach_batch(cv, collect_byval, &c, &err), SPATE_OK);
+    for (int b = 1; b <= NBATCH; b++) {
+        struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
+        assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
+    }
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+    assert_false(c.bad);
+    for (uint32_t k = 1; k <= NBATCH; k++) {
+        int64_t byval[NKEYS] = {0};
+        for (uint32_t b = k >= 2 ? k - 1 : 1; b <= k; b++)
+            for (uint32_t i = 0; i < input.rows[b]; i++)
+                byval[input.key[b][i]]++;
+        for (int key = 0; key < NKEYS; key++)
+            assert_int_equal(c.byval[k][key], byval[key]);
+    }
+}
+
 static void window_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -322,6 +488,8 @@ int main(void) {
         cmocka_unit_test(window_aggregates),
         cmocka_unit_test(window_string_keys),
         cmocka_unit_test(window_same_on_any_worker_count),
+        cmocka_unit_test(counting_windows),
+        cmocka_unit_test(count_by_value_keys_leave_and_return),
         cmocka_unit_test(window_definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
