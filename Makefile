@@ -8,7 +8,7 @@ SECONDS_TO_RUN ?= 10
 CMAKE_COMMON = -DSPATE_WERROR=ON
 
 .PHONY: all lint setup build release asan tsan chunk2 test test-release test-asan test-tsan test-chunk2 \
-	run bench-micro format clean
+	run bench bench-micro format clean
 
 all: release
 
@@ -55,10 +55,17 @@ test: lint test-release test-asan test-tsan test-chunk2
 run: release
 	@bash .ci/run-demo.sh build/release $(PORT) $(SECONDS_TO_RUN)
 
-bench-micro: setup
+build/bench/CMakeCache.txt:
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DSPATE_BUILD_BENCH=ON -DSPATE_BUILD_TESTS=OFF $(CMAKE_COMMON)
+
+bench-micro: setup build/bench/CMakeCache.txt
 	cmake --build build/bench -j $(JOBS) --target spate-micro
 	build/bench/bench/spate-micro
+
+# End-to-end workloads next to their naive single-threaded loops, in one run.
+bench: setup build/bench/CMakeCache.txt
+	cmake --build build/bench -j $(JOBS) --target spate-bench
+	build/bench/bench/spate-bench all
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')

@@ -47,6 +47,8 @@ struct sp_wstate {
     uint32_t gcount;
     uint32_t stamp;
     struct sp_agg_table tables[SP_AGG_RADIX];
+    uint32_t last_n[SP_AGG_RADIX]; /* keys each partial table ended with last time: the
+                                      next table starts that big instead of growing again */
     uint64_t count;
     uint64_t lines;
     struct sp_scatter {
@@ -339,6 +341,33 @@ static inline void fold(struct chain_run *cr, struct sp_wstate *ws, struct sp_ag
     }
 }
 
+/* The fast paths of sink_agg: no nulls, no user function, i64 SUM or COUNT. The
+ * flags are constants at each call, so each specialization is a tight loop. */
+enum agg_fast { FAST_COUNT, FAST_SUM_I64 };
+
+static inline __attribute__((always_inline)) bool
+agg_fast_rows(struct sp_wstate *ws, const struct sp_chunk *in, const void *keys,
+              const int64_t *vals, const bool key_is_string, const enum agg_fast mode) {
+    const uint16_t *sel = in->view.sel;
+    uint32_t rows = in->view.rows;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        uint64_t h = ws->hashes[i];
+        struct sp_agg_table *t = &ws->tables[sp_agg_radix(h)];
+        bool fresh;
+        uint32_t idx =
+            key_is_string
+                ? sp_agg_find_or_add_str(t, &ws->batch, h,
+                                         &((const struct spate_string *)keys)[phys], &fresh)
+                : sp_agg_find_or_add_i64(t, &ws->batch, h, ((const int64_t *)keys)[phys], &fresh);
+        if (idx == UINT32_MAX)
+            return false;
+        uint64_t add = mode == FAST_COUNT ? 1u : (uint64_t)vals[phys];
+        t->entries[idx].val.i = (int64_t)((uint64_t)t->entries[idx].val.i + add);
+    }
+    return true;
+}
+
 static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
     uint32_t rows = in->view.rows;
     if (rows == 0)
@@ -351,6 +380,20 @@ static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp
         cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
     else
         cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    bool sum_i64 = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_SUM && !cr->spec.value_is_f64;
+    if (kc->validity == NULL && (count_only || (sum_i64 && vc->validity == NULL))) {
+        const int64_t *vals = vc != NULL ? vc->data : NULL;
+        bool ok;
+        if (cr->spec.key_is_string)
+            ok = count_only ? agg_fast_rows(ws, in, kc->data, vals, true, FAST_COUNT)
+                            : agg_fast_rows(ws, in, kc->data, vals, true, FAST_SUM_I64);
+        else
+            ok = count_only ? agg_fast_rows(ws, in, kc->data, vals, false, FAST_COUNT)
+                            : agg_fast_rows(ws, in, kc->data, vals, false, FAST_SUM_I64);
+        if (!ok)
+            record_error(cr->ex, ENOMEM, "out of memory in reduce_by_key");
+        return;
+    }
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t phys = sel != NULL ? sel[i] : i;
         if (!sp_valid(kc->validity, phys))
@@ -748,7 +791,8 @@ static spate_status agg_init(struct sp_exec *ex) {
         ws->gcount = 0;
         ws->stamp = 1;
         for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
-            if (sp_agg_table_init(&ws->tables[r], &ws->batch, 64) != SPATE_OK)
+            if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) !=
+                SPATE_OK)
                 return ENOMEM;
     }
     return SPATE_OK;
@@ -864,6 +908,9 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
         record_error(ex, ENOMEM, "out of memory in reduce_by_key");
     if (!atomic_load(&ex->failed))
         sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+            ex->ws[w].last_n[r] = ex->ws[w].tables[r].n;
     if (!atomic_load(&ex->failed))
         sp_pool_run(ex->pool, SP_AGG_RADIX, merge_task, &cr);
     if (atomic_load(&ex->failed))

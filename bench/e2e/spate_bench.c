@@ -1,0 +1,470 @@
+/*
+ * bench/e2e/spate_bench.c - end-to-end throughput of spate's DStream
+ * pipelines on in-memory data, each next to the naive single-threaded C loop
+ * a user would write for the same job, in the same run.
+ *
+ *   spate-bench [wordcount|keyed-sum|window|all] [--workers N] [--isa I]
+ *               [--records N] [--keys K] [--batches B] [--json]
+ *
+ * Data is generated first and pushed into queue streams (outside the timed
+ * part); the manual clock then runs the batches, and the time from the first
+ * batch's start to the last batch's outputs is what is reported. Every run
+ * checks its result against the naive loop's (check "ok" or "mismatch").
+ *
+ * window: reduce_by_key_and_window with and without the inverse over the
+ * same per-batch input for window lengths 2..600 batches: the per-slide cost
+ * with the inverse stays flat, without it it grows with the window.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spate/spate.h"
+
+struct cfg {
+    uint32_t workers;
+    const char *isa;
+    uint64_t records;
+    uint64_t keys;
+    uint32_t batches;
+    bool json;
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng_next(uint64_t *s) {
+    uint64_t x = *s += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static void die(const char *what, const struct spate_error *err) {
+    fprintf(stderr, "spate-bench: %s: %s\n", what, err != NULL ? err->message : "");
+    exit(1);
+}
+
+static uint32_t used_workers; /* what the last engine really had */
+
+static spate_context *make_ctx(const struct cfg *c, spate_engine **engine_out) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = c->workers;
+    eo.isa = c->isa;
+    spate_engine *engine;
+    if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
+        die("engine", &err);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.manual_clock = true;
+    co.batch_interval_ms = 1000;
+    spate_context *ctx;
+    if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
+        die("context", &err);
+    *engine_out = engine;
+    used_workers = spate_engine_workers(engine);
+    return ctx;
+}
+
+/* Run the context's queued batches and return the seconds they took. */
+static double run_batches(spate_context *ctx, uint32_t batches) {
+    struct spate_error err;
+    if (spate_context_start(ctx, &err) != SPATE_OK)
+        die("start", &err);
+    double t0 = now_s();
+    if (spate_context_advance(ctx, batches, &err) != SPATE_OK)
+        die("advance", &err);
+    double t = now_s() - t0;
+    bool stopped;
+    if (spate_context_await_termination_timeout(ctx, 0, &stopped, &err) != SPATE_OK)
+        die("a batch failed", &err);
+    if (spate_context_stop(ctx, true, false, &err) != SPATE_OK)
+        die("stop", &err);
+    spate_context_destroy(ctx);
+    return t;
+}
+
+static void report(const struct cfg *c, const char *workload, const char *isa, uint64_t records,
+                   uint64_t bytes, double secs, double base_secs, bool ok) {
+    double rps = (double)records / secs, base = (double)records / base_secs;
+    if (c->json) {
+        printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"records\":%" PRIu64
+               ",\"seconds\":%.4f,\"records_per_s\":%.0f,\"bytes_per_s\":%.0f,"
+               "\"baseline\":\"naive single-threaded C loop\",\"baseline_records_per_s\":%.0f,"
+               "\"ratio\":%.2f,\"check\":\"%s\"}\n",
+               workload, used_workers, isa, records, secs, rps, (double)bytes / secs, base,
+               rps / base, ok ? "ok" : "mismatch");
+    } else {
+        printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | naive loop %9.1f M rec/s | "
+               "ratio %5.2fx | check %s\n",
+               workload, used_workers, isa, rps / 1e6, (double)bytes / secs / 1e6, base / 1e6,
+               rps / base, ok ? "ok" : "MISMATCH");
+    }
+    fflush(stdout);
+}
+
+/* ---- The naive baselines: one thread, a plain open-addressing table ---- */
+
+struct naive_i64 {
+    int64_t *keys;
+    int64_t *vals;
+    uint8_t *used;
+    uint64_t mask, n;
+};
+
+static void naive_i64_init(struct naive_i64 *t, uint64_t keys) {
+    uint64_t cap = 16;
+    while (cap < keys * 2)
+        cap <<= 1;
+    t->keys = calloc(cap, sizeof(int64_t));
+    t->vals = calloc(cap, sizeof(int64_t));
+    t->used = calloc(cap, 1);
+    t->mask = cap - 1;
+    t->n = 0;
+}
+
+static void naive_i64_add(struct naive_i64 *t, int64_t k, int64_t v) {
+    uint64_t h = (uint64_t)k * 0x9e3779b97f4a7c15ull;
+    uint64_t s = (h >> 20) & t->mask;
+    while (t->used[s] && t->keys[s] != k)
+        s = (s + 1) & t->mask;
+    if (!t->used[s]) {
+        t->used[s] = 1;
+        t->keys[s] = k;
+        t->n++;
+    }
+    t->vals[s] += v;
+}
+
+static void naive_i64_free(struct naive_i64 *t) {
+    free(t->keys);
+    free(t->vals);
+    free(t->used);
+}
+
+/* Sum of all values and number of keys of every batch's output, for the check. */
+struct totals {
+    int64_t sum;
+    uint64_t rows;
+};
+
+static spate_status add_totals(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct totals *t = user;
+    t->rows += spate_batch_rows(b);
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            const int64_t *vals = v.columns[1].data;
+            for (uint32_t r = 0; r < v.rows; r++)
+                t->sum += vals[v.sel != NULL ? v.sel[r] : r];
+        }
+    }
+    return SPATE_OK;
+}
+
+/* ---- keyed-sum: {i64 key, i64 value}, sum per key per batch ---- */
+
+static void keyed_sum(const struct cfg *c) {
+    uint64_t per = c->records / c->batches;
+    int64_t *keys = malloc(sizeof(int64_t) * per * c->batches);
+    int64_t *vals = malloc(sizeof(int64_t) * per * c->batches);
+    uint64_t seed = 42;
+    for (uint64_t i = 0; i < per * c->batches; i++) {
+        keys[i] = (int64_t)(rng_next(&seed) % c->keys);
+        vals[i] = (int64_t)(rng_next(&seed) % 100);
+    }
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    spate_dstream *sums = spate_dstream_reduce_by_key(q, &ro, &err);
+    struct totals got = {0, 0};
+    if (sums == NULL || spate_dstream_foreach_batch(sums, add_totals, &got, &err) != SPATE_OK)
+        die("keyed-sum", &err);
+    for (uint32_t b = 0; b < c->batches; b++) {
+        struct spate_column_data d[2] = {{keys + per * b, NULL}, {vals + per * b, NULL}};
+        if (spate_queue_push(q, d, per, &err) != SPATE_OK)
+            die("push", &err);
+    }
+    double secs = run_batches(ctx, c->batches);
+
+    double t0 = now_s();
+    struct totals want = {0, 0};
+    for (uint32_t b = 0; b < c->batches; b++) {
+        struct naive_i64 t;
+        naive_i64_init(&t, c->keys < per ? c->keys : per);
+        for (uint64_t i = per * b; i < per * (b + 1); i++)
+            naive_i64_add(&t, keys[i], vals[i]);
+        for (uint64_t s = 0; s <= t.mask; s++)
+            want.sum += t.used[s] ? t.vals[s] : 0;
+        want.rows += t.n;
+        naive_i64_free(&t);
+    }
+    double base = now_s() - t0;
+    char name[64];
+    snprintf(name, sizeof(name), "keyed-sum/%" PRIu64 "-keys", c->keys);
+    report(c, name, isa, per * c->batches, per * c->batches * 16, secs, base,
+           got.sum == want.sum && got.rows == want.rows);
+    free(keys);
+    free(vals);
+}
+
+/* ---- wordcount: Zipf words, 1-20 per line, count per word per batch ---- */
+
+struct naive_str {
+    char **keys;
+    uint32_t *lens;
+    int64_t *vals;
+    uint64_t mask, n;
+};
+
+static void naive_str_init(struct naive_str *t, uint64_t keys) {
+    uint64_t cap = 16;
+    while (cap < keys * 2)
+        cap <<= 1;
+    t->keys = calloc(cap, sizeof(char *));
+    t->lens = calloc(cap, sizeof(uint32_t));
+    t->vals = calloc(cap, sizeof(int64_t));
+    t->mask = cap - 1;
+    t->n = 0;
+}
+
+static void naive_str_add(struct naive_str *t, const char *w, uint32_t len) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)w[i]) * 1099511628211ull;
+    uint64_t s = h & t->mask;
+    while (t->keys[s] != NULL && (t->lens[s] != len || memcmp(t->keys[s], w, len) != 0))
+        s = (s + 1) & t->mask;
+    if (t->keys[s] == NULL) {
+        t->keys[s] = (char *)w;
+        t->lens[s] = len;
+        t->n++;
+    }
+    t->vals[s]++;
+}
+
+static void wordcount(const struct cfg *c) {
+    enum { VOCAB = 100000 };
+    /* Vocabulary: pronounceable words of 2-12 letters; Zipf(1) ranks by inverse CDF. */
+    static char vocab[VOCAB][16];
+    static double cdf[VOCAB];
+    double acc = 0;
+    uint64_t seed = 7;
+    for (int i = 0; i < VOCAB; i++) {
+        int len = 2 + (int)(rng_next(&seed) % 11);
+        for (int j = 0; j < len; j++)
+            vocab[i][j] = (char)((j % 2) ? "aeiou"[rng_next(&seed) % 5]
+                                         : "bdfgklmnprstvz"[rng_next(&seed) % 14]);
+        vocab[i][len] = '\0';
+        acc += 1.0 / (i + 1);
+        cdf[i] = acc;
+    }
+    uint64_t words_total = 0, bytes = 0;
+    uint64_t lines_per = c->records / 10 / c->batches; /* about 10 words a line */
+    char **lines = malloc(sizeof(char *) * lines_per * c->batches);
+    char buf[20 * 16];
+    for (uint64_t l = 0; l < lines_per * c->batches; l++) {
+        int words = 1 + (int)(rng_next(&seed) % 20);
+        size_t len = 0;
+        for (int w = 0; w < words; w++) {
+            double u = (double)(rng_next(&seed) >> 11) / 9007199254740992.0 * acc;
+            int lo = 0, hi = VOCAB - 1;
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                if (cdf[mid] < u)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            size_t wl = strlen(vocab[lo]);
+            if (w > 0)
+                buf[len++] = ' ';
+            memcpy(buf + len, vocab[lo], wl);
+            len += wl;
+        }
+        buf[len] = '\0';
+        lines[l] = strdup(buf);
+        words_total += (uint64_t)words;
+        bytes += len + 1;
+    }
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"line", SPATE_TYPE_STRING}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *words = spate_dstream_flat_map_words(q, &err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.agg = SPATE_AGG_COUNT;
+    spate_dstream *counts = spate_dstream_reduce_by_key(words, &ro, &err);
+    struct totals got = {0, 0};
+    if (counts == NULL || spate_dstream_foreach_batch(counts, add_totals, &got, &err) != SPATE_OK)
+        die("wordcount", &err);
+    for (uint32_t b = 0; b < c->batches; b++)
+        if (spate_queue_push_lines(q, (const char *const *)lines + lines_per * b, lines_per,
+                                   &err) != SPATE_OK)
+            die("push", &err);
+    double secs = run_batches(ctx, c->batches);
+
+    double t0 = now_s();
+    struct totals want = {0, 0};
+    for (uint32_t b = 0; b < c->batches; b++) {
+        struct naive_str t;
+        naive_str_init(&t, VOCAB);
+        for (uint64_t l = lines_per * b; l < lines_per * (b + 1); l++) {
+            const char *p = lines[l];
+            while (*p) {
+                while (*p == ' ')
+                    p++;
+                const char *w = p;
+                while (*p && *p != ' ')
+                    p++;
+                if (p > w)
+                    naive_str_add(&t, w, (uint32_t)(p - w));
+            }
+        }
+        for (uint64_t s = 0; s <= t.mask; s++)
+            want.sum += t.keys[s] != NULL ? t.vals[s] : 0;
+        want.rows += t.n;
+        free(t.keys);
+        free(t.lens);
+        free(t.vals);
+    }
+    double base = now_s() - t0;
+    report(c, "wordcount", isa, words_total, bytes, secs, base,
+           got.sum == want.sum && got.rows == want.rows && (uint64_t)got.sum == words_total);
+    for (uint64_t l = 0; l < lines_per * c->batches; l++)
+        free(lines[l]);
+    free(lines);
+}
+
+/* ---- window: per-slide cost against the window length ---- */
+
+static void window_scaling(const struct cfg *c) {
+    static const uint32_t lengths[] = {2, 20, 200, 600};
+    uint64_t per = 20000; /* records a batch: 10000 keys */
+    uint32_t batches = 700;
+    int64_t *keys = malloc(sizeof(int64_t) * per);
+    int64_t *vals = malloc(sizeof(int64_t) * per);
+    uint64_t seed = 3;
+    for (uint64_t i = 0; i < per; i++) {
+        keys[i] = (int64_t)(rng_next(&seed) % 10000);
+        vals[i] = 1;
+    }
+    for (int inverse = 1; inverse >= 0; inverse--) {
+        for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
+            spate_engine *engine;
+            spate_context *ctx = make_ctx(c, &engine);
+            const char *isa = spate_engine_isa(engine);
+            struct spate_error err;
+            struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+            spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+            struct spate_reduce_opts ro;
+            spate_reduce_opts_init(&ro);
+            struct spate_window_opts wo;
+            spate_window_opts_init(&wo);
+            wo.length_ms = 1000 * (int64_t)lengths[li];
+            wo.use_inverse = inverse;
+            spate_dstream *w = spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err);
+            struct totals got = {0, 0};
+            if (w == NULL || spate_dstream_foreach_batch(w, add_totals, &got, &err) != SPATE_OK)
+                die("window", &err);
+            for (uint32_t b = 0; b < batches; b++) {
+                struct spate_column_data d[2] = {{keys, NULL}, {vals, NULL}};
+                if (spate_queue_push(q, d, per, &err) != SPATE_OK)
+                    die("push", &err);
+            }
+            double secs = run_batches(ctx, batches);
+            /* Every window sums min(k, L) batches of per ones. */
+            int64_t want = 0;
+            for (uint32_t k = 1; k <= batches; k++)
+                want += (int64_t)per * (k < lengths[li] ? k : lengths[li]);
+            if (c->json)
+                printf("{\"workload\":\"window\",\"inverse\":%s,\"length_batches\":%u,"
+                       "\"workers\":%u,\"isa\":\"%s\",\"us_per_slide\":%.1f,\"check\":\"%s\"}\n",
+                       inverse ? "true" : "false", lengths[li], used_workers, isa,
+                       secs / batches * 1e6, got.sum == want ? "ok" : "mismatch");
+            else
+                printf("window inverse=%-3s length=%3u batches  workers=%u isa=%-6s "
+                       "%8.1f us per slide (%" PRIu64 " records, 10000 keys a batch) | check %s\n",
+                       inverse ? "yes" : "no", lengths[li], used_workers, isa, secs / batches * 1e6,
+                       per, got.sum == want ? "ok" : "MISMATCH");
+            fflush(stdout);
+        }
+    }
+    free(keys);
+    free(vals);
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: spate-bench [wordcount|keyed-sum|window|all] [--workers N] "
+                    "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
+                    "[--json]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    struct cfg c = {0, NULL, 20000000, 10000, 10, false};
+    const char *workload = "all";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            c.json = true;
+        } else if (strcmp(a, "--workers") == 0 && v) {
+            c.workers = (uint32_t)strtoul(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--isa") == 0 && v) {
+            c.isa = v;
+            i++;
+        } else if (strcmp(a, "--records") == 0 && v) {
+            c.records = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--keys") == 0 && v) {
+            c.keys = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--batches") == 0 && v) {
+            c.batches = (uint32_t)strtoul(v, NULL, 10);
+            i++;
+        } else if (a[0] != '-') {
+            workload = a;
+        } else {
+            return usage();
+        }
+    }
+    if (c.batches == 0 || c.records < c.batches || c.keys == 0)
+        return usage();
+    bool all = strcmp(workload, "all") == 0;
+    if (all || strcmp(workload, "wordcount") == 0)
+        wordcount(&c);
+    if (all || strcmp(workload, "keyed-sum") == 0) {
+        keyed_sum(&c);
+        if (all) {
+            struct cfg big = c;
+            big.keys = 1000000;
+            keyed_sum(&big);
+        }
+    }
+    if (all || strcmp(workload, "window") == 0)
+        window_scaling(&c);
+    if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
+        strcmp(workload, "window") != 0)
+        return usage();
+    return 0;
+}
