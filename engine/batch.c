@@ -251,7 +251,8 @@ static void make_view(struct spate_string *s, const char *data, uint32_t len) {
     memset(s, 0, sizeof(*s));
     s->len = len;
     if (len <= SPATE_STRING_INLINE) {
-        memcpy((char *)s + offsetof(struct spate_string, prefix), data, len);
+        if (len > 0)
+            memcpy((char *)s + offsetof(struct spate_string, prefix), data, len);
     } else {
         memcpy(s->prefix, data, 4);
         s->u.ptr = data;

@@ -1053,7 +1053,8 @@ static void join_task(void *arg, uint32_t r, uint32_t worker) {
     uint32_t at = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++) {
         const struct sp_jbuf *b = &ex->ws[w].jbuf[1][r];
-        memcpy(build + at, b->refs, sizeof(*build) * b->n);
+        if (b->n > 0)
+            memcpy(build + at, b->refs, sizeof(*build) * b->n);
         at += b->n;
     }
     for (uint32_t j = 0; j < nright; j++) {

@@ -196,8 +196,10 @@ static void compare(const struct side *l, const struct side *r, enum spate_join_
     struct lines got = {NULL, 0, 0}, want = {NULL, 0, 0};
     run(l, r, kind, workers, strings, &got);
     naive(l, r, kind, &want);
-    qsort(got.l, got.n, LINE, cmp_line);
-    qsort(want.l, want.n, LINE, cmp_line);
+    if (got.n > 0)
+        qsort(got.l, got.n, LINE, cmp_line);
+    if (want.n > 0)
+        qsort(want.l, want.n, LINE, cmp_line);
     if (got.n != want.n)
         fail_msg("kind %d workers %u: %u records, expected %u", (int)kind, workers, got.n, want.n);
     for (uint32_t i = 0; i < got.n; i++)
