@@ -20,6 +20,8 @@
 
 #include "spate/spate.h"
 
+#include "harness.h"
+
 #define MAXR 400
 #define LINE 96
 
@@ -136,17 +138,7 @@ static void fill(struct side *s, uint32_t n, int spread, unsigned seed) {
 static void run(const struct side *l, const struct side *r, enum spate_join_kind kind,
                 uint32_t workers, bool strings, struct lines *got) {
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = workers;
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    spate_context *ctx = harness_manual_ctx(workers);
     enum spate_type kt = strings ? SPATE_TYPE_STRING : SPATE_TYPE_I64;
     struct spate_column_def lc[] = {{"lval", SPATE_TYPE_I64}, {"key", kt}};
     struct spate_column_def rc[] = {{"key", kt}, {"rval", SPATE_TYPE_I64}};
@@ -183,12 +175,7 @@ static void run(const struct side *l, const struct side *r, enum spate_join_kind
                                       {r->val, NULL}};
     assert_int_equal(spate_queue_push(lq, ld, l->n, &err), SPATE_OK);
     assert_int_equal(spate_queue_push(rq, rd, r->n, &err), SPATE_OK);
-    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
-    assert_int_equal(spate_context_advance(ctx, 1, &err), SPATE_OK);
-    bool stopped;
-    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), SPATE_OK);
-    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
-    spate_context_destroy(ctx);
+    harness_run(ctx, 1);
 }
 
 static void compare(const struct side *l, const struct side *r, enum spate_join_kind kind,

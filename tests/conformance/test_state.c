@@ -20,6 +20,8 @@
 
 #include "spate/spate.h"
 
+#include "harness.h"
+
 #define NKEYS 60
 #define NBATCH 12
 #define MAXROWS 2000
@@ -152,17 +154,7 @@ static struct result result;
 
 static void run(uint32_t workers, bool strings) {
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = workers;
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    spate_context *ctx = harness_manual_ctx(workers);
     struct spate_column_def cols[] = {{"key", strings ? SPATE_TYPE_STRING : SPATE_TYPE_I64},
                                       {"value", SPATE_TYPE_I64}};
     spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
@@ -193,12 +185,7 @@ static void run(uint32_t workers, bool strings) {
         memset(names, 'x', sizeof(names));
     }
     atomic_store(&calls, 0);
-    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
-    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
-    bool stopped;
-    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), SPATE_OK);
-    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
-    spate_context_destroy(ctx);
+    harness_run(ctx, NBATCH);
     check(&input, &result, atomic_load(&calls));
 }
 

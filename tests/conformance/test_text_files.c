@@ -21,6 +21,8 @@
 
 #include "spate/spate.h"
 
+#include "harness.h"
+
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -34,17 +36,7 @@ static char *slurp(const char *path) {
 
 static spate_context *start_with(const char *prefix, const char *suffix, spate_dstream **q_out) {
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = 1;
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    spate_context *ctx = harness_manual_ctx(1);
     struct spate_column_def cols[] = {{"k", SPATE_TYPE_STRING}, {"v", SPATE_TYPE_I64}};
     spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
     assert_int_equal(spate_dstream_save_as_text_files(q, prefix, suffix, &err), SPATE_OK);

@@ -17,6 +17,8 @@
 
 #include "spate/spate.h"
 
+#include "harness.h"
+
 struct seen {
     char text[4096];
     size_t len;
@@ -55,20 +57,8 @@ static spate_status record(void *user, const spate_batch *b, struct spate_error 
 }
 
 static spate_context *make_ctx(void) {
-    struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = 1; /* one partition per input: the order inside each stream is the push order */
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    co.batch_interval_ms = 1000;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
-    return ctx;
+    /* One worker: one partition per input, so the order inside each stream is the push order. */
+    return harness_manual_ctx(1);
 }
 
 static void push(spate_dstream *q, const int64_t *v, uint64_t n) {

@@ -21,6 +21,8 @@
 
 #include "spate/spate.h"
 
+#include "harness.h"
+
 #define NKEYS 40
 #define NBATCH 13
 #define MAXROWS 3000
@@ -160,18 +162,7 @@ static void check_against_naive(const struct input *in, const struct collector *
 static void run_window(const struct input *in, uint32_t workers, uint32_t len_b, uint32_t slide_b,
                        bool inverse, enum kind kind, bool strings, struct collector *c) {
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = workers;
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    co.batch_interval_ms = 1000;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    spate_context *ctx = harness_manual_ctx(workers);
     struct spate_column_def cols[] = {{"key", strings ? SPATE_TYPE_STRING : SPATE_TYPE_I64},
                                       {"value", kind == K_FSUM ? SPATE_TYPE_F64 : SPATE_TYPE_I64}};
     spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
@@ -210,12 +201,7 @@ static void run_window(const struct input *in, uint32_t workers, uint32_t len_b,
             {kind == K_FSUM ? (const void *)fvals : (const void *)in->val[b], NULL}};
         assert_int_equal(spate_queue_push(q, data, in->rows[b], &err), SPATE_OK);
     }
-    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
-    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
-    bool stopped;
-    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), SPATE_OK);
-    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
-    spate_context_destroy(ctx);
+    harness_run(ctx, NBATCH);
 }
 
 static struct input input;
@@ -329,17 +315,7 @@ static void counting_windows(void **state) {
     for (uint32_t workers = 1; workers <= 2; workers++) {
         memset(&c, 0, sizeof(c));
         struct spate_error err;
-        struct spate_engine_opts eo;
-        spate_engine_opts_init(&eo);
-        eo.workers = workers;
-        eo.pin_workers = false;
-        spate_engine *engine;
-        assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-        struct spate_context_opts co;
-        spate_context_opts_init(&co);
-        co.manual_clock = true;
-        spate_context *ctx;
-        assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+        spate_context *ctx = harness_manual_ctx(workers);
         struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
         spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
         struct spate_window_opts wo;
@@ -355,10 +331,7 @@ static void counting_windows(void **state) {
             struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
             assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
         }
-        assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
-        assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
-        assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
-        spate_context_destroy(ctx);
+        harness_run(ctx, NBATCH);
         assert_false(c.bad);
         assert_int_equal(c.calls, NBATCH);
         bool seen = false;
@@ -393,17 +366,7 @@ static void count_by_value_keys_leave_and_return(void **state) {
     static struct counts c;
     memset(&c, 0, sizeof(c));
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = 2;
-    eo.pin_workers = false;
-    spate_engine *engine;
-    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.manual_clock = true;
-    spate_context *ctx;
-    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    spate_context *ctx = harness_manual_ctx(2);
     struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
     spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
     struct spate_window_opts wo;
@@ -416,10 +379,7 @@ static void count_by_value_keys_leave_and_return(void **state) {
         struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
         assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
     }
-    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
-    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
-    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
-    spate_context_destroy(ctx);
+    harness_run(ctx, NBATCH);
     assert_false(c.bad);
     for (uint32_t k = 1; k <= NBATCH; k++) {
         int64_t byval[NKEYS] = {0};
