@@ -441,6 +441,57 @@ spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
     return finish(out, cols, n, err);
 }
 
+void spate_map_state_opts_init(struct spate_map_state_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->value_col = 1;
+}
+
+spate_dstream *spate_dstream_map_with_state(spate_dstream *ds,
+                                            const struct spate_map_state_opts *opts,
+                                            struct spate_error *err) {
+    const char *what = "map_with_state";
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (opts == NULL || opts->fn == NULL || opts->timeout_ms < 0) {
+        sp_error_set(err, EINVAL, "%s: a function and a timeout >= 0 are needed", what);
+        return NULL;
+    }
+    const struct sp_schema *s = &ds->schema;
+    if (opts->key_col >= s->ncols || !is_key_type(s->cols[opts->key_col].type) ||
+        opts->value_col >= s->ncols || opts->value_col == opts->key_col ||
+        (s->cols[opts->value_col].type != SPATE_TYPE_I64 &&
+         s->cols[opts->value_col].type != SPATE_TYPE_TIMESTAMP)) {
+        sp_error_set(err, EINVAL,
+                     "%s: the key column must be a string or i64, the value column an other "
+                     "i64 column",
+                     what);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_MAP_STATE, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.mstate = *opts;
+    struct spate_column_def cols[2] = {s->cols[opts->key_col], {"mapped", SPATE_TYPE_I64}};
+    return finish(out, cols, 2, err);
+}
+
+spate_dstream *spate_dstream_state_snapshots(spate_dstream *mws, struct spate_error *err) {
+    const char *what = "state_snapshots";
+    if (!can_define(mws, what, err))
+        return NULL;
+    if (mws->kind != SP_NODE_MAP_STATE) {
+        sp_error_set(err, EINVAL, "%s: the stream is not a map_with_state stream", what);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(mws->ctx, SP_NODE_STATE_SNAPSHOT, mws, err);
+    if (out == NULL)
+        return NULL;
+    struct spate_column_def cols[2] = {mws->schema.cols[0], {"state", SPATE_TYPE_I64}};
+    return finish(out, cols, 2, err);
+}
+
 /* ---- Windows ---- */
 
 void spate_window_opts_init(struct spate_window_opts *opts) {

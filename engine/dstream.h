@@ -26,7 +26,9 @@ enum sp_node_kind {
     SP_NODE_REDUCE_WINDOW,
     SP_NODE_UNION,
     SP_NODE_UPDATE_STATE,
-    SP_NODE_JOIN
+    SP_NODE_JOIN,
+    SP_NODE_MAP_STATE,
+    SP_NODE_STATE_SNAPSHOT
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -80,6 +82,7 @@ struct spate_dstream {
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
         struct spate_state_opts state;
+        struct spate_map_state_opts mstate;
         struct {
             struct spate_dstream *right; /* the left side is parent */
             struct spate_join_opts opts;
@@ -96,7 +99,8 @@ struct spate_dstream {
 
 /* Nodes that keep state across batches and must see every batch of their parent. */
 static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
-    return ds->kind == SP_NODE_REDUCE_WINDOW || ds->kind == SP_NODE_UPDATE_STATE;
+    return ds->kind == SP_NODE_REDUCE_WINDOW || ds->kind == SP_NODE_UPDATE_STATE ||
+           ds->kind == SP_NODE_MAP_STATE;
 }
 
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {

@@ -86,7 +86,8 @@ struct sp_exec {
     size_t sources_bytes;
     struct sp_window_state **windows; /* by node id: state of window nodes, else NULL */
     size_t windows_bytes;
-    struct sp_state **states; /* by node id: update_state_by_key tables, else NULL */
+    struct sp_state **states;   /* by node id: update_state_by_key / map_with_state tables */
+    struct spate_batch **snaps; /* by node id: a map_with_state node's snapshot this batch */
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER };
@@ -142,10 +143,12 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->windows_bytes = sizeof(struct sp_window_state *) * (ctx->nnodes + 1);
     ex->windows = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->states = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
-    if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL)
+    ex->snaps = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL ||
+        ex->snaps == NULL)
         goto oom;
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
-        if (ds->kind != SP_NODE_UPDATE_STATE)
+        if (ds->kind != SP_NODE_UPDATE_STATE && ds->kind != SP_NODE_MAP_STATE)
             continue;
         ex->states[ds->id] = sp_state_create();
         if (ex->states[ds->id] == NULL)
@@ -219,6 +222,7 @@ void sp_exec_destroy(struct sp_exec *ex) {
             sp_state_destroy(ex->states[ds->id]);
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->states, ex->windows_bytes);
     }
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->snaps, ex->windows_bytes);
     sp_region_destroy(&ex->sched);
     pthread_mutex_destroy(&ex->err_mu);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex, sizeof(*ex));
@@ -1204,8 +1208,17 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);
         break;
+    case SP_NODE_STATE_SNAPSHOT:
+        if (ex->snaps[ds->parent->id] == NULL || ds->parent->memo_time != ex->job->time_ms) {
+            record_error(ex, EINVAL, "internal: state snapshot read before its state ran");
+            return EINVAL;
+        }
+        b = ex->snaps[ds->parent->id];
+        rc = SPATE_OK;
+        break;
     case SP_NODE_REDUCE_WINDOW:
     case SP_NODE_UPDATE_STATE:
+    case SP_NODE_MAP_STATE:
         /* Computed by window_update / state_update at the batches where it is valid. */
         record_error(ex, EINVAL, "internal: window stream read at a batch where it is not valid");
         return EINVAL;
@@ -1699,6 +1712,212 @@ static spate_status state_update(struct sp_exec *ex, struct spate_dstream *ds) {
     return SPATE_OK;
 }
 
+/* ---- map_with_state ---- */
+
+struct mstate_run {
+    struct chain_run cr;
+    struct sp_state *st;
+    const struct spate_map_state_opts *opts;
+    struct spate_batch *mapped, *snap;
+    uint64_t k;
+    int64_t interval_ms;
+};
+
+/* Append (key of e, v) to partition r of b; *cur is the chunk being filled. */
+static bool emit_pair(struct sp_wstate *ws, struct spate_batch *b, uint32_t r,
+                      struct sp_chunk **cur, bool is_string, const struct sp_agg_entry *e,
+                      int64_t v) {
+    struct sp_chunk *c = *cur;
+    if (c == NULL || c->view.rows == SPATE_CHUNK_ROWS) {
+        c = sp_chunk_new(&ws->batch, b->schema);
+        if (c == NULL || sp_part_append(&ws->batch, &b->parts[r], c) != SPATE_OK)
+            return false;
+        *cur = c;
+    }
+    uint32_t row = c->view.rows++;
+    if (is_string)
+        ((struct spate_string *)sp_col_data(c, 0))[row] = e->key.s;
+    else
+        ((int64_t *)sp_col_data(c, 0))[row] = e->key.i;
+    ((int64_t *)sp_col_data(c, 1))[row] = v;
+    return true;
+}
+
+/* Rebuild a map_with_state table without its dead keys, into a fresh region. */
+static bool mstate_compact(struct sp_state_part *sp, bool is_string) {
+    struct sp_region fresh_region;
+    sp_region_init(&fresh_region, sp->region[0].arena, sp->region[0].block_size);
+    struct sp_agg_table t;
+    const struct sp_agg_table *old = &sp->table[0];
+    if (sp_agg_table_init(&t, &fresh_region, old->n / 2 + 1) != SPATE_OK)
+        goto fail;
+    for (uint32_t i = 0; i < old->n; i++) {
+        const struct sp_agg_entry *e = &old->entries[i];
+        if (e->pad_ & SP_STATE_DEAD)
+            continue;
+        bool fresh;
+        uint32_t idx = is_string
+                           ? sp_agg_find_or_add_str(&t, &fresh_region, e->hash, &e->key.s, &fresh)
+                           : sp_agg_find_or_add_i64(&t, &fresh_region, e->hash, e->key.i, &fresh);
+        if (idx == UINT32_MAX)
+            goto fail;
+        struct sp_agg_entry *n = &t.entries[idx];
+        if (is_string && !sp_window_own_string(&fresh_region, &e->key.s, &n->key.s))
+            goto fail;
+        n->val = e->val;
+        n->stamp = e->stamp;
+        n->pad_ = e->pad_;
+    }
+    sp_region_destroy(&sp->region[0]);
+    sp->region[0] = fresh_region;
+    sp->table[0] = t;
+    return true;
+fail:
+    sp_region_destroy(&fresh_region);
+    return false;
+}
+
+/* Call the user's function for one key; emit and mapped say what to output. */
+static spate_status mstate_call(struct mstate_run *mr, const struct sp_agg_entry *e,
+                                const int64_t *value, struct spate_keyed_state *h, int64_t *mapped,
+                                bool *emit) {
+    const struct spate_map_state_opts *o = mr->opts;
+    bool is_string = mr->cr.spec.key_is_string;
+    struct spate_error uerr;
+    uerr.message[0] = '\0';
+    *mapped = 0;
+    *emit = false;
+    spate_status rc = o->fn(o->user, mr->cr.ex->job->time_ms, is_string ? &e->key.s : NULL,
+                            is_string ? 0 : e->key.i, value, h, mapped, emit, &uerr);
+    if (rc != SPATE_OK)
+        record_error(mr->cr.ex, rc, "map_with_state function failed%s: %s",
+                     value == NULL ? " on a timeout" : "",
+                     uerr.message[0] ? uerr.message : strerror(rc));
+    return rc;
+}
+
+static void mstate_task(void *arg, uint32_t r, uint32_t worker) {
+    struct mstate_run *mr = arg;
+    struct sp_exec *ex = mr->cr.ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    struct sp_state_part *sp = &mr->st->parts[r];
+    bool is_string = mr->cr.spec.key_is_string;
+    struct sp_chunk *mapped_chunk = NULL, *snap_chunk = NULL;
+    int64_t mapped;
+    bool emit;
+    if (!sp->ready[0]) {
+        if (sp_agg_table_init(&sp->table[0], &sp->region[0], 64) != SPATE_OK)
+            goto oom;
+        sp->ready[0] = true;
+    }
+    struct sp_agg_table *t = &sp->table[0];
+    /* 1. One call per record, in arrival order within each worker's share. */
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_scatter *sc = &ex->ws[w].scatter[r];
+        for (uint32_t i = 0; i < sc->n; i++) {
+            bool fresh;
+            uint32_t idx = is_string ? sp_agg_find_or_add_str(t, &sp->region[0], sc->hashes[i],
+                                                              &sc->skeys[i], &fresh)
+                                     : sp_agg_find_or_add_i64(t, &sp->region[0], sc->hashes[i],
+                                                              sc->ikeys[i], &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            struct sp_agg_entry *e = &t->entries[idx];
+            if (fresh) {
+                e->pad_ = SP_STATE_DEAD; /* no state yet */
+                if (is_string && !sp_window_own_string(&sp->region[0], &e->key.s, &e->key.s))
+                    goto oom;
+            }
+            struct spate_keyed_state h = {.exists = !(e->pad_ & SP_STATE_DEAD), .value = e->val.i};
+            if (mstate_call(mr, e, &sc->vals[i], &h, &mapped, &emit) != SPATE_OK)
+                return;
+            if (h.removed) {
+                e->pad_ |= SP_STATE_DEAD;
+            } else if (h.updated) {
+                e->val.i = h.value;
+                e->pad_ &= ~SP_STATE_DEAD;
+            }
+            e->stamp = (uint32_t)mr->k; /* data arrived: the idle time starts again */
+            if (emit && !emit_pair(ws, mr->mapped, r, &mapped_chunk, is_string, e, mapped))
+                goto oom;
+        }
+    }
+    /* 2. Keys idle past the timeout get one last call and are dropped; the rest is the snapshot. */
+    uint32_t dead = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        struct sp_agg_entry *e = &t->entries[i];
+        if (e->pad_ & SP_STATE_DEAD) {
+            dead++;
+            continue;
+        }
+        int64_t idle_ms = (int64_t)(mr->k - e->stamp) * mr->interval_ms;
+        if (mr->opts->timeout_ms > 0 && idle_ms > mr->opts->timeout_ms) {
+            struct spate_keyed_state h = {.exists = true, .timing_out = true, .value = e->val.i};
+            if (mstate_call(mr, e, NULL, &h, &mapped, &emit) != SPATE_OK)
+                return;
+            if (emit && !emit_pair(ws, mr->mapped, r, &mapped_chunk, is_string, e, mapped))
+                goto oom;
+            e->pad_ |= SP_STATE_DEAD;
+            dead++;
+            continue;
+        }
+        if (!emit_pair(ws, mr->snap, r, &snap_chunk, is_string, e, e->val.i))
+            goto oom;
+    }
+    /* 3. Dead keys are the majority: rebuild the table at the start of the next batch, when
+     * this batch's outputs (whose keys point into this table's region) are done. */
+    if (dead > 0 && dead * 2 > t->n)
+        sp->ready[1] = true;
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in map_with_state");
+}
+
+static spate_status mstate_update(struct sp_exec *ex, struct spate_dstream *ds) {
+    if (ex->job->index % ds->parent->slide_b != 0)
+        return SPATE_OK;
+    struct sp_state *st = ex->states[ds->id];
+    bool is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
+        if (st->parts[r].ready[1]) { /* compaction asked for by the last batch */
+            st->parts[r].ready[1] = false;
+            if (!mstate_compact(&st->parts[r], is_string)) {
+                record_error(ex, ENOMEM, "out of memory in map_with_state");
+                return ENOMEM;
+            }
+        }
+    }
+    struct mstate_run mr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &mr.cr, ds->parent));
+    mr.cr.sink = SINK_SCATTER;
+    mr.cr.key_col = ds->u.mstate.key_col;
+    mr.cr.val_col = ds->u.mstate.value_col;
+    mr.cr.spec.key_is_string = is_string;
+    mr.st = st;
+    mr.opts = &ds->u.mstate;
+    mr.k = ex->job->index;
+    mr.interval_ms = ex->ctx->opts.batch_interval_ms;
+    mr.mapped = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    mr.snap = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (mr.mapped == NULL || mr.snap == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        memset(ex->ws[w].scatter, 0, sizeof(ex->ws[w].scatter));
+    sp_pool_run(ex->pool, mr.cr.src->nparts, chain_task, &mr.cr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, mstate_task, &mr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(mr.mapped);
+    sp_batch_count_rows(mr.snap);
+    ds->memo = mr.mapped;
+    ds->memo_time = ex->job->time_ms;
+    ex->snaps[ds->id] = mr.snap;
+    return SPATE_OK;
+}
+
 /* ---- Sources of a job ---- */
 
 struct lines_arg {
@@ -1800,8 +2019,9 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
             continue;
         atomic_store(&ex->failed, false);
         ex->err.message[0] = '\0';
-        spate_status rc =
-            ds->kind == SP_NODE_REDUCE_WINDOW ? window_update(ex, ds) : state_update(ex, ds);
+        spate_status rc = ds->kind == SP_NODE_REDUCE_WINDOW ? window_update(ex, ds)
+                          : ds->kind == SP_NODE_MAP_STATE   ? mstate_update(ex, ds)
+                                                            : state_update(ex, ds);
         if (rc != SPATE_OK && !failed) {
             sp_error_set(err, rc, "window failed at batch time %" PRId64 " ms: %s", job->time_ms,
                          ex->err.message[0] ? ex->err.message : strerror(rc));

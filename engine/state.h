@@ -24,6 +24,18 @@ struct sp_state {
     struct sp_state_part parts[SP_AGG_RADIX];
 };
 
+/* What a map_with_state function sees and does for one call (spate_keyed_state). */
+struct spate_keyed_state {
+    bool exists;     /* the key had state before the call */
+    bool timing_out; /* the last call for a key idle past the timeout */
+    bool updated;    /* update() was called: value is the new state */
+    bool removed;    /* remove() was called */
+    int64_t value;
+};
+
+/* Entry flag of map_with_state tables (in sp_agg_entry.pad_): the key has no state. */
+#define SP_STATE_DEAD 1u
+
 /* NULL on ENOMEM. */
 struct sp_state *sp_state_create(void);
 void sp_state_destroy(struct sp_state *st);

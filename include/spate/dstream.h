@@ -266,6 +266,62 @@ SPATE_API spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *
                                                                  const struct spate_window_opts *wo,
                                                                  struct spate_error *err);
 
+/* The state of one key inside a map_with_state function (Spark's State). Borrowed for the call. */
+typedef struct spate_keyed_state spate_keyed_state;
+
+/* Whether the key has state. */
+SPATE_API bool spate_keyed_state_exists(const spate_keyed_state *state);
+/* The key's state, 0 when it has none. */
+SPATE_API int64_t spate_keyed_state_get(const spate_keyed_state *state);
+/* Whether this call is the last one for a key idle past the timeout. */
+SPATE_API bool spate_keyed_state_is_timing_out(const spate_keyed_state *state);
+/* Set the key's state. EINVAL after remove in the same call, or when timing out. */
+SPATE_API SPATE_NODISCARD spate_status spate_keyed_state_update(spate_keyed_state *state,
+                                                                int64_t value,
+                                                                struct spate_error *err);
+/* Remove the key's state. EINVAL after remove in the same call, or when timing out. */
+SPATE_API SPATE_NODISCARD spate_status spate_keyed_state_remove(spate_keyed_state *state,
+                                                                struct spate_error *err);
+
+/*
+ * The function of map_with_state, called once per input record (value set)
+ * and once more for a key idle past the timeout (value NULL, state timing
+ * out). Set *emit and *mapped to output a record (key, mapped). Return an
+ * error to fail the batch (changes to state made before it stay).
+ */
+typedef spate_status (*spate_map_state_fn)(void *user, int64_t batch_time_ms,
+                                           const struct spate_string *skey, int64_t ikey,
+                                           const int64_t *value, spate_keyed_state *state,
+                                           int64_t *mapped, bool *emit, struct spate_error *err);
+
+/* Options of map_with_state (Spark's StateSpec); initialise with spate_map_state_opts_init(). */
+struct spate_map_state_opts {
+    uint32_t key_col;      /* string or i64 (default 0); the function gets skey or ikey */
+    uint32_t value_col;    /* i64 (default 1) */
+    spate_map_state_fn fn; /* required */
+    void *user;
+    int64_t timeout_ms; /* a key with no data for longer is timed out; 0 = never */
+};
+
+SPATE_API void spate_map_state_opts_init(struct spate_map_state_opts *opts);
+
+/*
+ * mapWithState: the function runs once per record, never for idle keys,
+ * except one last call (is_timing_out) for a key idle longer than timeout_ms,
+ * which is then dropped. Unlike Spark, which finds timeouts only at
+ * checkpoint batches, spate finds them at the first batch past the timeout.
+ * Output: (key, mapped) for each call that set *emit. Returns NULL on EINVAL
+ * (bad columns, no function, negative timeout), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_map_with_state(spate_dstream *ds,
+                                                      const struct spate_map_state_opts *opts,
+                                                      struct spate_error *err);
+
+/* stateSnapshots: (key, state) of every key with state after each batch of a map_with_state stream.
+ */
+SPATE_API spate_dstream *spate_dstream_state_snapshots(spate_dstream *map_with_state,
+                                                       struct spate_error *err);
+
 /* ---- Output operations ---- */
 
 /*
