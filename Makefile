@@ -8,7 +8,7 @@ SECONDS_TO_RUN ?= 10
 CMAKE_COMMON = -DSPATE_WERROR=ON
 
 .PHONY: all lint setup build release asan tsan chunk2 test test-release test-asan test-tsan test-chunk2 \
-	run bench bench-micro format clean
+	run bench bench-micro fuzz format clean
 
 all: release
 
@@ -66,6 +66,19 @@ bench-micro: setup build/bench/CMakeCache.txt
 bench: setup build/bench/CMakeCache.txt
 	cmake --build build/bench -j $(JOBS) --target spate-bench
 	build/bench/bench/spate-bench all
+
+# libFuzzer runs (clang, ASan+UBSan) of every fuzz target, FUZZ_SECONDS each. make test
+# replays the seed corpus plus generated inputs through tests/fuzz/driver.c instead.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	@command -v clang >/dev/null || (apt-get install -y -qq clang || sudo apt-get install -y -qq clang)
+	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+		-DCMAKE_BUILD_TYPE=Debug -DSPATE_FUZZ=ON -DSPATE_SANITIZE=address,undefined \
+		-DSPATE_BUILD_EXAMPLES=OFF $(CMAKE_COMMON)
+	cmake --build build/fuzz -j $(JOBS) --target fuzz_framing fuzz_text
+	for t in framing text; do mkdir -p build/fuzz/corpus-$$t && \
+		build/fuzz/tests/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$t \
+		tests/fuzz/corpus/$$t || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')

@@ -16,9 +16,9 @@
  *    nanosleep backoff) holding that buffer and without reaping further CQEs,
  *    so the kernel runs out of buffers, the socket buffer fills and TCP flow
  *    control stalls the sender: no byte is ever dropped.
- *  - carry[0..carry_len) holds the start of the current line (never more than
- *    max_line bytes); "skipping" means the current line is already known to
- *    be too long and was counted once in stats.malformed.
+ *  - lines are cut by an sp_line_framer (io/framing.c) whose carry buffer
+ *    holds the start of a line that crosses a receive buffer; over-long
+ *    lines are counted once in stats.malformed and skipped.
  *
  * All memory comes from mmap (io/ never uses the C heap): the receiver
  * itself, the carry buffer, the provided buffers and the buffer ring.
@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/framing.h"
 #include "io/ring.h"
 
 /* ---- Tunables and defaults (used when an option is 0) ---- */
@@ -102,11 +103,10 @@ struct sp_socket_receiver {
 
     /* ---- I/O thread state (only the I/O thread touches these) ---- */
     struct io_uring uring;
-    uint32_t carry_len;     /* bytes of the current partial line in carry */
-    bool skipping;          /* current line is over-long: drop until '\n' */
-    uint32_t pending;       /* bytes written to the ring, not yet published */
-    uint32_t avail;         /* cached free space beyond pending */
-    uint64_t pending_lines; /* lines inside pending */
+    struct sp_line_framer framer; /* cuts lines; its carry buffer is carry above */
+    uint32_t pending;             /* bytes written to the ring, not yet published */
+    uint32_t avail;               /* cached free space beyond pending */
+    uint64_t pending_lines;       /* lines inside pending */
 };
 
 /* ---- Small helpers ---- */
@@ -254,58 +254,20 @@ static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, 
     return 0;
 }
 
-/*
- * Cut p[0..n) into lines. Complete lines go to the ring, the tail goes to
- * carry; over-long lines are counted once and skipped through their '\n'.
- * Returns 0, or -ECANCELED when stopped while waiting for ring space.
- */
+/* The framer's emit callback: a line into the ring. */
+static int emit_cb(void *user, const char *a, size_t alen, const char *b, size_t blen) {
+    return emit_line(user, a, alen, b, blen);
+}
+
+/* Cut p[0..n) into lines (io/framing.c). Returns 0, or -ECANCELED when stopped
+ * while waiting for ring space. */
 static int consume(struct sp_socket_receiver *rx, const char *p, size_t n) {
-    const char *end = p + n;
-    while (p < end) {
-        size_t left = (size_t)(end - p);
-        const char *nl = memchr(p, '\n', left);
-        if (rx->skipping) {
-            if (nl == NULL)
-                return 0;
-            rx->skipping = false;
-            p = nl + 1;
-            continue;
-        }
-        if (nl == NULL) {
-            /* Partial line: keep it unless it is already too long. */
-            if (rx->carry_len + left > rx->max_line) {
-                stat_add(&rx->stats.malformed, 1);
-                rx->carry_len = 0;
-                rx->skipping = true;
-                return 0;
-            }
-            memcpy(rx->carry + rx->carry_len, p, left);
-            rx->carry_len += (uint32_t)left;
-            return 0;
-        }
-        size_t len = (size_t)(nl - p); /* without the '\n' */
-        if (rx->carry_len + len > rx->max_line) {
-            stat_add(&rx->stats.malformed, 1);
-        } else {
-            int rc = emit_line(rx, rx->carry, rx->carry_len, p, len + 1);
-            if (rc != 0)
-                return rc;
-        }
-        rx->carry_len = 0;
-        p = nl + 1;
-    }
-    return 0;
+    return sp_framer_consume(&rx->framer, p, n);
 }
 
 /* At EOF a non-empty partial line is published with a '\n', as readLine does. */
 static int flush_partial(struct sp_socket_receiver *rx) {
-    int rc = 0;
-    if (!rx->skipping && rx->carry_len > 0) {
-        rx->carry[rx->carry_len] = '\n';
-        rc = emit_line(rx, rx->carry, rx->carry_len + 1u, "", 0);
-    }
-    rx->carry_len = 0;
-    rx->skipping = false;
+    int rc = sp_framer_finish(&rx->framer);
     publish_pending(rx);
     return rc;
 }
@@ -395,8 +357,7 @@ static int session(struct sp_socket_receiver *rx, int fd) {
     bool eof = false;
     int rc = 0;
 
-    rx->carry_len = 0;
-    rx->skipping = false;
+    sp_framer_reset(&rx->framer);
     rc = arm_recv(rx, fd);
     if (rc < 0)
         return rc;
@@ -459,8 +420,7 @@ static int session(struct sp_socket_receiver *rx, int fd) {
     cancel_and_reap(rx, fd, armed);
     if (eof && rc == 0)
         rc = flush_partial(rx);
-    rx->carry_len = 0;
-    rx->skipping = false;
+    sp_framer_reset(&rx->framer);
     publish_pending(rx);
     return rc;
 }
@@ -798,6 +758,7 @@ int sp_socket_receiver_create(const struct sp_socket_receiver_opts *opts,
         rc = -ENOMEM;
         goto fail;
     }
+    sp_framer_init(&rx->framer, rx->carry, rx->max_line, &rx->stats.malformed, emit_cb, rx);
 
     rc = probe_uring(errbuf, errlen);
     if (rc != 0)

@@ -25,25 +25,25 @@ struct sp_ring;
 struct sp_socket_receiver;
 
 struct sp_socket_receiver_opts {
-    const char *host;           /* numeric address or name (resolved at create) */
+    const char *host; /* numeric address or name (resolved at create) */
     uint16_t port;
-    uint32_t max_line;          /* longest accepted line, without its '\n' ("\r" counts) */
-    uint32_t ring_bytes;        /* capacity of the line ring */
-    uint32_t buf_size;          /* provided buffer size */
-    uint32_t buf_count;         /* provided buffers (power of two) */
+    uint32_t max_line;   /* longest accepted line, without its '\n' ("\r" counts) */
+    uint32_t ring_bytes; /* capacity of the line ring */
+    uint32_t buf_size;   /* provided buffer size */
+    uint32_t buf_count;  /* provided buffers (power of two) */
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
-    bool quiet;                 /* no log lines on stderr */
-    const char *name;           /* for log lines and the thread name */
+    bool quiet;       /* no log lines on stderr */
+    const char *name; /* for log lines and the thread name */
 };
 
 /* Counters, written by the I/O thread, read by anyone (relaxed atomics). */
 struct sp_socket_receiver_stats {
-    _Atomic uint64_t bytes;       /* bytes received from the socket */
-    _Atomic uint64_t lines;       /* lines published to the ring */
-    _Atomic uint64_t malformed;   /* over-long lines skipped */
-    _Atomic uint64_t connects;    /* successful connects (the first included) */
-    _Atomic uint64_t blocked_ns;  /* time spent waiting for ring space */
+    _Atomic uint64_t bytes;      /* bytes received from the socket */
+    _Atomic uint64_t lines;      /* lines published to the ring */
+    _Atomic uint64_t malformed;  /* over-long lines skipped */
+    _Atomic uint64_t connects;   /* successful connects (the first included) */
+    _Atomic uint64_t blocked_ns; /* time spent waiting for ring space */
 };
 
 /*

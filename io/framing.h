@@ -1,0 +1,42 @@
+/*
+ * io/framing.h - cutting a byte stream into '\n'-terminated lines.
+ *
+ * The framer is fed the bytes of one connection in pieces of any size and
+ * hands every complete line, '\n' included, to its emit callback: a line
+ * split across pieces is joined through the carry buffer (max_line + 1
+ * bytes, the caller's). A line longer than max_line bytes (without its
+ * '\n') is counted as malformed and skipped through its '\n', and nothing
+ * around it is lost. At the end of the stream a non-empty partial line is
+ * emitted with a '\n' added, as readLine() does at EOF.
+ */
+#ifndef SP_FRAMING_H
+#define SP_FRAMING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Receives one line: a[0..alen) then b[0..blen), ending in '\n'. Returns 0 or -errno (stops). */
+typedef int (*sp_line_emit_fn)(void *user, const char *a, size_t alen, const char *b, size_t blen);
+
+struct sp_line_framer {
+    char *carry;                 /* max_line + 1 bytes, the caller's */
+    uint32_t carry_len;          /* bytes of the current partial line in carry */
+    uint32_t max_line;           /* longest accepted line without its '\n' */
+    bool skipping;               /* the current line is over-long: drop until '\n' */
+    _Atomic uint64_t *malformed; /* incremented (relaxed) per over-long line */
+    sp_line_emit_fn emit;
+    void *user;
+};
+
+void sp_framer_init(struct sp_line_framer *f, char *carry, uint32_t max_line,
+                    _Atomic uint64_t *malformed, sp_line_emit_fn emit, void *user);
+/* Cut p[0..n) into lines. Returns 0 or the first error of emit. */
+int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n);
+/* End of the stream: emit the partial line (with '\n'), then reset. Returns 0 or emit's error. */
+int sp_framer_finish(struct sp_line_framer *f);
+/* Forget the partial line (the connection broke). */
+void sp_framer_reset(struct sp_line_framer *f);
+
+#endif /* SP_FRAMING_H */
