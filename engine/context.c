@@ -448,6 +448,10 @@ static spate_status drain(spate_context *ctx, int64_t timeout_ms) {
             rc = ETIMEDOUT;
             break;
         }
+        if (atomic_load(&ctx->force_stop)) {
+            rc = ECANCELED;
+            break;
+        }
         if (ctx->opts.manual_clock && pending && ctx->jobs_head == NULL && !ctx->running_job)
             (void)seal_job_locked(ctx, sp_now_ns()); /* the manual clock moves itself here */
         /* Re-check at least every 10 ms: ring tails move without a signal. */
@@ -494,6 +498,10 @@ spate_status spate_context_stop_opts(spate_context *ctx, const struct spate_stop
     spate_status rc = SPATE_OK;
     if (o.graceful) {
         rc = drain(ctx, o.graceful_timeout_ms > 0 ? o.graceful_timeout_ms : 0);
+        if (rc == ECANCELED)
+            sp_error_set(err, ECANCELED,
+                         "stop: graceful stop interrupted (a second signal); stopped without "
+                         "processing the rest");
         if (rc == ETIMEDOUT)
             sp_error_set(err, ETIMEDOUT,
                          "stop: graceful stop timed out after %" PRId64
@@ -643,6 +651,7 @@ void spate_context_destroy(spate_context *ctx) {
         return;
     spate_status ignored = spate_context_stop(ctx, false, false, NULL);
     SP_UNUSED(ignored);
+    sp_signals_release(ctx);
     sp_global_lock();
     if (ctx->engine != NULL) {
         sp_engine_unref_locked(ctx->engine);

@@ -11,6 +11,7 @@
 #define SP_CONTEXT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "spate/context.h"
 #include "engine/dstream.h"
@@ -78,8 +79,12 @@ struct spate_context {
     bool error_pending;                       /* not yet reported by await_termination */
     char error_out[SPATE_ERROR_MESSAGE_SIZE]; /* copy handed out by last_error */
 
-    struct sp_exec *exec; /* from start to stop */
+    struct sp_exec *exec;    /* from start to stop */
+    _Atomic bool force_stop; /* a second signal: give up a graceful stop */
 };
+
+/* Remove the signal helper if it serves ctx (engine/signals.c); before ctx is freed. */
+void sp_signals_release(struct spate_context *ctx);
 
 /* May ctx take a new stream or output now? EBUSY (started) / ECANCELED (stopped) with a message. */
 spate_status sp_context_check_definable(struct spate_context *ctx, const char *what,

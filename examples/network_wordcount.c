@@ -15,8 +15,9 @@
  *   line_generator --port 9999 &
  *   network_wordcount 127.0.0.1 9999 1000 --seconds 10
  *
- * Without --seconds it runs until killed. With it, it stops gracefully
- * (everything received is still counted) and prints a summary to stderr.
+ * Without --seconds it runs until Ctrl-C, with it for S seconds; either way it
+ * stops gracefully (everything received is still counted) and prints a
+ * summary to stderr. A second Ctrl-C stops at once.
  */
 #include "spate/spate.h"
 
@@ -135,12 +136,14 @@ int main(int argc, char **argv) {
 
     if (spate_context_start(ctx, &err) != SPATE_OK)
         goto fail;
+    /* Ctrl-C stops gracefully (everything received is counted); a second one forces it. */
+    if (spate_context_stop_on_signals(ctx, &err) != SPATE_OK)
+        goto fail;
     double t0 = now_s();
     if (seconds == 0) {
-        /* Until killed. A failed batch is reported; later batches still run. */
-        for (;;)
-            if (spate_context_await_termination(ctx, &err) != SPATE_OK)
-                fprintf(stderr, "network_wordcount: batch failed: %s\n", err.message);
+        /* Until Ctrl-C. A failed batch is reported; later batches still run. */
+        while (spate_context_await_termination(ctx, &err) != SPATE_OK)
+            fprintf(stderr, "network_wordcount: batch failed: %s\n", err.message);
     }
 
     bool stopped = false;

@@ -143,6 +143,18 @@ SPATE_API const char *spate_context_last_error(spate_context *ctx);
 SPATE_API uint64_t spate_context_batches_completed(const spate_context *ctx);
 SPATE_API bool spate_context_last_batch(const spate_context *ctx, struct spate_batch_info *out);
 
+/*
+ * Opt-in helper: the first SIGINT or SIGTERM stops ctx gracefully (the
+ * engine is kept; a later spate_context_stop can stop it), a second one
+ * gives up the graceful part and stops at once. Installs handlers for the
+ * two signals (restored by spate_context_destroy) and one helper thread;
+ * nothing is installed unless the program calls this. One context at a time.
+ * Returns SPATE_OK, EINVAL (ctx NULL), EBUSY (a helper is already installed),
+ * EIO (a pipe, handler or thread could not be set up).
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_context_stop_on_signals(spate_context *ctx,
+                                                                     struct spate_error *err);
+
 /* Stop if needed (not graceful, engine kept) and free the context with its streams. NULL: nothing.
  */
 SPATE_API void spate_context_destroy(spate_context *ctx);
