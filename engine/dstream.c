@@ -575,6 +575,48 @@ spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,
     return out;
 }
 
+/* Check a window's length and slide against ds; fills the batch counts. */
+static bool check_window(spate_dstream *ds, const char *what, const struct spate_window_opts *wo,
+                         struct sp_window_def *w, struct spate_error *err) {
+    if (wo == NULL) {
+        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+        return false;
+    }
+    int64_t parent_slide = spate_dstream_slide_ms(ds);
+    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
+    int64_t interval = ds->ctx->opts.batch_interval_ms;
+    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
+        slide % parent_slide != 0 || wo->length_ms / interval > 100000 ||
+        slide / interval > 100000) {
+        sp_error_set(err, EINVAL,
+                     "%s: window length %" PRId64 " ms and slide %" PRId64
+                     " ms must be positive multiples of the stream's slide (%" PRId64
+                     " ms), at most 100000 batches",
+                     what, wo->length_ms, slide, parent_slide);
+        return false;
+    }
+    w->length_b = (uint32_t)(wo->length_ms / interval);
+    w->slide_b = (uint32_t)(slide / interval);
+    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
+    return true;
+}
+
+spate_dstream *spate_dstream_window(spate_dstream *ds, const struct spate_window_opts *wo,
+                                    struct spate_error *err) {
+    if (!can_define(ds, "window", err))
+        return NULL;
+    struct sp_window_def w;
+    memset(&w, 0, sizeof(w));
+    if (!check_window(ds, "window", wo, &w, err))
+        return NULL;
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_WINDOW, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.window = w;
+    out->slide_b = w.slide_b;
+    return finish(out, ds->schema.cols, ds->schema.ncols, err);
+}
+
 spate_dstream *spate_dstream_count_by_window(spate_dstream *ds, const struct spate_window_opts *wo,
                                              struct spate_error *err) {
     const char *what = "count_by_window";

@@ -28,7 +28,8 @@ enum sp_node_kind {
     SP_NODE_UPDATE_STATE,
     SP_NODE_JOIN,
     SP_NODE_MAP_STATE,
-    SP_NODE_STATE_SNAPSHOT
+    SP_NODE_STATE_SNAPSHOT,
+    SP_NODE_WINDOW
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -100,7 +101,7 @@ struct spate_dstream {
 /* Nodes that keep state across batches and must see every batch of their parent. */
 static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_REDUCE_WINDOW || ds->kind == SP_NODE_UPDATE_STATE ||
-           ds->kind == SP_NODE_MAP_STATE;
+           ds->kind == SP_NODE_MAP_STATE || ds->kind == SP_NODE_WINDOW;
 }
 
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {

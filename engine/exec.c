@@ -86,8 +86,9 @@ struct sp_exec {
     size_t sources_bytes;
     struct sp_window_state **windows; /* by node id: state of window nodes, else NULL */
     size_t windows_bytes;
-    struct sp_state **states;   /* by node id: update_state_by_key / map_with_state tables */
-    struct spate_batch **snaps; /* by node id: a map_with_state node's snapshot this batch */
+    struct sp_state **states;    /* by node id: update_state_by_key / map_with_state tables */
+    struct spate_batch **snaps;  /* by node id: a map_with_state node's snapshot this batch */
+    struct sp_raw_window **raws; /* by node id: window() state */
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER };
@@ -144,9 +145,17 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->windows = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->states = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->snaps = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    ex->raws = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL ||
-        ex->snaps == NULL)
+        ex->snaps == NULL || ex->raws == NULL)
         goto oom;
+    for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+        if (ds->kind != SP_NODE_WINDOW)
+            continue;
+        ex->raws[ds->id] = sp_raw_window_create(ds->u.window.npanes);
+        if (ex->raws[ds->id] == NULL)
+            goto oom;
+    }
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
         if (ds->kind != SP_NODE_UPDATE_STATE && ds->kind != SP_NODE_MAP_STATE)
             continue;
@@ -223,6 +232,11 @@ void sp_exec_destroy(struct sp_exec *ex) {
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->states, ex->windows_bytes);
     }
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->snaps, ex->windows_bytes);
+    if (ex->raws != NULL) {
+        for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
+            sp_raw_window_destroy(ex->raws[ds->id]);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->raws, ex->windows_bytes);
+    }
     sp_region_destroy(&ex->sched);
     pthread_mutex_destroy(&ex->err_mu);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex, sizeof(*ex));
@@ -1219,6 +1233,7 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
     case SP_NODE_REDUCE_WINDOW:
     case SP_NODE_UPDATE_STATE:
     case SP_NODE_MAP_STATE:
+    case SP_NODE_WINDOW:
         /* Computed by window_update / state_update at the batches where it is valid. */
         record_error(ex, EINVAL, "internal: window stream read at a batch where it is not valid");
         return EINVAL;
@@ -1918,6 +1933,55 @@ static spate_status mstate_update(struct sp_exec *ex, struct spate_dstream *ds) 
     return SPATE_OK;
 }
 
+/* ---- window() ---- */
+
+/* Keep a copy of the parent's batch; at every slide, the batch of the panes in the window. */
+static spate_status raw_window_update(struct sp_exec *ex, struct spate_dstream *ds) {
+    uint64_t k = ex->job->index;
+    if (k % ds->parent->slide_b != 0)
+        return SPATE_OK;
+    struct sp_raw_window *w = ex->raws[ds->id];
+    struct spate_batch *in;
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &in));
+    uint32_t slot = (uint32_t)((k / ds->parent->slide_b) % w->npanes);
+    sp_raw_window_clear(w, slot); /* the pane that leaves the window */
+    struct sp_raw_pane *pane = &w->panes[slot];
+    for (uint32_t p = 0; p < in->nparts; p++) {
+        for (uint32_t c = 0; c < in->parts[p].nchunks; c++) {
+            const struct sp_chunk *ch = in->parts[p].chunks[c];
+            if (ch->view.rows == 0)
+                continue;
+            struct sp_chunk *copy = sp_chunk_copy_deep(&pane->region, &ds->schema, ch);
+            if (copy == NULL || sp_part_append(&pane->region, &pane->part, copy) != SPATE_OK) {
+                sp_raw_window_clear(w, slot);
+                record_error(ex, ENOMEM, "out of memory in window");
+                return ENOMEM;
+            }
+        }
+    }
+    w->pane_batch[slot] = k;
+    if (k % ds->u.window.slide_b != 0)
+        return SPATE_OK;
+    /* One partition per pane in the window, oldest first. */
+    struct spate_batch *out = sp_batch_new(&ex->sched, &ds->schema, w->npanes, ex->job->time_ms);
+    if (out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    uint32_t n = 0;
+    uint64_t first = k >= ds->u.window.length_b ? k - ds->u.window.length_b + 1 : 1;
+    for (uint32_t j = 1; j <= w->npanes; j++) {
+        uint32_t s = (slot + j) % w->npanes;
+        if (w->pane_batch[s] != 0 && w->pane_batch[s] >= first)
+            out->parts[n++] = w->panes[s].part;
+    }
+    out->nparts = n;
+    sp_batch_count_rows(out);
+    ds->memo = out;
+    ds->memo_time = ex->job->time_ms;
+    return SPATE_OK;
+}
+
 /* ---- Sources of a job ---- */
 
 struct lines_arg {
@@ -2021,6 +2085,7 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
         ex->err.message[0] = '\0';
         spate_status rc = ds->kind == SP_NODE_REDUCE_WINDOW ? window_update(ex, ds)
                           : ds->kind == SP_NODE_MAP_STATE   ? mstate_update(ex, ds)
+                          : ds->kind == SP_NODE_WINDOW      ? raw_window_update(ex, ds)
                                                             : state_update(ex, ds);
         if (rc != SPATE_OK && !failed) {
             sp_error_set(err, rc, "window failed at batch time %" PRId64 " ms: %s", job->time_ms,

@@ -108,3 +108,69 @@ sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
     }
     return SPATE_OK;
 }
+
+/* ---- window() ---- */
+
+struct sp_raw_window *sp_raw_window_create(uint32_t npanes) {
+    struct sp_raw_window *w = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*w), 64);
+    if (w == NULL)
+        return NULL;
+    w->npanes = npanes;
+    w->pane_batch = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(uint64_t) * npanes, 64);
+    w->panes = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(struct sp_raw_pane) * npanes, 64);
+    if (w->pane_batch == NULL || w->panes == NULL) {
+        sp_raw_window_destroy(w);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < npanes; i++)
+        sp_region_init(&w->panes[i].region, SP_MEM_DEFAULT_ARENA, 256 << 10);
+    return w;
+}
+
+void sp_raw_window_clear(struct sp_raw_window *w, uint32_t slot) {
+    sp_region_destroy(&w->panes[slot].region);
+    memset(&w->panes[slot].part, 0, sizeof(w->panes[slot].part));
+    w->pane_batch[slot] = 0;
+}
+
+void sp_raw_window_destroy(struct sp_raw_window *w) {
+    if (w == NULL)
+        return;
+    if (w->panes != NULL) {
+        for (uint32_t i = 0; i < w->npanes; i++)
+            sp_region_destroy(&w->panes[i].region);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, w->panes, sizeof(struct sp_raw_pane) * w->npanes);
+    }
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, w->pane_batch, sizeof(uint64_t) * w->npanes);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, w, sizeof(*w));
+}
+
+struct sp_chunk *sp_chunk_copy_deep(struct sp_region *r, const struct sp_schema *s,
+                                    const struct sp_chunk *in) {
+    struct sp_chunk *c = sp_chunk_new(r, s);
+    if (c == NULL)
+        return NULL;
+    uint32_t rows = in->view.rows;
+    for (uint32_t col = 0; col < s->ncols; col++) {
+        const struct spate_column_view *src = &in->cols[col];
+        size_t width = sp_type_width(src->type);
+        char *dst = sp_col_data(c, col);
+        uint64_t *v = NULL;
+        if (src->validity != NULL && (v = sp_chunk_add_validity(r, c, col)) == NULL)
+            return NULL;
+        for (uint32_t i = 0; i < rows; i++) {
+            uint32_t phys = sp_chunk_row(&in->view, i);
+            if (src->type == SPATE_TYPE_STRING) {
+                const struct spate_string *str = &((const struct spate_string *)src->data)[phys];
+                if (!sp_window_own_string(r, str, &((struct spate_string *)(void *)dst)[i]))
+                    return NULL;
+            } else {
+                memcpy(dst + width * i, (const char *)src->data + width * phys, width);
+            }
+            if (v != NULL && sp_valid(src->validity, phys))
+                v[i >> 6] |= 1ull << (i & 63);
+        }
+    }
+    c->view.rows = rows;
+    return c;
+}

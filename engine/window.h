@@ -60,4 +60,27 @@ sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
 bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,
                           struct spate_string *out);
 
+/* ---- window(): whole batches kept for the length of the window ---- */
+
+struct sp_raw_pane {
+    struct sp_region region; /* the copied chunks and their string bytes */
+    struct sp_part part;     /* the parent batch's rows, dense */
+};
+
+struct sp_raw_window {
+    uint32_t npanes;
+    uint64_t *pane_batch;      /* batch index held by each slot; 0 = empty */
+    struct sp_raw_pane *panes; /* npanes */
+};
+
+/* NULL on ENOMEM. */
+struct sp_raw_window *sp_raw_window_create(uint32_t npanes);
+void sp_raw_window_destroy(struct sp_raw_window *w);
+/* Empty slot (free its copies). */
+void sp_raw_window_clear(struct sp_raw_window *w, uint32_t slot);
+
+/* A dense copy of chunk (selection applied) in r, string bytes included. NULL on ENOMEM. */
+struct sp_chunk *sp_chunk_copy_deep(struct sp_region *r, const struct sp_schema *s,
+                                    const struct sp_chunk *chunk);
+
 #endif /* SP_WINDOW_H */

@@ -248,6 +248,17 @@ SPATE_API spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
                                                            struct spate_error *err);
 
 /*
+ * window: every slide, all records of the last length of ds, oldest batch
+ * first (Spark's window(length, slide)). The batches in the window are kept
+ * as copies, so their input is released as usual. Early windows are partial;
+ * when the slide is longer than the window some batches fall in no window.
+ * Returns NULL on EINVAL (length or slide not multiples of ds's slide),
+ * EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_window(spate_dstream *ds, const struct spate_window_opts *wo,
+                                              struct spate_error *err);
+
+/*
  * countByWindow: every slide, one record (column "count") with the number of
  * records in the window; [0] for an empty window once data has been seen,
  * nothing before. Kept incrementally (a running count with an inverse).

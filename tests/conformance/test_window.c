@@ -391,6 +391,110 @@ static void count_by_value_keys_leave_and_return(void **state) {
     }
 }
 
+/* window(): every row of the batches in the window, and count() of the windowed stream. */
+struct raw_seen {
+    uint32_t calls, count_calls;
+    int64_t sum[NBATCH + 1], rows[NBATCH + 1], counted[NBATCH + 1];
+    bool bad;
+};
+
+static spate_status raw_rows(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct raw_seen *r = user;
+    uint32_t k = (uint32_t)(spate_batch_time_ms(b) / 1000);
+    if (k > NBATCH) {
+        r->bad = true;
+        return SPATE_OK;
+    }
+    r->calls++;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t i = 0; i < spate_batch_num_chunks(b, p); i++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, i, &v) != SPATE_OK)
+                r->bad = true;
+            for (uint32_t row = 0; row < v.rows; row++) {
+                int64_t key, val;
+                const char *s;
+                uint32_t len;
+                if (!spate_chunk_get_i64(&v, 1, row, &val) ||
+                    !spate_chunk_get_string(&v, 0, row, &s, &len) || len < 2)
+                    r->bad = true;
+                else if ((key = atoi(s + 1)) < 0 || key >= NKEYS)
+                    r->bad = true;
+                r->sum[k] += val;
+                r->rows[k]++;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static spate_status raw_count(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct raw_seen *r = user;
+    uint32_t k = (uint32_t)(spate_batch_time_ms(b) / 1000);
+    struct spate_chunk_view v;
+    if (k > NBATCH || spate_batch_chunk(b, 0, 0, &v) != SPATE_OK ||
+        !spate_chunk_get_i64(&v, 0, 0, &r->counted[k]))
+        r->bad = true;
+    r->count_calls++;
+    return SPATE_OK;
+}
+
+static void raw_windows_match_naive(void **state) {
+    (void)state;
+    static const uint32_t shapes[][2] = {{3, 1}, {4, 2}, {2, 3}, {1, 1}};
+    make_input(&input, 16);
+    static struct raw_seen r;
+    static struct spate_string keys[MAXROWS];
+    static char names[MAXROWS][24];
+    for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++) {
+        uint32_t len_b = shapes[sh][0], slide_b = shapes[sh][1];
+        memset(&r, 0, sizeof(r));
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 1000 * (int64_t)len_b;
+        wo.slide_ms = 1000 * (int64_t)slide_b;
+        spate_dstream *w = spate_dstream_window(q, &wo, &err);
+        assert_non_null(w);
+        spate_dstream *c = spate_dstream_count(w, &err);
+        assert_int_equal(spate_dstream_foreach_batch(w, raw_rows, &r, &err), SPATE_OK);
+        assert_int_equal(spate_dstream_foreach_batch(c, raw_count, &r, &err), SPATE_OK);
+        for (int b = 1; b <= NBATCH; b++) {
+            /* Long keys: the window must own copies of their bytes. */
+            for (uint32_t i = 0; i < input.rows[b]; i++) {
+                int n = snprintf(names[i], sizeof(names[i]), "k%" PRId64 "-long-key-name",
+                                 input.key[b][i]);
+                memset(&keys[i], 0, sizeof(keys[i]));
+                keys[i].len = (uint32_t)n;
+                memcpy(keys[i].prefix, names[i], 4);
+                keys[i].u.ptr = names[i];
+            }
+            struct spate_column_data d[2] = {{keys, NULL}, {input.val[b], NULL}};
+            assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
+        }
+        harness_run(ctx, NBATCH);
+        assert_false(r.bad);
+        assert_int_equal(r.calls, NBATCH / slide_b);
+        assert_int_equal(r.count_calls, NBATCH / slide_b);
+        for (uint32_t k = slide_b; k <= NBATCH; k += slide_b) {
+            int64_t rows = 0, sum = 0;
+            for (uint32_t b = k >= len_b ? k - len_b + 1 : 1; b <= k; b++) {
+                rows += input.rows[b];
+                for (uint32_t i = 0; i < input.rows[b]; i++)
+                    sum += input.val[b][i];
+            }
+            assert_int_equal(r.rows[k], rows);
+            assert_int_equal(r.sum[k], sum);
+            assert_int_equal(r.counted[k], rows);
+        }
+    }
+}
+
 static void window_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -449,6 +553,7 @@ int main(void) {
         cmocka_unit_test(window_string_keys),
         cmocka_unit_test(window_same_on_any_worker_count),
         cmocka_unit_test(counting_windows),
+        cmocka_unit_test(raw_windows_match_naive),
         cmocka_unit_test(count_by_value_keys_leave_and_return),
         cmocka_unit_test(window_definition_errors),
     };
