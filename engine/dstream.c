@@ -492,6 +492,39 @@ spate_dstream *spate_dstream_state_snapshots(spate_dstream *mws, struct spate_er
     return finish(out, cols, 2, err);
 }
 
+spate_dstream *spate_dstream_reduce(spate_dstream *ds, const struct spate_reduce_opts *opts,
+                                    struct spate_error *err) {
+    if (!can_define(ds, "reduce", err))
+        return NULL;
+    struct spate_reduce_opts o;
+    spate_reduce_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    const struct sp_schema *s = &ds->schema;
+    if (o.value_col >= s->ncols) {
+        sp_error_set(err, EINVAL, "reduce: no column %u", o.value_col);
+        return NULL;
+    }
+    enum spate_type vt = s->cols[o.value_col].type;
+    if (vt == SPATE_TYPE_TIMESTAMP)
+        vt = SPATE_TYPE_I64;
+    bool builtin = o.fn == NULL &&
+                   (o.agg == SPATE_AGG_SUM || o.agg == SPATE_AGG_MIN || o.agg == SPATE_AGG_MAX);
+    if ((o.fn == NULL && !builtin) ||
+        (vt != SPATE_TYPE_I64 && !(vt == SPATE_TYPE_F64 && builtin))) {
+        sp_error_set(err, EINVAL,
+                     "reduce: SUM, MIN or MAX of an i64 or f64 column, or a reduce function of "
+                     "an i64 column");
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE_ALL, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.reduce = o;
+    struct spate_column_def cols[] = {{s->cols[o.value_col].name, vt}};
+    return finish(out, cols, 1, err);
+}
+
 /* ---- Windows ---- */
 
 void spate_window_opts_init(struct spate_window_opts *opts) {

@@ -29,7 +29,8 @@ enum sp_node_kind {
     SP_NODE_JOIN,
     SP_NODE_MAP_STATE,
     SP_NODE_STATE_SNAPSHOT,
-    SP_NODE_WINDOW
+    SP_NODE_WINDOW,
+    SP_NODE_REDUCE_ALL
 };
 
 /* A reduce_by_key_and_window definition, in batches. */

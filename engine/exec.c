@@ -50,6 +50,11 @@ struct sp_wstate {
     uint32_t last_n[SP_AGG_RADIX]; /* keys each partial table ended with last time: the
                                       next table starts that big instead of growing again */
     uint64_t count;
+    bool has_acc; /* reduce: the worker's partial result */
+    union {
+        int64_t i;
+        double f;
+    } acc;
     uint64_t lines;
     struct sp_scatter {
         uint32_t n, cap;
@@ -91,7 +96,7 @@ struct sp_exec {
     struct sp_raw_window **raws; /* by node id: window() state */
 };
 
-enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER };
+enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER, SINK_REDUCE };
 
 struct chain_run {
     struct sp_exec *ex;
@@ -494,6 +499,58 @@ static void sink_scatter(struct chain_run *cr, struct sp_wstate *ws, const struc
     }
 }
 
+/* Combine two partial results of reduce. */
+static void reduce_pair(const struct sp_agg_spec *spec, struct sp_wstate *ws, int64_t *a,
+                        const int64_t *b) {
+    if (spec->fn != NULL) {
+        spec->fn(spec->user, a, b, 1);
+    } else if (spec->value_is_f64) {
+        double x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        x = spec->agg == SPATE_AGG_MIN   ? (y < x ? y : x)
+            : spec->agg == SPATE_AGG_MAX ? (y > x ? y : x)
+                                         : x + y;
+        memcpy(a, &x, 8);
+    } else {
+        *a = spec->agg == SPATE_AGG_MIN   ? (*b < *a ? *b : *a)
+             : spec->agg == SPATE_AGG_MAX ? (*b > *a ? *b : *a)
+                                          : (int64_t)((uint64_t)*a + (uint64_t)*b);
+    }
+    SP_UNUSED(ws);
+}
+
+/* reduce, stage 1: the chunk's valid values, reduced pairwise (the user's function gets whole
+ * arrays: a[i] = f(a[i], b[i]) for half the values at a time), into the worker's result. */
+static void sink_reduce(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
+    const struct spate_column_view *vc = &in->cols[cr->val_col];
+    int64_t *v = ws->gval; /* SPATE_CHUNK_ROWS values: i64 or f64 bits */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < in->view.rows; i++) {
+        uint32_t phys = sp_chunk_row(&in->view, i);
+        if (sp_valid(vc->validity, phys))
+            memcpy(&v[n++], (const char *)vc->data + 8 * (size_t)phys, 8);
+    }
+    while (n > 1) {
+        uint32_t half = n / 2;
+        if (cr->spec.fn != NULL) {
+            cr->spec.fn(cr->spec.user, v, v + (n - half), half);
+        } else {
+            for (uint32_t i = 0; i < half; i++)
+                reduce_pair(&cr->spec, ws, &v[i], &v[n - half + i]);
+        }
+        n -= half;
+    }
+    if (n == 0)
+        return;
+    if (!ws->has_acc) {
+        memcpy(&ws->acc, &v[0], 8);
+        ws->has_acc = true;
+    } else {
+        reduce_pair(&cr->spec, ws, &ws->acc.i, &v[0]);
+    }
+}
+
 /* ---- Fused narrow operators ---- */
 
 static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
@@ -506,6 +563,9 @@ static void sink(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, stru
         break;
     case SINK_COUNT:
         ws->count += in->view.rows;
+        break;
+    case SINK_REDUCE:
+        sink_reduce(cr, ws, in);
         break;
     case SINK_AGG:
         sink_agg(cr, ws, in);
@@ -911,6 +971,52 @@ static void set_agg_spec(struct chain_run *cr, const struct spate_reduce_opts *r
 }
 
 /* reduce_by_key of ds's parent batch with ro; the output schema is ds's. */
+/* reduce over the whole batch: a partial result per worker, combined here. */
+static spate_status run_reduce_all(struct sp_exec *ex, struct spate_dstream *ds,
+                                   struct spate_batch **out) {
+    struct chain_run cr;
+    SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
+    cr.sink = SINK_REDUCE;
+    cr.val_col = ds->u.reduce.value_col;
+    cr.spec.agg = ds->u.reduce.agg;
+    cr.spec.fn = ds->u.reduce.fn;
+    cr.spec.user = ds->u.reduce.user;
+    cr.spec.value_is_f64 = ds->schema.cols[0].type == SPATE_TYPE_F64;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        ex->ws[w].has_acc = false;
+    sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    struct spate_batch *b = sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms);
+    if (b == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    bool has = false;
+    int64_t acc = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        if (!ex->ws[w].has_acc)
+            continue;
+        if (!has)
+            acc = ex->ws[w].acc.i;
+        else
+            reduce_pair(&cr.spec, &ex->ws[w], &acc, &ex->ws[w].acc.i);
+        has = true;
+    }
+    if (has) { /* an empty batch reduces to nothing */
+        struct sp_chunk *c = sp_chunk_new(&ex->sched, &ds->schema);
+        if (c == NULL || sp_part_append(&ex->sched, &b->parts[0], c) != SPATE_OK) {
+            record_error(ex, ENOMEM, "out of memory");
+            return ENOMEM;
+        }
+        memcpy(sp_col_data(c, 0), &acc, 8);
+        c->view.rows = 1;
+        b->rows = 1;
+    }
+    *out = b;
+    return SPATE_OK;
+}
+
 static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
                                const struct spate_reduce_opts *ro, struct spate_batch **out) {
     struct chain_run cr;
@@ -1218,6 +1324,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_UNION:
         rc = run_union(ex, ds, &b);
+        break;
+    case SP_NODE_REDUCE_ALL:
+        rc = run_reduce_all(ex, ds, &b);
         break;
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);

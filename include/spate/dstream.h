@@ -139,6 +139,17 @@ SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
                                                      const struct spate_reduce_opts *opts,
                                                      struct spate_error *err);
 
+/*
+ * reduce: one record with the reduction of the value column (opts->value_col)
+ * over the whole batch, with a built-in SUM, MIN or MAX (i64 or f64) or a
+ * user reduce function (i64, applied pairwise chunk-wide, so it must be
+ * associative and commutative); no record for an empty batch, as in Spark.
+ * opts->key_col is ignored. Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_reduce(spate_dstream *ds,
+                                              const struct spate_reduce_opts *opts,
+                                              struct spate_error *err);
+
 /* countByValue: (value of column 0, count) per distinct value of the batch. */
 SPATE_API spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_error *err);
 

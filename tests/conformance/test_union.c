@@ -1,8 +1,9 @@
 /*
- * tests/conformance/test_union.c - union and count_by_value: union yields the
+ * tests/conformance/test_union.c - union, count_by_value and reduce: union yields the
  * first stream's records, then the second's (Spark's order), keeps working
  * when one side is empty, refuses streams of other slides, types or contexts
- * at definition; count_by_value counts every distinct value exactly.
+ * at definition; count_by_value counts every distinct value exactly; reduce
+ * gives one record per batch (none for an empty one) with every aggregate.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,11 +207,92 @@ static void count_by_value_counts(void **state) {
     spate_context_destroy(ctx);
 }
 
+static void max_fn(void *user, int64_t *acc, const int64_t *vals, uint32_t n) {
+    (void)user;
+    for (uint32_t i = 0; i < n; i++)
+        acc[i] = vals[i] > acc[i] ? vals[i] : acc[i];
+}
+
+struct reduced {
+    uint32_t calls, records;
+    int64_t last;
+};
+
+static spate_status take_reduced(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct reduced *r = user;
+    r->calls++;
+    r->records += (uint32_t)spate_batch_rows(b);
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK || v.rows != 1)
+                return EIO;
+            double d;
+            if (!spate_chunk_get_i64(&v, 0, 0, &r->last)) {
+                if (!spate_chunk_get_f64(&v, 0, 0, &d))
+                    return EIO;
+                r->last = (int64_t)d;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static void reduce_whole_batches(void **state) {
+    (void)state;
+    enum { N = 7001 };
+    static int64_t v[N];
+    static double f[N];
+    int64_t sum = 0, mn = INT64_MAX, mx = INT64_MIN;
+    srand(9);
+    for (int i = 0; i < N; i++) {
+        v[i] = rand() % 100000 - 50000;
+        f[i] = (double)v[i];
+        sum += v[i];
+        mn = v[i] < mn ? v[i] : mn;
+        mx = v[i] > mx ? v[i] : mx;
+    }
+    for (uint32_t workers = 1; workers <= 4; workers *= 4) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_column_def cols[] = {
+            {"key", SPATE_TYPE_I64}, {"x", SPATE_TYPE_I64}, {"y", SPATE_TYPE_F64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 3, &err);
+        static struct reduced r[5];
+        memset(r, 0, sizeof(r));
+        struct spate_reduce_opts ro[5];
+        for (int i = 0; i < 5; i++) {
+            spate_reduce_opts_init(&ro[i]);
+            ro[i].value_col = 1;
+        }
+        ro[1].agg = SPATE_AGG_MIN;
+        ro[2].agg = SPATE_AGG_MAX;
+        ro[3].fn = max_fn;
+        ro[4].value_col = 2; /* f64 sum */
+        for (int i = 0; i < 5; i++) {
+            spate_dstream *red = spate_dstream_reduce(q, &ro[i], &err);
+            assert_non_null(red);
+            assert_int_equal(spate_dstream_foreach_batch(red, take_reduced, &r[i], &err), SPATE_OK);
+        }
+        struct spate_column_data d[3] = {{v, NULL}, {v, NULL}, {f, NULL}};
+        assert_int_equal(spate_queue_push(q, d, N, &err), SPATE_OK);
+        harness_run(ctx, 2); /* batch 2 is empty: no record */
+        int64_t want[5] = {sum, mn, mx, mx, sum};
+        for (int i = 0; i < 5; i++) {
+            assert_int_equal(r[i].calls, 2);
+            assert_int_equal(r[i].records, 1);
+            assert_int_equal(r[i].last, want[i]);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(union_keeps_stream_order),
         cmocka_unit_test(union_definition_errors),
         cmocka_unit_test(count_by_value_counts),
+        cmocka_unit_test(reduce_whole_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
