@@ -224,7 +224,7 @@ static void free_job(spate_context *ctx, struct sp_job *job) {
     size_t bytes = sizeof(struct sp_job) + sizeof(struct sp_cut) * (ctx->ninputs + 1);
     uint32_t i = 0;
     for (struct sp_input *in = ctx->inputs; in != NULL; in = in->next, i++)
-        if (in->kind == SP_INPUT_QUEUE)
+        if (in->kind == SP_INPUT_QUEUE && job->cuts[i].item != in->constant)
             sp_queue_item_free(job->cuts[i].item);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, job, bytes);
 }

@@ -132,16 +132,15 @@ void sp_queue_item_free(struct sp_queue_item *item) {
     sp_region_destroy(&r);
 }
 
-spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_data *columns,
-                              uint64_t rows, struct spate_error *err) {
-    if (queue == NULL || queue->kind != SP_NODE_QUEUE)
-        return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
+/* Copy rows of columns (schema s) into a new item with its own region. */
+static spate_status build_item(const struct sp_schema *s, const struct spate_column_data *columns,
+                               uint64_t rows, const char *what, struct sp_queue_item **out,
+                               struct spate_error *err) {
     if (columns == NULL && rows > 0)
-        return sp_error_set(err, EINVAL, "queue_push: columns is NULL");
-    const struct sp_schema *s = &queue->schema;
+        return sp_error_set(err, EINVAL, "%s: columns is NULL", what);
     for (uint32_t c = 0; c < s->ncols && rows > 0; c++)
         if (columns[c].data == NULL)
-            return sp_error_set(err, EINVAL, "queue_push: column %u has no data", c);
+            return sp_error_set(err, EINVAL, "%s: column %u has no data", what, c);
     struct sp_region r;
     sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 1 << 20);
     struct sp_queue_item *item = sp_region_alloc(&r, sizeof(*item), 64);
@@ -161,23 +160,25 @@ spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_da
             const char *src = (const char *)columns[c].data + width * base;
             char *dst = sp_col_data(ch, c);
             if (s->cols[c].type == SPATE_TYPE_STRING) {
-                const struct spate_string *in = (const struct spate_string *)src;
-                struct spate_string *out = (struct spate_string *)dst;
+                const struct spate_string *sv = (const struct spate_string *)src;
+                struct spate_string *dv = (struct spate_string *)dst;
                 for (uint32_t i = 0; i < n; i++) {
-                    uint32_t len = in[i].len;
-                    const char *bytes = spate_string_data(&in[i]);
-                    memset(&out[i], 0, sizeof(out[i]));
-                    out[i].len = len;
+                    uint32_t len = sv[i].len;
+                    const char *bytes = spate_string_data(&sv[i]);
+                    memset(&dv[i], 0, sizeof(dv[i]));
+                    dv[i].len = len;
                     if (len <= SPATE_STRING_INLINE) {
-                        memcpy((char *)&out[i] + offsetof(struct spate_string, prefix), bytes, len);
+                        if (len > 0)
+                            memcpy((char *)&dv[i] + offsetof(struct spate_string, prefix), bytes,
+                                   len);
                         continue;
                     }
                     char *copy = sp_region_alloc(&r, len, 8);
                     if (copy == NULL)
                         goto oom;
                     memcpy(copy, bytes, len);
-                    memcpy(out[i].prefix, copy, 4);
-                    out[i].u.ptr = copy;
+                    memcpy(dv[i].prefix, copy, 4);
+                    dv[i].u.ptr = copy;
                 }
             } else {
                 memcpy(dst, src, width * n);
@@ -199,6 +200,19 @@ spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_da
     }
     item->rows = rows;
     item->region = r;
+    *out = item;
+    return SPATE_OK;
+oom:
+    sp_region_destroy(&r);
+    return sp_error_set(err, ENOMEM, "%s: out of memory", what);
+}
+
+spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_data *columns,
+                              uint64_t rows, struct spate_error *err) {
+    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->input->constant != NULL)
+        return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
+    struct sp_queue_item *item;
+    SPATE_RETURN_NOT_OK(build_item(&queue->schema, columns, rows, "queue_push", &item, err));
     struct sp_input *in = queue->input;
     pthread_mutex_lock(&in->mu);
     if (in->closed) {
@@ -213,9 +227,26 @@ spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_da
     in->qtail = item;
     pthread_mutex_unlock(&in->mu);
     return SPATE_OK;
-oom:
-    sp_region_destroy(&r);
-    return sp_error_set(err, ENOMEM, "queue_push: out of memory");
+}
+
+spate_dstream *spate_context_constant_stream(spate_context *ctx,
+                                             const struct spate_column_def *columns,
+                                             uint32_t num_columns,
+                                             const struct spate_column_data *data, uint64_t rows,
+                                             struct spate_error *err) {
+    spate_dstream *ds = spate_context_queue_stream(ctx, columns, num_columns, err);
+    if (ds == NULL)
+        return NULL;
+    /* The node stays linked in ctx (freed with it); an empty constant item keeps it harmless. */
+    struct sp_queue_item *item;
+    if (build_item(&ds->schema, data, rows, "constant_stream", &item, err) != SPATE_OK) {
+        if (build_item(&ds->schema, NULL, 0, "constant_stream", &ds->input->constant, NULL) !=
+            SPATE_OK)
+            ds->input->constant = NULL;
+        return NULL;
+    }
+    ds->input->constant = item;
+    return ds;
 }
 
 spate_status spate_queue_push_lines(spate_dstream *queue, const char *const *lines, uint64_t count,
@@ -356,10 +387,16 @@ void sp_input_destroy(struct sp_input *in) {
         sp_queue_item_free(it);
         it = next;
     }
+    sp_queue_item_free(in->constant);
+    in->constant = NULL;
 }
 
 void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
     memset(cut, 0, sizeof(*cut));
+    if (in->constant != NULL) { /* the same rows every batch; never freed by a batch */
+        cut->item = in->constant;
+        return;
+    }
     if (in->kind == SP_INPUT_SOCKET) {
         cut->start = in->sealed;
         cut->end = in->rx != NULL ? sp_ring_tail(sp_socket_receiver_ring(in->rx)) : in->sealed;
@@ -392,7 +429,8 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
             sp_ring_release(sp_socket_receiver_ring(in->rx), cut->end);
         return;
     }
-    sp_queue_item_free(cut->item);
+    if (cut->item != in->constant)
+        sp_queue_item_free(cut->item);
     cut->item = NULL;
 }
 

@@ -42,6 +42,7 @@ struct sp_input {
     pthread_mutex_t mu;
     struct sp_queue_item *qhead, *qtail; /* under mu */
     bool closed;                         /* under mu: context stopped */
+    struct sp_queue_item *constant;      /* constant stream: the rows of every batch */
     /* counters */
     _Atomic uint64_t records;
     _Atomic uint64_t bytes;

@@ -69,6 +69,18 @@ SPATE_API SPATE_NODISCARD spate_status spate_queue_push(spate_dstream *queue,
                                                         const struct spate_column_data *columns,
                                                         uint64_t rows, struct spate_error *err);
 
+/*
+ * A stream with the same rows in every batch (a static table, for joining a
+ * stream with reference data as Spark's transform(rdd.join(table)) does).
+ * data (rows rows, columns in schema order) is copied. Returns the stream
+ * or NULL (EINVAL, EBUSY, ECANCELED, ENOMEM).
+ */
+SPATE_API spate_dstream *spate_context_constant_stream(spate_context *ctx,
+                                                       const struct spate_column_def *columns,
+                                                       uint32_t num_columns,
+                                                       const struct spate_column_data *data,
+                                                       uint64_t rows, struct spate_error *err);
+
 /* Convenience for a one-column string queue: queue one batch of lines. */
 SPATE_API SPATE_NODISCARD spate_status spate_queue_push_lines(spate_dstream *queue,
                                                               const char *const *lines,

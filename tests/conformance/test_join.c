@@ -229,6 +229,71 @@ static void joins_same_on_any_worker_count(void **state) {
     }
 }
 
+/* A stream joined with a static table (a constant stream): every batch sees the whole table. */
+static spate_status count_batch(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    uint64_t *counts = user;
+    counts[spate_batch_time_ms(b) / 1000] = spate_batch_rows(b);
+    return SPATE_OK;
+}
+
+static void stream_static_join(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    /* The table: ad -> campaign, 1000 ads over 100 campaigns (YSB's shape). */
+    enum { ADS = 1000 };
+    static int64_t ad[ADS], campaign[ADS];
+    for (int i = 0; i < ADS; i++) {
+        ad[i] = i;
+        campaign[i] = i / 10;
+    }
+    struct spate_column_def tcols[] = {{"ad", SPATE_TYPE_I64}, {"campaign", SPATE_TYPE_I64}};
+    struct spate_column_data tdata[] = {{ad, NULL}, {campaign, NULL}};
+    spate_dstream *table = spate_context_constant_stream(ctx, tcols, 2, tdata, ADS, &err);
+    assert_non_null(table);
+    memset(ad, 0xff, sizeof(ad)); /* copied at definition */
+    int64_t dummy = 0;
+    struct spate_column_data one[] = {{&dummy, NULL}, {&dummy, NULL}};
+    assert_int_equal(spate_queue_push(table, one, 1, &err), EINVAL);
+    struct spate_column_def ecols[] = {{"ad", SPATE_TYPE_I64}, {"user", SPATE_TYPE_I64}};
+    spate_dstream *events = spate_context_queue_stream(ctx, ecols, 2, &err);
+    spate_dstream *j = spate_dstream_join(events, table, NULL, &err);
+    assert_non_null(j);
+    static struct lines got[4];
+    memset(got, 0, sizeof(got));
+    static uint64_t table_rows[8];
+    memset(table_rows, 0, sizeof(table_rows));
+    assert_int_equal(spate_dstream_foreach_batch(table, count_batch, table_rows, &err), SPATE_OK);
+    assert_int_equal(spate_dstream_foreach_batch(j, collect, &got[0], &err), SPATE_OK);
+    static int64_t ev_ad[3][50], ev_user[3][50];
+    struct lines want = {NULL, 0, 0};
+    char line[LINE];
+    for (int b = 0; b < 3; b++) {
+        for (int i = 0; i < 50; i++) {
+            ev_ad[b][i] = (b * 50 + i) % 1200; /* ads 1000.. are not in the table */
+            ev_user[b][i] = b * 1000 + i;
+            if (ev_ad[b][i] < ADS) {
+                snprintf(line, sizeof(line), "(k%" PRId64 ",%" PRId64 ",%" PRId64 ")", ev_ad[b][i],
+                         ev_user[b][i], ev_ad[b][i] / 10);
+                add(&want, line);
+            }
+        }
+        struct spate_column_data d[] = {{ev_ad[b], NULL}, {ev_user[b], NULL}};
+        assert_int_equal(spate_queue_push(events, d, 50, &err), SPATE_OK);
+    }
+    harness_run(ctx, 4);
+    for (int k = 1; k <= 4; k++)
+        assert_int_equal(table_rows[k], ADS); /* the whole table, every batch */
+    qsort(got[0].l, got[0].n, LINE, cmp_line);
+    qsort(want.l, want.n, LINE, cmp_line);
+    assert_int_equal(got[0].n, want.n);
+    for (uint32_t i = 0; i < want.n; i++)
+        assert_string_equal(got[0].l[i], want.l[i]);
+    free(got[0].l);
+    free(want.l);
+}
+
 static void join_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -267,6 +332,7 @@ int main(void) {
         cmocka_unit_test(joins_match_naive),
         cmocka_unit_test(joins_with_an_empty_side),
         cmocka_unit_test(joins_same_on_any_worker_count),
+        cmocka_unit_test(stream_static_join),
         cmocka_unit_test(join_definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
