@@ -8,6 +8,7 @@
  */
 #include "engine/context.h"
 #include "engine/dstream.h"
+#include "engine/input.h"
 #include "engine/mem.h"
 
 #include <errno.h>
@@ -29,6 +30,8 @@ struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kin
 }
 
 void sp_dstream_free_node(struct spate_dstream *ds) {
+    sp_queue_item_free(ds->initial);
+    ds->initial = NULL;
     if (ds->kind == SP_NODE_UNION && ds->u.uni.parents != NULL)
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ds->u.uni.parents,
                     sizeof(struct spate_dstream *) * ds->u.uni.n);
@@ -332,6 +335,22 @@ spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_erro
 
 /* ---- State ---- */
 
+/* Copy an initial state (key, state) into out; on failure free out and say why. */
+static bool take_initial(spate_dstream *out, const struct spate_column_def cols[2],
+                         const struct spate_column_data *initial, uint64_t rows, const char *what,
+                         struct spate_error *err) {
+    if (initial == NULL && rows == 0)
+        return true;
+    struct sp_schema schema;
+    if (sp_schema_set(&schema, cols, 2, err) != SPATE_OK ||
+        sp_queue_item_build(&schema, initial, rows, what, &out->initial, err) != SPATE_OK) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, out, sizeof(*out));
+        return false;
+    }
+    out->initial->batch->schema = &out->schema; /* not the local copy above */
+    return true;
+}
+
 void spate_state_opts_init(struct spate_state_opts *opts) {
     if (opts == NULL)
         return;
@@ -369,6 +388,8 @@ spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
         return NULL;
     out->u.state = *opts;
     struct spate_column_def cols[2] = {s->cols[opts->key_col], {"state", SPATE_TYPE_I64}};
+    if (!take_initial(out, cols, opts->initial, opts->initial_rows, what, err))
+        return NULL;
     return finish(out, cols, 2, err);
 }
 
@@ -474,6 +495,9 @@ spate_dstream *spate_dstream_map_with_state(spate_dstream *ds,
         return NULL;
     out->u.mstate = *opts;
     struct spate_column_def cols[2] = {s->cols[opts->key_col], {"mapped", SPATE_TYPE_I64}};
+    struct spate_column_def init_cols[2] = {s->cols[opts->key_col], {"state", SPATE_TYPE_I64}};
+    if (!take_initial(out, init_cols, opts->initial, opts->initial_rows, what, err))
+        return NULL;
     return finish(out, cols, 2, err);
 }
 

@@ -94,6 +94,7 @@ struct spate_dstream {
             uint32_t n;
         } uni;
     } u;
+    struct sp_queue_item *initial; /* update_state / map_with_state: initial (key, state) rows */
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;
     int64_t memo_time;

@@ -13,6 +13,7 @@
 #include "engine/exec.h"
 #include "engine/agg.h"
 #include "engine/engine.h"
+#include "engine/input.h"
 #include "engine/mem.h"
 #include "engine/output.h"
 #include "engine/state.h"
@@ -129,6 +130,51 @@ static void record_error(struct sp_exec *ex, spate_status code, const char *fmt,
 
 /* ---- Set-up ---- */
 
+/* Put a stateful node's initial (key, state) rows in its tables: present from batch 1. */
+static bool load_initial_state(struct sp_exec *ex, struct spate_dstream *ds) {
+    struct sp_state *st = ex->states[ds->id];
+    const struct sp_queue_item *item = ds->initial;
+    if (item == NULL)
+        return true;
+    bool is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    uint64_t hashes[SPATE_CHUNK_ROWS];
+    const struct sp_part *part = &item->batch->parts[0];
+    for (uint32_t c = 0; c < part->nchunks; c++) {
+        const struct spate_chunk_view *v = &part->chunks[c]->view;
+        const struct spate_column_view *kc = &v->columns[0], *sc = &v->columns[1];
+        if (is_string)
+            ex->k->hash_str(kc->data, NULL, v->rows, hashes);
+        else
+            ex->k->hash_i64(kc->data, NULL, v->rows, hashes);
+        for (uint32_t i = 0; i < v->rows; i++) {
+            if (!sp_valid(kc->validity, i) || !sp_valid(sc->validity, i))
+                continue;
+            struct sp_state_part *sp = &st->parts[sp_agg_radix(hashes[i])];
+            if (!sp->ready[0]) {
+                if (sp_agg_table_init(&sp->table[0], &sp->region[0], 64) != SPATE_OK)
+                    return false;
+                sp->ready[0] = true;
+            }
+            bool fresh;
+            const struct spate_string *skey = &((const struct spate_string *)kc->data)[i];
+            uint32_t idx =
+                is_string
+                    ? sp_agg_find_or_add_str(&sp->table[0], &sp->region[0], hashes[i], skey, &fresh)
+                    : sp_agg_find_or_add_i64(&sp->table[0], &sp->region[0], hashes[i],
+                                             ((const int64_t *)kc->data)[i], &fresh);
+            if (idx == UINT32_MAX)
+                return false;
+            struct sp_agg_entry *e = &sp->table[0].entries[idx];
+            if (fresh && is_string && !sp_window_own_string(&sp->region[0], skey, &e->key.s))
+                return false;
+            e->val.i = ((const int64_t *)sc->data)[i]; /* the last row of a key wins */
+            e->stamp = 0;                              /* idle since batch 0 */
+            e->pad_ = 0;                               /* alive */
+        }
+    }
+    return true;
+}
+
 spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
                             struct spate_error *err) {
     *out = NULL;
@@ -165,7 +211,7 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
         if (ds->kind != SP_NODE_UPDATE_STATE && ds->kind != SP_NODE_MAP_STATE)
             continue;
         ex->states[ds->id] = sp_state_create();
-        if (ex->states[ds->id] == NULL)
+        if (ex->states[ds->id] == NULL || !load_initial_state(ex, ds))
             goto oom;
     }
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {

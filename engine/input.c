@@ -133,9 +133,9 @@ void sp_queue_item_free(struct sp_queue_item *item) {
 }
 
 /* Copy rows of columns (schema s) into a new item with its own region. */
-static spate_status build_item(const struct sp_schema *s, const struct spate_column_data *columns,
-                               uint64_t rows, const char *what, struct sp_queue_item **out,
-                               struct spate_error *err) {
+spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_column_data *columns,
+                                 uint64_t rows, const char *what, struct sp_queue_item **out,
+                                 struct spate_error *err) {
     if (columns == NULL && rows > 0)
         return sp_error_set(err, EINVAL, "%s: columns is NULL", what);
     for (uint32_t c = 0; c < s->ncols && rows > 0; c++)
@@ -212,7 +212,8 @@ spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_da
     if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->input->constant != NULL)
         return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
     struct sp_queue_item *item;
-    SPATE_RETURN_NOT_OK(build_item(&queue->schema, columns, rows, "queue_push", &item, err));
+    SPATE_RETURN_NOT_OK(
+        sp_queue_item_build(&queue->schema, columns, rows, "queue_push", &item, err));
     struct sp_input *in = queue->input;
     pthread_mutex_lock(&in->mu);
     if (in->closed) {
@@ -239,9 +240,9 @@ spate_dstream *spate_context_constant_stream(spate_context *ctx,
         return NULL;
     /* The node stays linked in ctx (freed with it); an empty constant item keeps it harmless. */
     struct sp_queue_item *item;
-    if (build_item(&ds->schema, data, rows, "constant_stream", &item, err) != SPATE_OK) {
-        if (build_item(&ds->schema, NULL, 0, "constant_stream", &ds->input->constant, NULL) !=
-            SPATE_OK)
+    if (sp_queue_item_build(&ds->schema, data, rows, "constant_stream", &item, err) != SPATE_OK) {
+        if (sp_queue_item_build(&ds->schema, NULL, 0, "constant_stream", &ds->input->constant,
+                                NULL) != SPATE_OK)
             ds->input->constant = NULL;
         return NULL;
     }

@@ -70,5 +70,10 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut);
 /* Ring memory of a socket input (valid between start and destroy). */
 struct sp_ring *sp_input_ring(struct sp_input *in);
 void sp_queue_item_free(struct sp_queue_item *item);
+/* Copy rows of columns (schema s) into a new item (one partition of chunks) with its own region.
+ * Returns SPATE_OK, EINVAL (missing data) or ENOMEM, with what naming the call in messages. */
+spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_column_data *columns,
+                                 uint64_t rows, const char *what, struct sp_queue_item **out,
+                                 struct spate_error *err);
 
 #endif /* SP_INPUT_H */

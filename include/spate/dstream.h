@@ -241,6 +241,9 @@ struct spate_state_opts {
     uint32_t value_col;       /* i64 (default 1) */
     spate_update_state_fn fn; /* required */
     void *user;
+    const struct spate_column_data *initial; /* optional initial state: 2 columns, the keys
+                                                (the key column's type) and i64 states; copied */
+    uint64_t initial_rows;
 };
 
 SPATE_API void spate_state_opts_init(struct spate_state_opts *opts);
@@ -323,6 +326,9 @@ struct spate_map_state_opts {
     spate_map_state_fn fn; /* required */
     void *user;
     int64_t timeout_ms; /* a key with no data for longer is timed out; 0 = never */
+    const struct spate_column_data *initial; /* optional initial state, as for update_state_by_key;
+                                                such keys count as idle from the start */
+    uint64_t initial_rows;
 };
 
 SPATE_API void spate_map_state_opts_init(struct spate_map_state_opts *opts);

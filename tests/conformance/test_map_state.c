@@ -143,10 +143,16 @@ static void make_input(unsigned seed) {
     }
 }
 
+/* An initial state for map_with_state (keys idle since batch 0), and the naive side's start. */
+static bool init_has[NKEYS];
+static int64_t init_st[NKEYS];
+
 static void check(int64_t timeout_batches) {
     assert_false(seen.bad);
-    bool has[NKEYS] = {false};
-    int64_t st[NKEYS] = {0}, last[NKEYS] = {0};
+    bool has[NKEYS];
+    int64_t st[NKEYS], last[NKEYS] = {0};
+    memcpy(has, init_has, sizeof(has));
+    memcpy(st, init_st, sizeof(st));
     uint64_t records = 0, timeouts = 0;
     for (int k = 1; k <= NBATCH; k++) {
         int64_t ones[NKEYS] = {0};
@@ -193,6 +199,19 @@ static void run(uint32_t workers, int64_t timeout_ms) {
     spate_map_state_opts_init(&mo);
     mo.fn = sum_fn;
     mo.timeout_ms = timeout_ms;
+    static int64_t ikeys[NKEYS], istates[NKEYS];
+    uint64_t ninit = 0;
+    for (int key = 0; key < NKEYS; key++) {
+        if (init_has[key]) {
+            ikeys[ninit] = key;
+            istates[ninit++] = init_st[key];
+        }
+    }
+    struct spate_column_data init[2] = {{ikeys, NULL}, {istates, NULL}};
+    if (ninit > 0) {
+        mo.initial = init;
+        mo.initial_rows = ninit;
+    }
     spate_dstream *m = spate_dstream_map_with_state(q, &mo, &err);
     if (m == NULL)
         fail_msg("map_with_state: %s", err.message);
@@ -231,6 +250,19 @@ static void map_with_state_same_on_any_worker_count(void **state) {
         run(w, 1500);
         check(1);
     }
+}
+
+static void map_with_state_initial_state(void **state) {
+    (void)state;
+    make_input(34);
+    init_has[0] = true; /* key 0 has records only in batches 1 and 3 */
+    init_st[0] = 40;
+    init_has[29] = true; /* idle from the start (only batches 1-2 reach key 29) */
+    init_st[29] = 7;
+    run(2, 2500);
+    check(2);
+    memset(init_has, 0, sizeof(init_has));
+    memset(init_st, 0, sizeof(init_st));
 }
 
 /* Misuse inside the function: its error fails the batch, with the state's message. */
@@ -307,6 +339,7 @@ int main(void) {
         cmocka_unit_test(map_with_state_matches_naive),
         cmocka_unit_test(map_with_state_without_timeout),
         cmocka_unit_test(map_with_state_same_on_any_worker_count),
+        cmocka_unit_test(map_with_state_initial_state),
         cmocka_unit_test(state_misuse_fails_the_batch),
         cmocka_unit_test(map_with_state_definition_errors),
     };

@@ -108,11 +108,17 @@ static void make_input(struct input *in, unsigned seed) {
     }
 }
 
+/* The initial state given to update_state_by_key, if any (the naive side starts from it too). */
+static bool init_has[NKEYS];
+static int64_t init_st[NKEYS];
+
 static void check(const struct input *in, const struct result *res, uint64_t got_calls) {
     assert_false(res->bad);
     assert_int_equal(res->batches, NBATCH);
-    bool has[NKEYS] = {false};
-    int64_t st[NKEYS] = {0};
+    bool has[NKEYS];
+    int64_t st[NKEYS];
+    memcpy(has, init_has, sizeof(has));
+    memcpy(st, init_st, sizeof(st));
     uint64_t expect_calls = 0;
     for (int k = 1; k <= NBATCH; k++) {
         uint32_t n[NKEYS] = {0};
@@ -161,7 +167,31 @@ static void run(uint32_t workers, bool strings) {
     struct spate_state_opts so;
     spate_state_opts_init(&so);
     so.fn = update;
+    static int64_t ikeys[NKEYS], istates[NKEYS];
+    static struct spate_string iskeys[NKEYS];
+    static char inames[NKEYS][40];
+    uint64_t ninit = 0;
+    for (int key = 0; key < NKEYS; key++) {
+        if (!init_has[key])
+            continue;
+        ikeys[ninit] = key;
+        istates[ninit] = init_st[key];
+        int len =
+            snprintf(inames[ninit], sizeof(inames[ninit]), "key%d-long-enough-to-be-copied", key);
+        memset(&iskeys[ninit], 0, sizeof(iskeys[ninit]));
+        iskeys[ninit].len = (uint32_t)len;
+        memcpy(iskeys[ninit].prefix, inames[ninit], 4);
+        iskeys[ninit].u.ptr = inames[ninit];
+        ninit++;
+    }
+    struct spate_column_data init[2] = {
+        {strings ? (const void *)iskeys : (const void *)ikeys, NULL}, {istates, NULL}};
+    if (ninit > 0) {
+        so.initial = init;
+        so.initial_rows = ninit;
+    }
     spate_dstream *st = spate_dstream_update_state_by_key(q, &so, &err);
+    memset(inames, 'x', sizeof(inames)); /* copied at definition */
     if (st == NULL)
         fail_msg("update_state_by_key: %s", err.message);
     memset(&result, 0, sizeof(result));
@@ -210,6 +240,19 @@ static void state_same_on_any_worker_count(void **state) {
     }
 }
 
+static void state_with_initial_state(void **state) {
+    (void)state;
+    make_input(&input, 24);
+    for (int key = 0; key < NKEYS; key += 3) {
+        init_has[key] = true;
+        init_st[key] = (int64_t)key * 1000 * 100; /* sum key*1000, idle 0 */
+    }
+    run(2, false);
+    run(2, true);
+    memset(init_has, 0, sizeof(init_has));
+    memset(init_st, 0, sizeof(init_st));
+}
+
 static void state_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -242,6 +285,7 @@ int main(void) {
         cmocka_unit_test(state_i64_keys),
         cmocka_unit_test(state_string_keys),
         cmocka_unit_test(state_same_on_any_worker_count),
+        cmocka_unit_test(state_with_initial_state),
         cmocka_unit_test(state_definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
