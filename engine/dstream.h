@@ -30,7 +30,8 @@ enum sp_node_kind {
     SP_NODE_MAP_STATE,
     SP_NODE_STATE_SNAPSHOT,
     SP_NODE_WINDOW,
-    SP_NODE_REDUCE_ALL
+    SP_NODE_REDUCE_ALL,
+    SP_NODE_TRANSFORM
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -85,6 +86,10 @@ struct spate_dstream {
         struct sp_window_def window;
         struct spate_state_opts state;
         struct spate_map_state_opts mstate;
+        struct {
+            spate_transform_fn fn;
+            void *user;
+        } transform;
         struct {
             struct spate_dstream *right; /* the left side is parent */
             struct spate_join_opts opts;

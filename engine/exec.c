@@ -95,6 +95,12 @@ struct sp_exec {
     struct sp_state **states;    /* by node id: update_state_by_key / map_with_state tables */
     struct spate_batch **snaps;  /* by node id: a map_with_state node's snapshot this batch */
     struct sp_raw_window **raws; /* by node id: window() state */
+    struct sp_queue_item *items; /* rows transform functions appended this batch */
+};
+
+struct spate_batch_writer {
+    struct sp_exec *ex;
+    struct spate_batch *out; /* one partition */
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER, SINK_REDUCE };
@@ -1310,6 +1316,48 @@ static spate_status run_join(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+spate_status spate_batch_writer_append(spate_batch_writer *w,
+                                       const struct spate_column_data *columns, uint64_t rows,
+                                       struct spate_error *err) {
+    if (w == NULL)
+        return sp_error_set(err, EINVAL, "batch_writer_append: the writer is NULL");
+    if (rows == 0)
+        return SPATE_OK;
+    struct sp_queue_item *item;
+    SPATE_RETURN_NOT_OK(
+        sp_queue_item_build(w->out->schema, columns, rows, "batch_writer_append", &item, err));
+    /* The item lives until the batch is released; its chunks join the output. */
+    item->next = w->ex->items;
+    w->ex->items = item;
+    const struct sp_part *p = &item->batch->parts[0];
+    for (uint32_t c = 0; c < p->nchunks; c++)
+        if (sp_part_append(&w->ex->sched, &w->out->parts[0], p->chunks[c]) != SPATE_OK)
+            return sp_error_set(err, ENOMEM, "batch_writer_append: out of memory");
+    w->out->rows += rows;
+    return SPATE_OK;
+}
+
+static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
+                                  struct spate_batch **out) {
+    struct spate_batch *in;
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &in));
+    struct spate_batch_writer w = {ex, sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms)};
+    if (w.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    struct spate_error e;
+    e.message[0] = '\0';
+    spate_status rc = ds->u.transform.fn(ds->u.transform.user, in, &w, &e);
+    if (rc != SPATE_OK) {
+        record_error(ex, rc, "transform function failed: %s",
+                     e.message[0] ? e.message : strerror(rc));
+        return rc;
+    }
+    *out = w.out;
+    return SPATE_OK;
+}
+
 /* union: the partitions of every parent's batch, in order. */
 static spate_status run_union(struct sp_exec *ex, struct spate_dstream *ds,
                               struct spate_batch **out) {
@@ -1373,6 +1421,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_REDUCE_ALL:
         rc = run_reduce_all(ex, ds, &b);
+        break;
+    case SP_NODE_TRANSFORM:
+        rc = run_transform(ex, ds, &b);
         break;
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);
@@ -2293,6 +2344,11 @@ release:
     for (uint32_t w = 0; w < ex->nworkers; w++)
         sp_region_reset(&ex->ws[w].batch);
     sp_region_reset(&ex->sched);
+    while (ex->items != NULL) {
+        struct sp_queue_item *next = ex->items->next;
+        sp_queue_item_free(ex->items);
+        ex->items = next;
+    }
     uint32_t i = 0;
     for (struct sp_input *in = ex->ctx->inputs; in != NULL; in = in->next, i++)
         sp_input_release(in, &job->cuts[i]);

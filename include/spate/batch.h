@@ -17,6 +17,12 @@ extern "C" {
 
 typedef struct spate_batch spate_batch;
 
+/* One column of caller-owned data (queue pushes, writers, initial state): copied by spate. */
+struct spate_column_data {
+    const void *data; /* rows values of the column's type (struct spate_string for strings) */
+    const uint64_t *validity; /* NULL = no nulls */
+};
+
 /* One column of a chunk. Borrowed. */
 struct spate_column_view {
     enum spate_type type;

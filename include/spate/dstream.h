@@ -100,6 +100,37 @@ SPATE_API spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t
 SPATE_API spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
                                              struct spate_error *err);
 
+/* Where a transform function writes its output rows. Borrowed for the call. */
+typedef struct spate_batch_writer spate_batch_writer;
+
+/*
+ * Append rows rows to the transform's output batch; columns in the output
+ * schema's order, copied (string bytes too). Returns SPATE_OK, EINVAL (bad
+ * arguments, missing data), ENOMEM.
+ */
+SPATE_API SPATE_NODISCARD spate_status
+spate_batch_writer_append(spate_batch_writer *out, const struct spate_column_data *columns,
+                          uint64_t rows, struct spate_error *err);
+
+/*
+ * A function over a whole batch: read in, append any number of rows to out.
+ * Return an error (message in err) to fail the batch.
+ */
+typedef spate_status (*spate_transform_fn)(void *user, const spate_batch *in,
+                                           spate_batch_writer *out, struct spate_error *err);
+
+/*
+ * transform: fn runs once per batch (at every slide of ds) on the scheduler
+ * thread with the whole batch, and its appended rows, schema columns
+ * (copied), are the output batch. The escape hatch for what no built-in
+ * operation does (flatMap to several columns, custom group-bys, sampling).
+ * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_transform(spate_dstream *ds,
+                                                 const struct spate_column_def *columns,
+                                                 uint32_t num_columns, spate_transform_fn fn,
+                                                 void *user, struct spate_error *err);
+
 /* ---- Aggregations ---- */
 
 /* count: one record per batch (column "count", i64); [0] for an empty batch. */

@@ -54,12 +54,6 @@ SPATE_API spate_dstream *spate_context_queue_stream(spate_context *ctx,
                                                     const struct spate_column_def *columns,
                                                     uint32_t num_columns, struct spate_error *err);
 
-/* One column of data pushed to a queue stream; data is copied. */
-struct spate_column_data {
-    const void *data; /* rows values of the column's type (struct spate_string for strings) */
-    const uint64_t *validity; /* NULL = no nulls */
-};
-
 /*
  * Queue one batch of rows rows (columns in schema order). Thread safety: any
  * thread, also while the context runs. Returns SPATE_OK, EINVAL (not a queue

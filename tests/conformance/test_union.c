@@ -287,12 +287,102 @@ static void reduce_whole_batches(void **state) {
     }
 }
 
+/* transform: every value x of the batch becomes x copies of (x, "n<x>"); x < 0 fails the batch. */
+static spate_status expand(void *user, const spate_batch *in, spate_batch_writer *out,
+                           struct spate_error *err) {
+    (void)user;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(in); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(in, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(in, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t x = 0;
+                if (!spate_chunk_get_i64(&v, 0, r, &x))
+                    continue;
+                if (x < 0) {
+                    snprintf(err->message, sizeof(err->message), "negative value %lld",
+                             (long long)x);
+                    return EINVAL;
+                }
+                static int64_t xs[64];
+                static struct spate_string names[64];
+                char name[16];
+                int len = snprintf(name, sizeof(name), "n%lld", (long long)x);
+                for (int64_t i = 0; i < x && i < 64; i++) {
+                    xs[i] = x;
+                    memset(&names[i], 0, sizeof(names[i]));
+                    names[i].len = (uint32_t)len;
+                    memcpy((char *)&names[i] + offsetof(struct spate_string, prefix), name,
+                           (size_t)len);
+                }
+                struct spate_column_data cols[2] = {{xs, NULL}, {names, NULL}};
+                spate_status rc = spate_batch_writer_append(out, cols, (uint64_t)x, err);
+                if (rc != SPATE_OK)
+                    return rc;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static spate_status sum_col0(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *acc = user; /* acc[0] = rows, acc[1] = sum, acc[2] = calls */
+    acc[2]++;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t x;
+                const char *s;
+                uint32_t len;
+                if (!spate_chunk_get_i64(&v, 0, r, &x) ||
+                    !spate_chunk_get_string(&v, 1, r, &s, &len) || len < 2 || atoll(s + 1) != x)
+                    return EIO;
+                acc[0]++;
+                acc[1] += x;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+static void transform_whole_batches(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    struct spate_column_def out_cols[] = {{"x", SPATE_TYPE_I64}, {"name", SPATE_TYPE_STRING}};
+    spate_dstream *t = spate_dstream_transform(q, out_cols, 2, expand, NULL, &err);
+    assert_non_null(t);
+    static int64_t acc[3];
+    memset(acc, 0, sizeof(acc));
+    assert_int_equal(spate_dstream_foreach_batch(t, sum_col0, acc, &err), SPATE_OK);
+    int64_t b1[] = {1, 2, 3, 40}, b2[] = {5, -1};
+    push(q, b1, 4);
+    push(q, b2, 2); /* fails: a negative value */
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, 3, &err), SPATE_OK);
+    bool stopped;
+    err.message[0] = '\0';
+    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), EIO);
+    assert_non_null(strstr(err.message, "negative value -1"));
+    assert_int_equal(acc[2], 2); /* batches 1 and 3 reached the output */
+    assert_int_equal(acc[0], 1 + 2 + 3 + 40);
+    assert_int_equal(acc[1], 1 + 4 + 9 + 1600);
+    harness_close(ctx);
+    assert_null(spate_dstream_transform(NULL, out_cols, 2, expand, NULL, &err));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(union_keeps_stream_order),
-        cmocka_unit_test(union_definition_errors),
-        cmocka_unit_test(count_by_value_counts),
-        cmocka_unit_test(reduce_whole_batches),
+        cmocka_unit_test(union_keeps_stream_order), cmocka_unit_test(union_definition_errors),
+        cmocka_unit_test(count_by_value_counts),    cmocka_unit_test(reduce_whole_batches),
+        cmocka_unit_test(transform_whole_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
