@@ -728,3 +728,56 @@ spate_dstream *spate_dstream_count_by_window(spate_dstream *ds, const struct spa
     struct spate_column_def cols[] = {{"count", SPATE_TYPE_I64}};
     return finish(out, cols, 1, err);
 }
+
+spate_dstream *spate_dstream_reduce_by_window(spate_dstream *ds, const struct spate_reduce_opts *ro,
+                                              const struct spate_window_opts *wo,
+                                              struct spate_error *err) {
+    const char *what = "reduce_by_window";
+    if (!can_define(ds, what, err))
+        return NULL;
+    struct sp_window_def w;
+    memset(&w, 0, sizeof(w));
+    if (!check_window(ds, what, wo, &w, err))
+        return NULL;
+    spate_reduce_opts_init(&w.reduce);
+    if (ro != NULL)
+        w.reduce = *ro;
+    const struct sp_schema *s = &ds->schema;
+    if (w.reduce.value_col >= s->ncols) {
+        sp_error_set(err, EINVAL, "%s: no column %u", what, w.reduce.value_col);
+        return NULL;
+    }
+    enum spate_type vt = s->cols[w.reduce.value_col].type;
+    if (vt == SPATE_TYPE_TIMESTAMP)
+        vt = SPATE_TYPE_I64;
+    bool builtin =
+        w.reduce.fn == NULL && (w.reduce.agg == SPATE_AGG_SUM || w.reduce.agg == SPATE_AGG_MIN ||
+                                w.reduce.agg == SPATE_AGG_MAX);
+    if ((w.reduce.fn == NULL && !builtin) ||
+        (vt != SPATE_TYPE_I64 && !(vt == SPATE_TYPE_F64 && builtin))) {
+        sp_error_set(err, EINVAL,
+                     "%s: SUM, MIN or MAX of an i64 or f64 column, or a reduce function of an i64 "
+                     "column",
+                     what);
+        return NULL;
+    }
+    if (wo->use_inverse && !(w.reduce.fn == NULL && w.reduce.agg == SPATE_AGG_SUM) &&
+        !(w.reduce.fn != NULL && wo->inv_fn != NULL)) {
+        sp_error_set(err, EINVAL,
+                     "%s: use_inverse needs SUM, or a reduce function with inv_fn (MIN and MAX "
+                     "have no inverse)",
+                     what);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE_WINDOW, ds, err);
+    if (out == NULL)
+        return NULL;
+    w.inverse = wo->use_inverse;
+    w.inv_fn = wo->inv_fn;
+    w.inv_user = wo->inv_user;
+    w.keyless = true;
+    out->u.window = w;
+    out->slide_b = w.slide_b;
+    struct spate_column_def cols[] = {{s->cols[w.reduce.value_col].name, vt}};
+    return finish(out, cols, 1, err);
+}

@@ -1025,14 +1025,14 @@ static void set_agg_spec(struct chain_run *cr, const struct spate_reduce_opts *r
 /* reduce_by_key of ds's parent batch with ro; the output schema is ds's. */
 /* reduce over the whole batch: a partial result per worker, combined here. */
 static spate_status run_reduce_all(struct sp_exec *ex, struct spate_dstream *ds,
-                                   struct spate_batch **out) {
+                                   const struct spate_reduce_opts *ro, struct spate_batch **out) {
     struct chain_run cr;
     SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
     cr.sink = SINK_REDUCE;
-    cr.val_col = ds->u.reduce.value_col;
-    cr.spec.agg = ds->u.reduce.agg;
-    cr.spec.fn = ds->u.reduce.fn;
-    cr.spec.user = ds->u.reduce.user;
+    cr.val_col = ro->value_col;
+    cr.spec.agg = ro->agg;
+    cr.spec.fn = ro->fn;
+    cr.spec.user = ro->user;
     cr.spec.value_is_f64 = ds->schema.cols[0].type == SPATE_TYPE_F64;
     for (uint32_t w = 0; w < ex->nworkers; w++)
         ex->ws[w].has_acc = false;
@@ -1420,7 +1420,7 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         rc = run_union(ex, ds, &b);
         break;
     case SP_NODE_REDUCE_ALL:
-        rc = run_reduce_all(ex, ds, &b);
+        rc = run_reduce_all(ex, ds, &ds->u.reduce, &b);
         break;
     case SP_NODE_TRANSFORM:
         rc = run_transform(ex, ds, &b);
@@ -1679,9 +1679,20 @@ oom:
  */
 static spate_status keyless_pane(struct sp_exec *ex, struct spate_dstream *ds,
                                  struct spate_batch **out) {
-    struct spate_batch *counted;
-    SPATE_RETURN_NOT_OK(run_count(ex, ds, &counted));
-    int64_t total = ((const int64_t *)counted->parts[0].chunks[0]->cols[0].data)[0];
+    int64_t total = 0;
+    bool has;
+    if (ds->u.window.reduce.fn == NULL && ds->u.window.reduce.agg == SPATE_AGG_COUNT) {
+        struct spate_batch *counted; /* count_by_window */
+        SPATE_RETURN_NOT_OK(run_count(ex, ds, &counted));
+        total = ((const int64_t *)counted->parts[0].chunks[0]->cols[0].data)[0];
+        has = total > 0;
+    } else {
+        struct spate_batch *reduced; /* reduce_by_window: one value, or none */
+        SPATE_RETURN_NOT_OK(run_reduce_all(ex, ds, &ds->u.window.reduce, &reduced));
+        has = reduced->rows > 0;
+        if (has)
+            memcpy(&total, reduced->parts[0].chunks[0]->cols[0].data, 8); /* i64 or f64 bits */
+    }
     struct sp_schema *s = sp_region_alloc(&ex->sched, sizeof(*s), 64);
     struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"count", SPATE_TYPE_I64}};
     if (s == NULL || sp_schema_set(s, cols, 2, NULL) != SPATE_OK)
@@ -1689,7 +1700,7 @@ static spate_status keyless_pane(struct sp_exec *ex, struct spate_dstream *ds,
     struct spate_batch *b = sp_batch_new(&ex->sched, s, SP_AGG_RADIX, ex->job->time_ms);
     if (b == NULL)
         return ENOMEM;
-    if (total > 0) {
+    if (has) {
         int64_t zero = 0;
         uint64_t h;
         ex->k->hash_i64(&zero, NULL, 1, &h);
@@ -1717,7 +1728,10 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     wr.cr.ex = ex;
     if (def->keyless) {
         SPATE_RETURN_NOT_OK(keyless_pane(ex, ds, &pane));
-        wr.cr.spec.agg = SPATE_AGG_COUNT;
+        wr.cr.spec.agg = def->reduce.fn != NULL ? SPATE_AGG_SUM : def->reduce.agg;
+        wr.cr.spec.fn = def->reduce.fn;
+        wr.cr.spec.user = def->reduce.user;
+        wr.cr.spec.value_is_f64 = ds->schema.cols[0].type == SPATE_TYPE_F64;
     } else {
         SPATE_RETURN_NOT_OK(run_reduce(ex, ds, &def->reduce, &pane));
         set_agg_spec(&wr.cr, &def->reduce, &ds->schema);

@@ -314,6 +314,19 @@ SPATE_API spate_dstream *spate_dstream_count_by_window(spate_dstream *ds,
                                                        struct spate_error *err);
 
 /*
+ * reduceByWindow: every slide, one record with the reduction (opts->value_col,
+ * SUM/MIN/MAX or an i64 function) of the records in the window; nothing for a
+ * window without data (with the inverse: once data was seen, the running
+ * value stays, e.g. [0] for a SUM). Windows are built from per-batch panes;
+ * use_inverse (SUM, or fn with inv_fn) keeps a running value.
+ * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_reduce_by_window(spate_dstream *ds,
+                                                        const struct spate_reduce_opts *opts,
+                                                        const struct spate_window_opts *wo,
+                                                        struct spate_error *err);
+
+/*
  * countByValueAndWindow: every slide, (value of column 0, count) for the
  * values in the window; values whose count went back to 0 are dropped.
  * Incremental (a running table with an inverse).

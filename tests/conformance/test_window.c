@@ -495,6 +495,76 @@ static void raw_windows_match_naive(void **state) {
     }
 }
 
+/* reduce_by_window: SUM with and without the inverse, MAX, against the naive window. */
+static spate_status take_one(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *v = user; /* v[k]: the value at batch k, INT64_MIN when no record */
+    uint32_t k = (uint32_t)(spate_batch_time_ms(b) / 1000);
+    if (k > NBATCH)
+        return EIO;
+    v[k] = INT64_MIN;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t i = 0; i < spate_batch_num_chunks(b, p); i++) {
+            struct spate_chunk_view cv;
+            if (spate_batch_chunk(b, p, i, &cv) != SPATE_OK || cv.rows != 1 || v[k] != INT64_MIN ||
+                !spate_chunk_get_i64(&cv, 0, 0, &v[k]))
+                return EIO;
+        }
+    }
+    return SPATE_OK;
+}
+
+static void reduce_by_window_matches_naive(void **state) {
+    (void)state;
+    make_input(&input, 17);
+    input.rows[1] = 0;                                 /* nothing before batch 2 */
+    input.rows[6] = input.rows[7] = input.rows[8] = 0; /* a window of 3 without data */
+    static int64_t got[3][NBATCH + 1];
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 3000;
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro); /* SUM of column 1 */
+    spate_dstream *sum = spate_dstream_reduce_by_window(q, &ro, &wo, &err);
+    wo.use_inverse = true;
+    spate_dstream *isum = spate_dstream_reduce_by_window(q, &ro, &wo, &err);
+    ro.agg = SPATE_AGG_MAX;
+    assert_null(spate_dstream_reduce_by_window(q, &ro, &wo, &err)); /* MAX has no inverse */
+    wo.use_inverse = false;
+    spate_dstream *max = spate_dstream_reduce_by_window(q, &ro, &wo, &err);
+    assert_non_null(sum);
+    assert_non_null(isum);
+    assert_non_null(max);
+    assert_int_equal(spate_dstream_foreach_batch(sum, take_one, got[0], &err), SPATE_OK);
+    assert_int_equal(spate_dstream_foreach_batch(isum, take_one, got[1], &err), SPATE_OK);
+    assert_int_equal(spate_dstream_foreach_batch(max, take_one, got[2], &err), SPATE_OK);
+    for (int b = 1; b <= NBATCH; b++) {
+        struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
+        assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
+    }
+    harness_run(ctx, NBATCH);
+    bool seen = false;
+    for (uint32_t k = 1; k <= NBATCH; k++) {
+        int64_t total = 0, mx = INT64_MIN;
+        uint64_t rows = 0;
+        for (uint32_t b = k >= 3 ? k - 2 : 1; b <= k; b++) {
+            for (uint32_t i = 0; i < input.rows[b]; i++) {
+                total += input.val[b][i];
+                mx = input.val[b][i] > mx ? input.val[b][i] : mx;
+                rows++;
+            }
+        }
+        seen = seen || input.rows[k] > 0;
+        assert_int_equal(got[0][k], rows > 0 ? total : INT64_MIN);
+        assert_int_equal(got[1][k], seen ? total : INT64_MIN);
+        assert_int_equal(got[2][k], rows > 0 ? mx : INT64_MIN);
+    }
+}
+
 static void window_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -554,6 +624,7 @@ int main(void) {
         cmocka_unit_test(window_same_on_any_worker_count),
         cmocka_unit_test(counting_windows),
         cmocka_unit_test(raw_windows_match_naive),
+        cmocka_unit_test(reduce_by_window_matches_naive),
         cmocka_unit_test(count_by_value_keys_leave_and_return),
         cmocka_unit_test(window_definition_errors),
     };
