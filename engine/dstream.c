@@ -626,6 +626,8 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     w->inverse = wo->use_inverse;
     w->inv_fn = wo->inv_fn;
     w->inv_user = wo->inv_user;
+    w->keep_fn = wo->keep_fn;
+    w->keep_user = wo->keep_user;
     out->slide_b = w->slide_b;
     return finish(out, cols, 2, err);
 }

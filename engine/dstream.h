@@ -43,6 +43,9 @@ struct sp_window_def {
     bool inverse;      /* running window with an inverse */
     bool keyless;      /* count_by_window: one value, no key column */
     bool drop_zero;    /* count_by_value_and_window: keys whose count went to 0 leave */
+    bool (*keep_fn)(void *user, const struct spate_string *skey, int64_t ikey, int64_t ivalue,
+                    double fvalue); /* the user's filter of the output, or NULL */
+    void *keep_user;
     spate_reduce_i64_fn inv_fn;
     void *inv_user;
 };

@@ -1522,6 +1522,8 @@ static uint32_t win_find(struct sp_agg_table *t, struct sp_region *r, bool is_st
     return sp_agg_find_or_add_i64(t, r, p->hashes[i], ((int64_t *)p->keys)[i], fresh);
 }
 
+static bool win_hidden(const struct win_run *wr, const struct sp_agg_entry *e);
+
 /* Emit the entries of table t as chunks of partition r of wr->out. */
 static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_agg_table *t,
                      uint32_t r) {
@@ -1534,8 +1536,8 @@ static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_a
         uint32_t vcol = wr->def->keyless ? 0 : 1;
         for (uint32_t i = 0; i < rows; i++) {
             const struct sp_agg_entry *e = &t->entries[base + i];
-            if (wr->def->drop_zero && e->val.i == 0)
-                continue; /* counts only: an i64 zero */
+            if (win_hidden(wr, e))
+                continue;
             if (!wr->def->keyless && wr->cr.spec.key_is_string)
                 ((struct spate_string *)sp_col_data(c, 0))[out_rows] = e->key.s;
             else if (!wr->def->keyless)
@@ -1550,19 +1552,36 @@ static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_a
     return true;
 }
 
-/* Rebuild a running table without its zero entries, in a new region. */
-static bool compact_running(struct sp_running *run, bool is_string) {
+/* Whether the window's output leaves e out (count_by_value_and_window's zeros, the filter). */
+static bool win_hidden(const struct win_run *wr, const struct sp_agg_entry *e) {
+    if (wr->def->drop_zero && e->val.i == 0)
+        return true;
+    if (wr->def->keep_fn == NULL)
+        return false;
+    bool is_string = wr->cr.spec.key_is_string;
+    return !wr->def->keep_fn(wr->def->keep_user, is_string ? &e->key.s : NULL,
+                             is_string ? 0 : e->key.i, e->val.i, e->val.f);
+}
+
+/* Whether a running-table entry may go: hidden and at the identity (0), so that it is the
+ * same as absent if its key comes back. */
+static bool win_removable(const struct win_run *wr, const struct sp_agg_entry *e) {
+    return e->val.i == 0 && (wr->def->drop_zero || wr->def->keep_fn != NULL) && win_hidden(wr, e);
+}
+
+/* Rebuild a running table without its removable entries, in a new region. */
+static bool compact_running(const struct win_run *wr, struct sp_running *run, bool is_string) {
     struct sp_region fresh_region;
     sp_region_init(&fresh_region, run->region.arena, run->region.block_size);
     struct sp_agg_table t;
     uint32_t live = 0;
     for (uint32_t i = 0; i < run->table.n; i++)
-        live += run->table.entries[i].val.i != 0;
+        live += !win_removable(wr, &run->table.entries[i]);
     if (sp_agg_table_init(&t, &fresh_region, live > 0 ? live : 1) != SPATE_OK)
         goto fail;
     for (uint32_t i = 0; i < run->table.n; i++) {
         const struct sp_agg_entry *e = &run->table.entries[i];
-        if (e->val.i == 0)
+        if (win_removable(wr, e))
             continue;
         bool fresh;
         uint32_t idx = is_string
@@ -1628,11 +1647,11 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     }
     /* Keys whose count went back to 0 leave (count_by_value_and_window): rebuild the
      * table once they are the majority, so the cost stays O(1) per key and update. */
-    if (wr->def->drop_zero) {
-        uint32_t zeros = 0;
+    if (wr->def->drop_zero || wr->def->keep_fn != NULL) {
+        uint32_t gone = 0;
         for (uint32_t i = 0; i < run->table.n; i++)
-            zeros += run->table.entries[i].val.i == 0;
-        if (zeros > 0 && zeros * 2 > run->table.n && !compact_running(run, is_string))
+            gone += win_removable(wr, &run->table.entries[i]);
+        if (gone > 0 && gone * 2 > run->table.n && !compact_running(wr, run, is_string))
             goto oom;
     }
     if (!wr->emit)

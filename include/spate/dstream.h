@@ -228,6 +228,13 @@ struct spate_window_opts {
                           expired one out (built-in SUM and COUNT, or inv_fn) */
     spate_reduce_i64_fn inv_fn; /* with a user reduce fn and use_inverse: acc = inv(acc, old) */
     void *inv_user;
+    /* Optional filter of reduce_by_key_and_window's output (Spark's filterFunc): a key for
+     * which it returns false is left out; one whose value is also the identity (0) is removed
+     * from the running window. skey is set for string keys, ikey for i64 keys; ivalue or
+     * fvalue is the value, as the column's type. Runs on worker threads. */
+    bool (*keep_fn)(void *user, const struct spate_string *skey, int64_t ikey, int64_t ivalue,
+                    double fvalue);
+    void *keep_user;
 };
 
 SPATE_API void spate_window_opts_init(struct spate_window_opts *opts);

@@ -565,6 +565,70 @@ static void reduce_by_window_matches_naive(void **state) {
     }
 }
 
+/* The filter of expired keys (Spark's filterFunc) on a window with the inverse. */
+static bool keep_nonzero(void *user, const struct spate_string *skey, int64_t ikey, int64_t iv,
+                         double fv) {
+    (void)user;
+    (void)skey;
+    (void)ikey;
+    (void)fv;
+    return iv != 0;
+}
+
+static bool keep_even_keys(void *user, const struct spate_string *skey, int64_t ikey, int64_t iv,
+                           double fv) {
+    (void)user;
+    (void)skey;
+    (void)iv;
+    (void)fv;
+    return ikey % 2 == 0;
+}
+
+static void window_filter_function(void **state) {
+    (void)state;
+    make_input(&input, 18);
+    for (int which = 0; which < 2; which++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        ro.agg = SPATE_AGG_COUNT; /* counts: keys go back to 0 when they leave the window */
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 2000;
+        wo.use_inverse = true;
+        wo.keep_fn = which == 0 ? keep_nonzero : keep_even_keys;
+        spate_dstream *w = spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err);
+        assert_non_null(w);
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(w, collect, &col, &err), SPATE_OK);
+        for (int b = 1; b <= NBATCH; b++) {
+            struct spate_column_data d[2] = {{input.key[b], NULL}, {input.val[b], NULL}};
+            assert_int_equal(spate_queue_push(q, d, input.rows[b], &err), SPATE_OK);
+        }
+        harness_run(ctx, NBATCH);
+        assert_false(col.bad);
+        bool ever[NKEYS] = {false};
+        for (uint32_t k = 1; k <= NBATCH; k++) {
+            int64_t n[NKEYS] = {0};
+            for (uint32_t i = 0; i < input.rows[k]; i++)
+                ever[input.key[k][i]] = true;
+            for (uint32_t b = k >= 2 ? k - 1 : 1; b <= k; b++)
+                for (uint32_t i = 0; i < input.rows[b]; i++)
+                    n[input.key[b][i]]++;
+            const struct emission *e = &col.em[k - 1];
+            for (int key = 0; key < NKEYS; key++) {
+                bool want = ever[key] && (which == 0 ? n[key] != 0 : key % 2 == 0);
+                assert_int_equal(e->present[key], want);
+                if (want)
+                    assert_int_equal(e->value[key], n[key]);
+            }
+        }
+    }
+}
+
 static void window_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -625,6 +689,7 @@ int main(void) {
         cmocka_unit_test(counting_windows),
         cmocka_unit_test(raw_windows_match_naive),
         cmocka_unit_test(reduce_by_window_matches_naive),
+        cmocka_unit_test(window_filter_function),
         cmocka_unit_test(count_by_value_keys_leave_and_return),
         cmocka_unit_test(window_definition_errors),
     };
