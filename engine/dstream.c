@@ -240,6 +240,23 @@ spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
     return finish(out, first->schema.cols, first->schema.ncols, err);
 }
 
+spate_dstream *spate_dstream_flat_map(spate_dstream *ds, const struct spate_column_def *columns,
+                                      uint32_t num_columns, spate_flat_map_fn fn, void *user,
+                                      struct spate_error *err) {
+    if (!can_define(ds, "flat_map", err))
+        return NULL;
+    if (fn == NULL) {
+        sp_error_set(err, EINVAL, "flat_map: the function is NULL");
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_FLAT_MAP, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.flat_map.fn = fn;
+    out->u.flat_map.user = user;
+    return finish(out, columns, num_columns, err);
+}
+
 spate_dstream *spate_dstream_transform(spate_dstream *ds, const struct spate_column_def *columns,
                                        uint32_t num_columns, spate_transform_fn fn, void *user,
                                        struct spate_error *err) {

@@ -31,7 +31,8 @@ enum sp_node_kind {
     SP_NODE_STATE_SNAPSHOT,
     SP_NODE_WINDOW,
     SP_NODE_REDUCE_ALL,
-    SP_NODE_TRANSFORM
+    SP_NODE_TRANSFORM,
+    SP_NODE_FLAT_MAP
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -94,6 +95,10 @@ struct spate_dstream {
             void *user;
         } transform;
         struct {
+            spate_flat_map_fn fn;
+            void *user;
+        } flat_map;
+        struct {
             struct spate_dstream *right; /* the left side is parent */
             struct spate_join_opts opts;
         } join;
@@ -116,8 +121,9 @@ static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
 
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
-           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
-           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_MAP_TO_PAIR ||
+           ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
+           ds->kind == SP_NODE_FILTER_STR;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

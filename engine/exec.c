@@ -57,6 +57,7 @@ struct sp_wstate {
         double f;
     } acc;
     uint64_t lines;
+    struct sp_queue_item *items; /* flat_map output of this batch, freed with it */
     struct sp_scatter {
         uint32_t n, cap;
         uint64_t *hashes;
@@ -98,9 +99,14 @@ struct sp_exec {
     struct sp_queue_item *items; /* rows transform functions appended this batch */
 };
 
+/* A writer appends to a transform's output batch, or (flat_map) pushes chunks down a chain. */
 struct spate_batch_writer {
     struct sp_exec *ex;
-    struct spate_batch *out; /* one partition */
+    struct spate_batch *out; /* transform: one partition */
+    struct chain_run *cr;    /* flat_map: the chain, the worker, the partition, the next level */
+    struct sp_wstate *ws;
+    uint32_t part, level;
+    const struct sp_schema *schema;
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER, SINK_REDUCE };
@@ -709,6 +715,21 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
             return;
         }
         push(cr, ws, part, level + 1, out);
+        return;
+    }
+    case SP_NODE_FLAT_MAP: {
+        struct spate_batch_writer w = {.ex = cr->ex,
+                                       .cr = cr,
+                                       .ws = ws,
+                                       .part = part,
+                                       .level = level,
+                                       .schema = &node->schema};
+        struct spate_error e;
+        e.message[0] = '\0';
+        spate_status rc = node->u.flat_map.fn(node->u.flat_map.user, &in->view, &w, &e);
+        if (rc != SPATE_OK)
+            record_error(cr->ex, rc, "flat_map function failed: %s",
+                         e.message[0] ? e.message : strerror(rc));
         return;
     }
     case SP_NODE_MAP_TO_PAIR: {
@@ -1325,8 +1346,18 @@ spate_status spate_batch_writer_append(spate_batch_writer *w,
         return SPATE_OK;
     struct sp_queue_item *item;
     SPATE_RETURN_NOT_OK(
-        sp_queue_item_build(w->out->schema, columns, rows, "batch_writer_append", &item, err));
-    /* The item lives until the batch is released; its chunks join the output. */
+        sp_queue_item_build(w->schema, columns, rows, "batch_writer_append", &item, err));
+    if (w->cr != NULL) {
+        /* flat_map: the copies live until the batch is released (views may point into them);
+         * each chunk goes down the chain now. */
+        item->next = w->ws->items;
+        w->ws->items = item;
+        const struct sp_part *fp = &item->batch->parts[0];
+        for (uint32_t c = 0; c < fp->nchunks; c++)
+            push(w->cr, w->ws, w->part, w->level + 1, fp->chunks[c]);
+        return SPATE_OK;
+    }
+    /* transform: the item lives until the batch is released; its chunks join the output. */
     item->next = w->ex->items;
     w->ex->items = item;
     const struct sp_part *p = &item->batch->parts[0];
@@ -1341,7 +1372,10 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
                                   struct spate_batch **out) {
     struct spate_batch *in;
     SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &in));
-    struct spate_batch_writer w = {ex, sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms)};
+    struct spate_batch_writer w = {.ex = ex,
+                                   .out =
+                                       sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms),
+                                   .schema = &ds->schema};
     if (w.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
         return ENOMEM;
@@ -2374,8 +2408,14 @@ release:
     /* Release the batch: regions back to their first block, input data back to the inputs. */
     for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
         ds->memo = NULL;
-    for (uint32_t w = 0; w < ex->nworkers; w++)
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
         sp_region_reset(&ex->ws[w].batch);
+        while (ex->ws[w].items != NULL) {
+            struct sp_queue_item *next = ex->ws[w].items->next;
+            sp_queue_item_free(ex->ws[w].items);
+            ex->ws[w].items = next;
+        }
+    }
     sp_region_reset(&ex->sched);
     while (ex->items != NULL) {
         struct sp_queue_item *next = ex->items->next;

@@ -120,6 +120,20 @@ typedef spate_status (*spate_transform_fn)(void *user, const spate_batch *in,
                                            spate_batch_writer *out, struct spate_error *err);
 
 /*
+ * flatMap with a chunk callback: fn gets each input chunk and appends any
+ * number of output rows (schema columns, copied) to out, which go straight
+ * on to the next operator (fused, on the worker thread). Returns NULL on
+ * EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+typedef spate_status (*spate_flat_map_fn)(void *user, const struct spate_chunk_view *in,
+                                          spate_batch_writer *out, struct spate_error *err);
+
+SPATE_API spate_dstream *spate_dstream_flat_map(spate_dstream *ds,
+                                                const struct spate_column_def *columns,
+                                                uint32_t num_columns, spate_flat_map_fn fn,
+                                                void *user, struct spate_error *err);
+
+/*
  * transform: fn runs once per batch (at every slide of ds) on the scheduler
  * thread with the whole batch, and its appended rows, schema columns
  * (copied), are the output batch. The escape hatch for what no built-in

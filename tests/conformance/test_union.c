@@ -378,11 +378,73 @@ static void transform_whole_batches(void **state) {
     assert_null(spate_dstream_transform(NULL, out_cols, 2, expand, NULL, &err));
 }
 
+/* flat_map: each value x becomes x rows (x, "n<x>"), counted downstream by key, and printed. */
+static spate_status expand_chunk(void *user, const struct spate_chunk_view *in,
+                                 spate_batch_writer *out, struct spate_error *err) {
+    (void)user;
+    for (uint32_t r = 0; r < in->rows; r++) {
+        int64_t x = 0;
+        if (!spate_chunk_get_i64(in, 0, r, &x) || x < 0 || x > 64)
+            continue;
+        int64_t xs[64];
+        struct spate_string names[64];
+        char name[16];
+        int len = snprintf(name, sizeof(name), "n%lld", (long long)x);
+        for (int64_t i = 0; i < x; i++) {
+            xs[i] = x;
+            memset(&names[i], 0, sizeof(names[i]));
+            names[i].len = (uint32_t)len;
+            memcpy((char *)&names[i] + offsetof(struct spate_string, prefix), name, (size_t)len);
+        }
+        struct spate_column_data cols[2] = {{xs, NULL}, {names, NULL}};
+        spate_status rc = spate_batch_writer_append(out, cols, (uint64_t)x, err);
+        if (rc != SPATE_OK)
+            return rc;
+    }
+    return SPATE_OK;
+}
+
+static void flat_map_chunks(void **state) {
+    (void)state;
+    for (uint32_t workers = 1; workers <= 4; workers *= 4) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+        struct spate_column_def out_cols[] = {{"x", SPATE_TYPE_I64}, {"name", SPATE_TYPE_STRING}};
+        spate_dstream *fm = spate_dstream_flat_map(q, out_cols, 2, expand_chunk, NULL, &err);
+        assert_non_null(fm);
+        static int64_t acc[3];
+        memset(acc, 0, sizeof(acc));
+        assert_int_equal(spate_dstream_foreach_batch(fm, sum_col0, acc, &err), SPATE_OK);
+        spate_dstream *by_x = spate_dstream_count_by_value(fm, &err);
+        static int64_t counted[1 + 2 * 1000];
+        counted[0] = 0;
+        assert_int_equal(spate_dstream_foreach_batch(by_x, collect_pairs, counted, &err), SPATE_OK);
+        enum { N = 3000 };
+        static int64_t v[N];
+        int64_t rows = 0, sum = 0, per[65] = {0};
+        for (int i = 0; i < N; i++) {
+            v[i] = i % 65;
+            rows += v[i];
+            sum += v[i] * v[i];
+            per[v[i]] += v[i];
+        }
+        push(q, v, N);
+        harness_run(ctx, 1);
+        assert_int_equal(acc[0], rows);
+        assert_int_equal(acc[1], sum);
+        assert_int_equal(counted[0], 64); /* x = 1..64 */
+        for (int64_t i = 0; i < counted[0]; i++)
+            assert_int_equal(counted[2 + 2 * i], per[counted[1 + 2 * i]]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(union_keeps_stream_order), cmocka_unit_test(union_definition_errors),
         cmocka_unit_test(count_by_value_counts),    cmocka_unit_test(reduce_whole_batches),
-        cmocka_unit_test(transform_whole_batches),
+        cmocka_unit_test(transform_whole_batches),  cmocka_unit_test(flat_map_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
