@@ -264,6 +264,9 @@ static void *sched_main(void *arg) {
         if (ctx->jobs_head == NULL)
             ctx->jobs_tail = NULL;
         ctx->running_job = true;
+        uint64_t behind = 0; /* jobs sealed after this one and waiting: the lag */
+        for (struct sp_job *j = ctx->jobs_head; j != NULL; j = j->next)
+            behind++;
         pthread_mutex_unlock(&ctx->mu);
 
         struct spate_batch_info info;
@@ -279,6 +282,7 @@ static void *sched_main(void *arg) {
         if (info.scheduling_delay_us < 0)
             info.scheduling_delay_us = 0;
         info.processing_time_us = (end - start) / 1000;
+        info.lag_batches = behind;
         if (ctx->opts.on_batch != NULL)
             ctx->opts.on_batch(ctx->opts.on_batch_user, &info);
         free_job(ctx, job);

@@ -31,6 +31,8 @@ struct spate_batch_info {
     int64_t scheduling_delay_us; /* from the batch's due time to the start of its processing */
     int64_t processing_time_us;  /* from the start to the end of its processing, outputs included */
     bool failed;                 /* an output or user function failed in this batch */
+    uint64_t lag_batches;        /* batches already due behind this one when it started:
+                                    how far processing is behind the clock */
 };
 
 /* Called on the scheduler thread after each batch, outputs done. Must be quick. */

@@ -1421,6 +1421,48 @@ static void test_listener_indexes_and_times(void **state) {
     pthread_mutex_destroy(&l.mu);
 }
 
+/* A sink slower than the interval: batches keep their times, the lag and delay show it. */
+static spate_status slow_sink(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)user;
+    (void)b;
+    (void)err;
+    sleep_ms(60);
+    return SPATE_OK;
+}
+
+static void test_slow_batches_show_lag(void **state) {
+    (void)state;
+    spate_engine *e = new_engine(1);
+    struct spate_context_opts o;
+    spate_context_opts_init(&o);
+    o.batch_interval_ms = 20;
+    struct listen l;
+    listen_init(&l);
+    o.on_batch = listener;
+    o.on_batch_user = &l;
+    spate_context *ctx = new_ctx(e, &o);
+    struct spate_error err;
+    spate_error_init(&err);
+    assert_int_equal(spate_dstream_foreach_batch(lines_queue(ctx), slow_sink, NULL, &err),
+                     SPATE_OK);
+    start_ok(ctx);
+    for (int i = 0; i < 300 && listen_count(&l) < 6; i++)
+        sleep_ms(10);
+    stop_ok(ctx, false, false);
+    uint64_t n = listen_count(&l);
+    assert_true(n >= 6);
+    if (n > 64)
+        n = 64;
+    /* The clock never runs user code: batch k still has time zero + k x interval. */
+    for (uint64_t i = 1; i < n; i++)
+        assert_int_equal(l.info[i].batch_time_ms - l.info[i - 1].batch_time_ms, 20);
+    /* Each batch takes 3 intervals: later batches start late and see others waiting. */
+    assert_true(l.info[n - 1].scheduling_delay_us > 60000);
+    assert_true(l.info[n - 1].lag_batches >= 1);
+    assert_true(l.info[n - 1].processing_time_us >= 55000);
+    ctx_destroy(ctx);
+}
+
 static void test_wall_clock_batch_times(void **state) {
     (void)state;
     spate_engine *e = new_engine(1);
@@ -1558,6 +1600,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_failed_start_leaves_nothing, teardown),
         cmocka_unit_test_teardown(test_listener_indexes_and_times, teardown),
         cmocka_unit_test_teardown(test_wall_clock_batch_times, teardown),
+        cmocka_unit_test_teardown(test_slow_batches_show_lag, teardown),
         cmocka_unit_test_teardown(test_engine_isa_choice, teardown),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
