@@ -10,6 +10,7 @@
 #define SPATE_BATCH_H
 
 #include "spate/schema.h"
+#include "spate/arrow_abi.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,23 @@ SPATE_API bool spate_chunk_get_f64(const struct spate_chunk_view *chunk, uint32_
                                    double *out);
 SPATE_API bool spate_chunk_get_string(const struct spate_chunk_view *chunk, uint32_t col,
                                       uint32_t row, const char **data, uint32_t *len);
+
+/*
+ * Export the whole batch (every partition and chunk, selections applied) as
+ * one Arrow record batch: a struct array whose children are the columns,
+ * formats "l" (i64), "g" (f64), "b" (bool, bit-packed), "tsn:" (timestamp,
+ * ns) and "u" (utf8, int32 offsets), with validity bitmaps where a column has
+ * nulls. The export owns copies of the data, so it stays valid after the
+ * callback that got batch returns, until the consumer calls the release
+ * callbacks (Arrow's move rules apply: a moved-from struct has release NULL).
+ * Returns SPATE_OK, EINVAL (NULL arguments), EOVERFLOW (a string column of
+ * more than 2 GiB), ENOMEM.
+ * Ownership: the caller owns *schema and *array and must call their release.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_batch_export(const spate_batch *batch,
+                                                          struct ArrowSchema *schema,
+                                                          struct ArrowArray *array,
+                                                          struct spate_error *err);
 
 /*
  * Builder for the output of a chunk callback (map). Output columns hold as

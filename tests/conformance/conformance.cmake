@@ -10,3 +10,4 @@ spate_add_test(test_state ${CMAKE_CURRENT_LIST_DIR}/test_state.c conformance 120
 spate_add_test(test_join ${CMAKE_CURRENT_LIST_DIR}/test_join.c conformance 120)
 spate_add_test(test_text_files ${CMAKE_CURRENT_LIST_DIR}/test_text_files.c conformance 60)
 spate_add_test(test_map_state ${CMAKE_CURRENT_LIST_DIR}/test_map_state.c conformance 60)
+spate_add_test(test_arrow ${CMAKE_CURRENT_LIST_DIR}/test_arrow.c conformance 60)
