@@ -274,6 +274,27 @@ spate_dstream *spate_dstream_transform(spate_dstream *ds, const struct spate_col
     return finish(out, columns, num_columns, err);
 }
 
+spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate_dstream *right,
+                                            const struct spate_column_def *columns,
+                                            uint32_t num_columns, spate_transform2_fn fn,
+                                            void *user, struct spate_error *err) {
+    if (!can_define(left, "transform_with", err))
+        return NULL;
+    if (right == NULL || fn == NULL || right->ctx != left->ctx || right->slide_b != left->slide_b) {
+        sp_error_set(err, EINVAL,
+                     "transform_with: a function and a right stream of the same context and "
+                     "slide are needed");
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(left->ctx, SP_NODE_TRANSFORM2, left, err);
+    if (out == NULL)
+        return NULL;
+    out->u.transform2.fn = fn;
+    out->u.transform2.user = user;
+    out->u.transform2.right = right;
+    return finish(out, columns, num_columns, err);
+}
+
 /* ---- Aggregations ---- */
 
 spate_dstream *spate_dstream_count(spate_dstream *ds, struct spate_error *err) {

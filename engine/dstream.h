@@ -32,7 +32,8 @@ enum sp_node_kind {
     SP_NODE_WINDOW,
     SP_NODE_REDUCE_ALL,
     SP_NODE_TRANSFORM,
-    SP_NODE_FLAT_MAP
+    SP_NODE_FLAT_MAP,
+    SP_NODE_TRANSFORM2
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -98,6 +99,11 @@ struct spate_dstream {
             spate_flat_map_fn fn;
             void *user;
         } flat_map;
+        struct {
+            spate_transform2_fn fn;
+            void *user;
+            struct spate_dstream *right; /* the left stream is parent */
+        } transform2;
         struct {
             struct spate_dstream *right; /* the left side is parent */
             struct spate_join_opts opts;

@@ -1370,8 +1370,10 @@ spate_status spate_batch_writer_append(spate_batch_writer *w,
 
 static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
                                   struct spate_batch **out) {
-    struct spate_batch *in;
+    struct spate_batch *in, *right = NULL;
     SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &in));
+    if (ds->kind == SP_NODE_TRANSFORM2)
+        SPATE_RETURN_NOT_OK(get_batch(ex, ds->u.transform2.right, false, &right));
     struct spate_batch_writer w = {.ex = ex,
                                    .out =
                                        sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms),
@@ -1382,7 +1384,9 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
     }
     struct spate_error e;
     e.message[0] = '\0';
-    spate_status rc = ds->u.transform.fn(ds->u.transform.user, in, &w, &e);
+    spate_status rc = ds->kind == SP_NODE_TRANSFORM2
+                          ? ds->u.transform2.fn(ds->u.transform2.user, in, right, &w, &e)
+                          : ds->u.transform.fn(ds->u.transform.user, in, &w, &e);
     if (rc != SPATE_OK) {
         record_error(ex, rc, "transform function failed: %s",
                      e.message[0] ? e.message : strerror(rc));
@@ -1457,6 +1461,7 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         rc = run_reduce_all(ex, ds, &ds->u.reduce, &b);
         break;
     case SP_NODE_TRANSFORM:
+    case SP_NODE_TRANSFORM2:
         rc = run_transform(ex, ds, &b);
         break;
     case SP_NODE_JOIN:

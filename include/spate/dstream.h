@@ -145,6 +145,21 @@ SPATE_API spate_dstream *spate_dstream_transform(spate_dstream *ds,
                                                  uint32_t num_columns, spate_transform_fn fn,
                                                  void *user, struct spate_error *err);
 
+/* A function over the batches of two streams at the same time (Spark's transformWith). */
+typedef spate_status (*spate_transform2_fn)(void *user, const spate_batch *left,
+                                            const spate_batch *right, spate_batch_writer *out,
+                                            struct spate_error *err);
+
+/*
+ * transformWith: as transform, with the batches of two streams of the same
+ * context and slide. Returns NULL on EINVAL (different contexts or slides),
+ * EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate_dstream *right,
+                                                      const struct spate_column_def *columns,
+                                                      uint32_t num_columns, spate_transform2_fn fn,
+                                                      void *user, struct spate_error *err);
+
 /* ---- Aggregations ---- */
 
 /* count: one record per batch (column "count", i64); [0] for an empty batch. */

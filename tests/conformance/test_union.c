@@ -440,11 +440,60 @@ static void flat_map_chunks(void **state) {
     }
 }
 
+/* transform_with: (left rows, right rows) of the same batch, as one record. */
+static spate_status pair_counts(void *user, const spate_batch *left, const spate_batch *right,
+                                spate_batch_writer *out, struct spate_error *err) {
+    (void)user;
+    int64_t l = (int64_t)spate_batch_rows(left), r = (int64_t)spate_batch_rows(right);
+    struct spate_column_data cols[2] = {{&l, NULL}, {&r, NULL}};
+    return spate_batch_writer_append(out, cols, 1, err);
+}
+
+static spate_status take_pair(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *got = user; /* got[2k], got[2k+1] for batch k */
+    struct spate_chunk_view v;
+    int64_t k = spate_batch_time_ms(b) / 1000;
+    if (k < 1 || k > 3 || spate_batch_chunk(b, 0, 0, &v) != SPATE_OK ||
+        !spate_chunk_get_i64(&v, 0, 0, &got[2 * k]) ||
+        !spate_chunk_get_i64(&v, 1, 0, &got[2 * k + 1]))
+        return EIO;
+    return SPATE_OK;
+}
+
+static void transform_with_two_streams(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+    spate_dstream *a = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *b = spate_context_queue_stream(ctx, cols, 1, &err);
+    struct spate_column_def out_cols[] = {{"left", SPATE_TYPE_I64}, {"right", SPATE_TYPE_I64}};
+    spate_dstream *t = spate_dstream_transform_with(a, b, out_cols, 2, pair_counts, NULL, &err);
+    assert_non_null(t);
+    static int64_t got[8];
+    assert_int_equal(spate_dstream_foreach_batch(t, take_pair, got, &err), SPATE_OK);
+    int64_t v[10] = {0};
+    push(a, v, 3);
+    push(b, v, 7);
+    push(a, v, 0);
+    push(b, v, 2);
+    harness_run(ctx, 3);
+    assert_int_equal(got[2], 3);
+    assert_int_equal(got[3], 7);
+    assert_int_equal(got[4], 0);
+    assert_int_equal(got[5], 2);
+    assert_int_equal(got[6], 0);
+    assert_int_equal(got[7], 0);
+    assert_null(spate_dstream_transform_with(NULL, b, out_cols, 2, pair_counts, NULL, &err));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(union_keeps_stream_order), cmocka_unit_test(union_definition_errors),
-        cmocka_unit_test(count_by_value_counts),    cmocka_unit_test(reduce_whole_batches),
-        cmocka_unit_test(transform_whole_batches),  cmocka_unit_test(flat_map_chunks),
+        cmocka_unit_test(union_keeps_stream_order),   cmocka_unit_test(union_definition_errors),
+        cmocka_unit_test(count_by_value_counts),      cmocka_unit_test(reduce_whole_batches),
+        cmocka_unit_test(transform_whole_batches),    cmocka_unit_test(flat_map_chunks),
+        cmocka_unit_test(transform_with_two_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
