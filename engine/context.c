@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/exec.h"
 #include "engine/mem.h"
+#include "engine/worker.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +24,17 @@
 #include <unistd.h>
 
 static spate_context *active_ctx; /* under the global lock */
+
+/* A day: longer intervals make no sense, and it keeps ns arithmetic far from overflow. */
+#define SP_MAX_INTERVAL_MS (24LL * 3600 * 1000)
+
+/* The monotonic time ms from now, saturated (a huge timeout means "no timeout"). */
+static int64_t deadline_after_ms(int64_t ms) {
+    int64_t now = sp_now_ns();
+    if (ms >= (INT64_MAX - now) / 1000000)
+        return INT64_MAX;
+    return now + ms * 1000000;
+}
 
 void spate_context_opts_init(struct spate_context_opts *opts) {
     if (opts == NULL)
@@ -63,11 +75,11 @@ spate_status spate_context_create(spate_engine *engine, const struct spate_conte
     spate_context_opts_init(&o);
     if (opts != NULL)
         o = *opts;
-    if (o.batch_interval_ms <= 0)
+    if (o.batch_interval_ms <= 0 || o.batch_interval_ms > SP_MAX_INTERVAL_MS)
         return sp_error_set(err, EINVAL,
-                            "spate_context_create: batch interval must be positive (got %" PRId64
-                            " ms)",
-                            o.batch_interval_ms);
+                            "spate_context_create: batch interval must be 1 ms to %lld ms (got "
+                            "%" PRId64 " ms)",
+                            (long long)SP_MAX_INTERVAL_MS, o.batch_interval_ms);
     spate_context *ctx = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*ctx), 64);
     if (ctx == NULL)
         return sp_error_set(err, ENOMEM, "spate_context_create: out of memory");
@@ -305,6 +317,7 @@ static void *sched_main(void *arg) {
 /* ---- Start ---- */
 
 static void stop_threads_and_inputs(spate_context *ctx);
+static spate_status start_locked_out(spate_context *ctx, struct spate_error *err);
 
 spate_status spate_context_start(spate_context *ctx, struct spate_error *err) {
     if (ctx == NULL)
@@ -318,6 +331,23 @@ spate_status spate_context_start(spate_context *ctx, struct spate_error *err) {
         return sp_error_set(err, ECANCELED,
                             "start: the streaming context has been stopped and cannot be "
                             "started again; create a new one");
+    pthread_mutex_lock(&ctx->mu);
+    if (ctx->starting || ctx->state != SPATE_CONTEXT_INITIALIZED) {
+        pthread_mutex_unlock(&ctx->mu);
+        return sp_error_set(err, EBUSY, "start: the context is being started or stopped");
+    }
+    ctx->starting = true; /* a concurrent stop waits until start is done */
+    pthread_mutex_unlock(&ctx->mu);
+    spate_status rc = start_locked_out(ctx, err);
+    pthread_mutex_lock(&ctx->mu);
+    ctx->starting = false;
+    pthread_cond_broadcast(&ctx->cv);
+    pthread_mutex_unlock(&ctx->mu);
+    return rc;
+}
+
+/* start, between the state checks and the end of starting (ctx->starting is set). */
+static spate_status start_locked_out(spate_context *ctx, struct spate_error *err) {
     if (ctx->noutputs == 0) {
         pthread_mutex_lock(&ctx->mu);
         ctx->state = SPATE_CONTEXT_STOPPED;
@@ -419,14 +449,37 @@ static void stop_threads_and_inputs(spate_context *ctx) {
 
 /* ---- Stop ---- */
 
+bool sp_context_on_own_thread(const struct spate_context *ctx) {
+    if (ctx->sched_started && pthread_equal(pthread_self(), ctx->sched_thread))
+        return true;
+    return ctx->engine != NULL && ctx->engine->pool != NULL &&
+           sp_pool_current() == ctx->engine->pool;
+}
+
 static void let_go_of_engine(spate_context *ctx, bool stop_engine) {
     sp_global_lock();
     spate_engine *e = ctx->engine;
-    if (e != NULL && stop_engine) {
-        ctx->engine = NULL;
-        sp_engine_unref_locked(e);
-        sp_engine_stop_locked(e);
+    if (e == NULL || !(stop_engine || e->destroy_pending)) {
+        sp_global_unlock();
+        return;
     }
+    ctx->engine = NULL;
+    /* Another context running on the engine is stopped first: its workers are going. */
+    bool can_stop = true;
+    while (e->bound != NULL && e->bound != ctx) {
+        spate_context *other = e->bound;
+        sp_global_unlock();
+        spate_status rc = spate_context_stop(other, false, false, NULL);
+        sp_global_lock();
+        if (rc != SPATE_OK) { /* we run inside its batch: leave the engine to it */
+            e->destroy_pending = true;
+            can_stop = false;
+            break;
+        }
+    }
+    if (can_stop)
+        sp_engine_stop_locked(e); /* frees nothing while this context holds a reference */
+    sp_engine_unref_locked(e);    /* the last reference of a stopped engine frees it */
     sp_global_unlock();
 }
 
@@ -441,7 +494,7 @@ static bool inputs_pending_locked(spate_context *ctx) {
 static spate_status drain(spate_context *ctx, int64_t timeout_ms) {
     for (struct sp_input *in = ctx->inputs; in != NULL; in = in->next)
         sp_input_stop(in);
-    int64_t deadline = sp_now_ns() + timeout_ms * 1000000;
+    int64_t deadline = deadline_after_ms(timeout_ms);
     spate_status rc = SPATE_OK;
     pthread_mutex_lock(&ctx->mu);
     for (;;) {
@@ -476,12 +529,14 @@ spate_status spate_context_stop_opts(spate_context *ctx, const struct spate_stop
     if (opts != NULL)
         o = *opts;
     pthread_mutex_lock(&ctx->mu);
-    if (ctx->sched_started && pthread_equal(pthread_self(), ctx->sched_thread)) {
+    if (sp_context_on_own_thread(ctx)) {
         pthread_mutex_unlock(&ctx->mu);
         return sp_error_set(err, EDEADLK,
                             "stop: called from inside a batch callback; stop the context from "
                             "another thread");
     }
+    while (ctx->starting)
+        pthread_cond_wait(&ctx->cv, &ctx->mu);
     if (ctx->state == SPATE_CONTEXT_INITIALIZED) {
         ctx->state = SPATE_CONTEXT_STOPPED;
         pthread_cond_broadcast(&ctx->cv);
@@ -543,7 +598,7 @@ static spate_status await_impl(spate_context *ctx, int64_t timeout_ms, bool *sto
                                struct spate_error *err) {
     if (ctx == NULL)
         return sp_error_set(err, EINVAL, "await_termination: the context is NULL");
-    int64_t deadline = timeout_ms >= 0 ? sp_now_ns() + timeout_ms * 1000000 : INT64_MAX;
+    int64_t deadline = timeout_ms >= 0 ? deadline_after_ms(timeout_ms) : INT64_MAX;
     spate_status rc = SPATE_OK;
     pthread_mutex_lock(&ctx->mu);
     for (;;) {
@@ -591,7 +646,7 @@ spate_status spate_context_advance(spate_context *ctx, int64_t intervals, struct
     if (!ctx->opts.manual_clock)
         return sp_error_set(err, EINVAL, "advance: the context does not use the manual clock");
     pthread_mutex_lock(&ctx->mu);
-    if (ctx->sched_started && pthread_equal(pthread_self(), ctx->sched_thread)) {
+    if (sp_context_on_own_thread(ctx)) {
         pthread_mutex_unlock(&ctx->mu);
         return sp_error_set(err, EDEADLK,
                             "advance: called from inside a batch callback, which would wait for "
@@ -601,12 +656,18 @@ spate_status spate_context_advance(spate_context *ctx, int64_t intervals, struct
         pthread_mutex_unlock(&ctx->mu);
         return sp_error_set(err, ECANCELED, "advance: the context is not active");
     }
+    /* One batch at a time: memory stays bounded for any count, and a stop from another
+     * thread gets in between batches. */
     spate_status rc = SPATE_OK;
-    for (int64_t i = 0; i < intervals && rc == SPATE_OK; i++)
+    for (int64_t i = 0; i < intervals && rc == SPATE_OK; i++) {
+        if (ctx->state != SPATE_CONTEXT_ACTIVE || ctx->stopping || ctx->stop_scheduler)
+            break;
         rc = seal_job_locked(ctx, sp_now_ns());
-    uint64_t target = ctx->queued;
-    while (ctx->completed < target && ctx->state == SPATE_CONTEXT_ACTIVE && !ctx->stop_scheduler)
-        pthread_cond_wait(&ctx->cv, &ctx->mu);
+        uint64_t target = ctx->queued;
+        while (ctx->completed < target && ctx->state == SPATE_CONTEXT_ACTIVE &&
+               !ctx->stop_scheduler)
+            pthread_cond_wait(&ctx->cv, &ctx->mu);
+    }
     pthread_mutex_unlock(&ctx->mu);
     if (rc != SPATE_OK)
         return sp_error_set(err, rc, "advance: out of memory");
@@ -650,9 +711,26 @@ bool spate_context_last_batch(const spate_context *ctx, struct spate_batch_info 
 
 /* ---- Destroy ---- */
 
+static void *reaper_main(void *arg) {
+    spate_context_destroy(arg);
+    return NULL;
+}
+
 void spate_context_destroy(spate_context *ctx) {
     if (ctx == NULL)
         return;
+    if (sp_context_on_own_thread(ctx)) {
+        /* Inside one of its own batches: the threads cannot be joined from here. A detached
+         * thread stops and frees the context once this batch is over. */
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int e = pthread_create(&t, &attr, reaper_main, ctx);
+        pthread_attr_destroy(&attr);
+        SP_UNUSED(e); /* without a thread the context stays until the process ends */
+        return;
+    }
     spate_status ignored = spate_context_stop(ctx, false, false, NULL);
     SP_UNUSED(ignored);
     sp_signals_release(ctx);

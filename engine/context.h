@@ -67,6 +67,7 @@ struct spate_context {
     bool stop_clock;     /* the clock thread must exit */
     bool stop_scheduler; /* the scheduler must exit after its current job */
     bool stopping;       /* a stop is in progress */
+    bool starting;       /* a start is in progress: stop waits for it */
     bool running_job;    /* the scheduler is inside a job */
     pthread_t clock_thread, sched_thread;
     bool clock_started, sched_started;

@@ -142,9 +142,15 @@ void spate_engine_destroy(spate_engine *engine) {
     if (engine == NULL)
         return;
     sp_global_lock();
-    /* Misuse guard: an ACTIVE context on this engine is stopped first. */
+    /* Misuse guard: an ACTIVE context on this engine is stopped first. From inside one of
+     * its batches that cannot be done: the engine goes when that context stops. */
     while (engine->bound != NULL) {
         spate_context *ctx = engine->bound;
+        if (sp_context_on_own_thread(ctx)) {
+            engine->destroy_pending = true;
+            sp_global_unlock();
+            return;
+        }
         sp_global_unlock();
         spate_status ignored = spate_context_stop(ctx, false, false, NULL);
         SP_UNUSED(ignored);

@@ -81,8 +81,10 @@ spate_status spate_context_stop_on_signals(spate_context *ctx, struct spate_erro
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
-    if (sigaction(SIGINT, &sa, &old_int) != 0 || sigaction(SIGTERM, &sa, &old_term) != 0) {
-        sigaction(SIGINT, &old_int, NULL);
+    bool int_set = sigaction(SIGINT, &sa, &old_int) == 0;
+    if (!int_set || sigaction(SIGTERM, &sa, &old_term) != 0) {
+        if (int_set)
+            sigaction(SIGINT, &old_int, NULL);
         char q = SIG_BYTE_QUIT;
         ssize_t w = write(sig_pipe[1], &q, 1);
         SP_UNUSED(w);

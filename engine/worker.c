@@ -51,9 +51,16 @@ static void run_tasks(struct sp_pool *pool, struct sp_worker *w) {
     }
 }
 
+static _Thread_local const struct sp_pool *current_pool; /* set on worker threads */
+
+const struct sp_pool *sp_pool_current(void) {
+    return current_pool;
+}
+
 static void *worker_main(void *p) {
     struct sp_worker *w = p;
     struct sp_pool *pool = w->pool;
+    current_pool = pool;
     char name[16];
     snprintf(name, sizeof(name), "spate-w%u", w->index);
     pthread_setname_np(pthread_self(), name);

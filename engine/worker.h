@@ -24,6 +24,9 @@ void sp_pool_destroy(struct sp_pool *pool);
 uint32_t sp_pool_workers(const struct sp_pool *pool);
 /* The jemalloc arena of worker w (0 when arenas are not available). */
 unsigned sp_pool_arena(const struct sp_pool *pool, uint32_t w);
+/* The pool whose worker thread calls this, or NULL on any other thread. */
+const struct sp_pool *sp_pool_current(void);
+
 /* Run fn over tasks [0, n) and wait. n == 0 returns at once. */
 void sp_pool_run(struct sp_pool *pool, uint32_t n, sp_task_fn fn, void *arg);
 

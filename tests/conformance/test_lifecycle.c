@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "spate/spate.h"
@@ -1463,6 +1464,150 @@ static void test_slow_batches_show_lag(void **state) {
     ctx_destroy(ctx);
 }
 
+/* ---- Regressions: misuse across contexts and from inside batches ---- */
+
+/* The engine destroyed while a context still holds it, then that context stops it too. */
+static void test_engine_destroyed_then_stop_engine(void **state) {
+    (void)state;
+    spate_engine *e = new_engine(1);
+    struct spate_context_opts o;
+    manual_opts(&o, 1000);
+    spate_context *ctx = new_ctx(e, &o);
+    engine_gone(e);
+    spate_engine_destroy(e); /* the context keeps its memory until it lets go */
+    struct spate_error err;
+    spate_error_init(&err);
+    static struct counter c;
+    counter_init(&c);
+    add_counter(lines_queue(ctx), &c);
+    assert_int_equal(spate_context_start(ctx, &err), ECANCELED);
+    assert_msg(err);
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    ctx_destroy(ctx);
+}
+
+/* Stopping context B with its engine stops context A that runs on the same engine. */
+static void test_stop_engine_of_a_running_neighbour(void **state) {
+    (void)state;
+    spate_engine *e = new_engine(2);
+    struct spate_context_opts o;
+    manual_opts(&o, 1000);
+    spate_context *a = new_ctx(e, &o);
+    spate_context *b = new_ctx(e, &o);
+    struct counter c;
+    counter_init(&c);
+    add_counter(lines_queue(a), &c);
+    start_ok(a);
+    advance_ok(a, 1);
+    stop_ok(b, true, false); /* the engine goes: A cannot keep running on it */
+    engine_gone(e);
+    assert_int_equal(spate_context_state(a), SPATE_CONTEXT_STOPPED);
+    struct spate_error err;
+    spate_error_init(&err);
+    assert_int_equal(spate_context_advance(a, 1, &err), ECANCELED);
+    ctx_destroy(a);
+    ctx_destroy(b);
+}
+
+/* stop and advance from a function that runs on a worker thread: EDEADLK, no hang. */
+static spate_context *worker_ctx;
+static _Atomic int worker_stop_rc, worker_advance_rc;
+
+static uint32_t stop_from_worker(void *user, const struct spate_chunk_view *in, uint16_t *sel) {
+    (void)user;
+    struct spate_error err;
+    atomic_store(&worker_stop_rc, spate_context_stop(worker_ctx, false, false, &err));
+    atomic_store(&worker_advance_rc, spate_context_advance(worker_ctx, 1, &err));
+    for (uint32_t i = 0; i < in->rows; i++)
+        sel[i] = (uint16_t)i;
+    return in->rows;
+}
+
+static void test_stop_from_a_worker_thread(void **state) {
+    (void)state;
+    spate_engine *e = new_engine(1);
+    struct spate_context_opts o;
+    manual_opts(&o, 1000);
+    worker_ctx = new_ctx(e, &o);
+    spate_dstream *q = lines_queue(worker_ctx);
+    struct spate_error err;
+    spate_error_init(&err);
+    spate_dstream *f = spate_dstream_filter(q, stop_from_worker, NULL, &err);
+    struct counter c;
+    counter_init(&c);
+    add_counter(f, &c);
+    static const char *lines[] = {"a", "b"};
+    push_lines(q, lines, 2);
+    start_ok(worker_ctx);
+    advance_ok(worker_ctx, 1);
+    assert_int_equal(atomic_load(&worker_stop_rc), EDEADLK);
+    assert_int_equal(atomic_load(&worker_advance_rc), EDEADLK);
+    assert_int_equal(c.rows, 2);
+    stop_ok(worker_ctx, false, false);
+    ctx_destroy(worker_ctx);
+}
+
+/* The engine destroyed from inside a batch of its context: done when that context stops. */
+static spate_engine *cb_engine;
+
+static spate_status destroy_engine_in_batch(void *user, const spate_batch *b,
+                                            struct spate_error *err) {
+    (void)user;
+    (void)b;
+    (void)err;
+    spate_engine_destroy(cb_engine); /* must neither hang nor free the running pool */
+    return SPATE_OK;
+}
+
+static void test_engine_destroy_from_a_batch(void **state) {
+    (void)state;
+    cb_engine = new_engine(1);
+    struct spate_context_opts o;
+    manual_opts(&o, 1000);
+    spate_context *ctx = new_ctx(cb_engine, &o);
+    struct spate_error err;
+    spate_error_init(&err);
+    assert_int_equal(
+        spate_dstream_foreach_batch(lines_queue(ctx), destroy_engine_in_batch, NULL, &err),
+        SPATE_OK);
+    start_ok(ctx);
+    advance_ok(ctx, 2); /* the engine still serves the context */
+    engine_gone(cb_engine);
+    stop_ok(ctx, false, false); /* the pending destroy happens here, even without stop_engine */
+    ctx_destroy(ctx);
+}
+
+/* The context destroyed from its own listener: freed once that batch is over. */
+static _Atomic int listener_destroyed;
+static spate_context *self_ctx;
+
+static void destroy_in_listener(void *user, const struct spate_batch_info *info) {
+    (void)user;
+    (void)info;
+    if (atomic_exchange(&listener_destroyed, 1) == 0)
+        spate_context_destroy(self_ctx);
+}
+
+static void test_context_destroy_from_its_listener(void **state) {
+    (void)state;
+    spate_engine *e = new_engine(1);
+    struct spate_context_opts o;
+    spate_context_opts_init(&o);
+    o.batch_interval_ms = 10;
+    o.on_batch = destroy_in_listener;
+    struct spate_error err;
+    spate_error_init(&err);
+    assert_int_equal(spate_context_create(e, &o, &self_ctx, &err), SPATE_OK);
+    static struct counter c; /* batches may still run while the reaper stops the context */
+    counter_init(&c);
+    add_counter(lines_queue(self_ctx), &c);
+    assert_int_equal(spate_context_start(self_ctx, &err), SPATE_OK);
+    for (int i = 0; i < 200 && !atomic_load(&listener_destroyed); i++)
+        sleep_ms(5);
+    assert_true(atomic_load(&listener_destroyed));
+    sleep_ms(300); /* the reaper thread stops and frees it (ASan checks); then the engine goes */
+}
+
 static void test_wall_clock_batch_times(void **state) {
     (void)state;
     spate_engine *e = new_engine(1);
@@ -1601,6 +1746,11 @@ int main(void) {
         cmocka_unit_test_teardown(test_listener_indexes_and_times, teardown),
         cmocka_unit_test_teardown(test_wall_clock_batch_times, teardown),
         cmocka_unit_test_teardown(test_slow_batches_show_lag, teardown),
+        cmocka_unit_test_teardown(test_engine_destroyed_then_stop_engine, teardown),
+        cmocka_unit_test_teardown(test_stop_engine_of_a_running_neighbour, teardown),
+        cmocka_unit_test_teardown(test_stop_from_a_worker_thread, teardown),
+        cmocka_unit_test_teardown(test_engine_destroy_from_a_batch, teardown),
+        cmocka_unit_test_teardown(test_context_destroy_from_its_listener, teardown),
         cmocka_unit_test_teardown(test_engine_isa_choice, teardown),
     };
     return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
