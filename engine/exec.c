@@ -2326,9 +2326,13 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
             atomic_fetch_add(&in->records, lines);
             atomic_fetch_add(&in->bytes, len);
         } else if (cut->item != NULL) {
+            /* Contiguous runs of chunks per partition: reading the partitions in turn
+             * gives the rows in the order they were pushed. */
             const struct spate_batch *q = cut->item->batch;
-            for (uint32_t c = 0; c < q->parts[0].nchunks; c++)
-                if (sp_part_append(&ex->sched, &b->parts[c % ex->nworkers],
+            uint32_t nch = q->parts[0].nchunks;
+            for (uint32_t c = 0; c < nch; c++)
+                if (sp_part_append(&ex->sched,
+                                   &b->parts[(uint64_t)c * ex->nworkers / (nch ? nch : 1)],
                                    q->parts[0].chunks[c]) != SPATE_OK)
                     return ENOMEM;
             b->rows = cut->item->rows;

@@ -162,10 +162,14 @@ spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_c
             if (s->cols[c].type == SPATE_TYPE_STRING) {
                 const struct spate_string *sv = (const struct spate_string *)src;
                 struct spate_string *dv = (struct spate_string *)dst;
+                const uint64_t *valid = columns[c].validity;
                 for (uint32_t i = 0; i < n; i++) {
+                    memset(&dv[i], 0, sizeof(dv[i]));
+                    uint64_t row = base + i;
+                    if (valid != NULL && !((valid[row >> 6] >> (row & 63)) & 1u))
+                        continue; /* a null slot's view may hold anything: never read it */
                     uint32_t len = sv[i].len;
                     const char *bytes = spate_string_data(&sv[i]);
-                    memset(&dv[i], 0, sizeof(dv[i]));
                     dv[i].len = len;
                     if (len <= SPATE_STRING_INLINE) {
                         if (len > 0)

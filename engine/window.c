@@ -162,7 +162,10 @@ struct sp_chunk *sp_chunk_copy_deep(struct sp_region *r, const struct sp_schema 
             uint32_t phys = sp_chunk_row(&in->view, i);
             if (src->type == SPATE_TYPE_STRING) {
                 const struct spate_string *str = &((const struct spate_string *)src->data)[phys];
-                if (!sp_window_own_string(r, str, &((struct spate_string *)(void *)dst)[i]))
+                struct spate_string *out = &((struct spate_string *)(void *)dst)[i];
+                if (!sp_valid(src->validity, phys))
+                    memset(out, 0, sizeof(*out)); /* a null's view may be stale: not read */
+                else if (!sp_window_own_string(r, str, out))
                     return NULL;
             } else {
                 memcpy(dst + width * i, (const char *)src->data + width * phys, width);

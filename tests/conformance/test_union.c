@@ -488,12 +488,74 @@ static void transform_with_two_streams(void **state) {
     assert_null(spate_dstream_transform_with(NULL, b, out_cols, 2, pair_counts, NULL, &err));
 }
 
+/* Regression: a queue batch comes out in push order (partitions read in turn). */
+static spate_status collect_order(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *out = user; /* out[0] = count, then the values */
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows && out[0] < 6000; r++)
+                if (!spate_chunk_get_i64(&v, 0, r, &out[1 + out[0]++]))
+                    return EIO;
+        }
+    }
+    return SPATE_OK;
+}
+
+static void queue_batches_keep_push_order(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    static int64_t got[1 + 6000];
+    got[0] = 0;
+    assert_int_equal(spate_dstream_foreach_batch(q, collect_order, got, &err), SPATE_OK);
+    static int64_t v[5000];
+    for (int i = 0; i < 5000; i++)
+        v[i] = i;
+    push(q, v, 5000);
+    harness_run(ctx, 1);
+    assert_int_equal(got[0], 5000);
+    for (int i = 0; i < 5000; i++)
+        assert_int_equal(got[1 + i], i);
+}
+
+/* Regression: the view of a null string is never read when a batch is pushed. */
+static void null_string_views_are_not_read(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(1);
+    struct spate_column_def cols[] = {{"s", SPATE_TYPE_STRING}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *counts = spate_dstream_count_by_value(q, &err);
+    assert_int_equal(spate_dstream_print_fd(counts, 10, 2, &err), SPATE_OK);
+    struct spate_string views[2];
+    memset(views, 0, sizeof(views));
+    views[0].len = 3;
+    memcpy((char *)&views[0] + offsetof(struct spate_string, prefix), "abc", 3);
+    views[1].len = 100; /* garbage in a null slot: a NULL pointer with a length */
+    views[1].u.ptr = NULL;
+    uint64_t valid = 1; /* row 1 is null */
+    struct spate_column_data d = {views, &valid};
+    assert_int_equal(spate_queue_push(q, &d, 2, &err), SPATE_OK);
+    harness_run(ctx, 1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(union_keeps_stream_order),   cmocka_unit_test(union_definition_errors),
-        cmocka_unit_test(count_by_value_counts),      cmocka_unit_test(reduce_whole_batches),
-        cmocka_unit_test(transform_whole_batches),    cmocka_unit_test(flat_map_chunks),
+        cmocka_unit_test(union_keeps_stream_order),
+        cmocka_unit_test(union_definition_errors),
+        cmocka_unit_test(count_by_value_counts),
+        cmocka_unit_test(reduce_whole_batches),
+        cmocka_unit_test(transform_whole_batches),
+        cmocka_unit_test(flat_map_chunks),
         cmocka_unit_test(transform_with_two_streams),
+        cmocka_unit_test(queue_batches_keep_push_order),
+        cmocka_unit_test(null_string_views_are_not_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
