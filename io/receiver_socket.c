@@ -64,9 +64,15 @@
 #define RX_REAP_TRIES 50         /* cancel reaping: 50 * RX_POLL_MS at most */
 
 enum rx_tag { RX_TAG_RECV = 1, RX_TAG_CANCEL = 2 };
+/* A recv's user_data is RX_TAG_RECV plus the session number above the tag byte, so a late
+ * CQE of an earlier connection (a reap that gave up) is recognised and dropped, never
+ * spliced into the next connection's bytes. */
+#define RX_TAG_OF(ud) ((ud)&0xffu)
+#define RX_SESSION_OF(ud) ((ud) >> 8)
 
 struct sp_socket_receiver {
     struct sp_socket_receiver_stats stats; /* relaxed counters, read by anyone */
+    uint64_t session;                      /* connection number (I/O thread only) */
     _Atomic bool stop;                     /* set by stop(), polled by the thread */
 
     /* ---- Configuration (immutable after create) ---- */
@@ -289,7 +295,7 @@ static int arm_recv(struct sp_socket_receiver *rx, int fd) {
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RX_BGID;
-    io_uring_sqe_set_data64(sqe, RX_TAG_RECV);
+    io_uring_sqe_set_data64(sqe, RX_TAG_RECV | (rx->session << 8));
     rc = io_uring_submit(&rx->uring);
     return rc < 0 ? rc : 0;
 }
@@ -332,10 +338,10 @@ static void cancel_and_reap(struct sp_socket_receiver *rx, int fd, bool armed) {
                 break;
         }
         budget--;
-        if (cqe->user_data == RX_TAG_RECV) {
+        if (RX_TAG_OF(cqe->user_data) == RX_TAG_RECV) {
             if (cqe->flags & IORING_CQE_F_BUFFER)
                 recycle_buffer(rx, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-            if (!(cqe->flags & IORING_CQE_F_MORE))
+            if (!(cqe->flags & IORING_CQE_F_MORE) && RX_SESSION_OF(cqe->user_data) == rx->session)
                 armed = false;
         } else if (cqe->user_data == RX_TAG_CANCEL) {
             cancel_pending = false;
@@ -357,6 +363,7 @@ static int session(struct sp_socket_receiver *rx, int fd) {
     bool eof = false;
     int rc = 0;
 
+    rx->session++; /* CQEs of earlier connections no longer match */
     sp_framer_reset(&rx->framer);
     rc = arm_recv(rx, fd);
     if (rc < 0)
@@ -387,7 +394,12 @@ static int session(struct sp_socket_receiver *rx, int fd) {
         do {
             int res = cqe->res;
             unsigned flags = cqe->flags;
-            if (cqe->user_data == RX_TAG_RECV) {
+            if (RX_TAG_OF(cqe->user_data) == RX_TAG_RECV &&
+                RX_SESSION_OF(cqe->user_data) != rx->session) {
+                /* Left over from an earlier connection: give the buffer back, drop the bytes. */
+                if (flags & IORING_CQE_F_BUFFER)
+                    recycle_buffer(rx, flags >> IORING_CQE_BUFFER_SHIFT);
+            } else if (cqe->user_data == (RX_TAG_RECV | (rx->session << 8))) {
                 if (flags & IORING_CQE_F_BUFFER) {
                     unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
                     if (res > 0 && rc == 0) {
