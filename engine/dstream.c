@@ -295,6 +295,21 @@ spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate_dstream *
     return finish(out, columns, num_columns, err);
 }
 
+spate_dstream *spate_dstream_repartition(spate_dstream *ds, uint32_t num_partitions,
+                                         struct spate_error *err) {
+    if (!can_define(ds, "repartition", err))
+        return NULL;
+    if (num_partitions == 0 || num_partitions > 4096) {
+        sp_error_set(err, EINVAL, "repartition: 1 to 4096 partitions (got %u)", num_partitions);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REPARTITION, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.partitions = num_partitions;
+    return finish(out, ds->schema.cols, ds->schema.ncols, err);
+}
+
 /* ---- Aggregations ---- */
 
 spate_dstream *spate_dstream_count(spate_dstream *ds, struct spate_error *err) {

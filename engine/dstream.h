@@ -33,7 +33,8 @@ enum sp_node_kind {
     SP_NODE_REDUCE_ALL,
     SP_NODE_TRANSFORM,
     SP_NODE_FLAT_MAP,
-    SP_NODE_TRANSFORM2
+    SP_NODE_TRANSFORM2,
+    SP_NODE_REPARTITION
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -90,6 +91,7 @@ struct spate_dstream {
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
         struct spate_state_opts state;
+        uint32_t partitions; /* repartition */
         struct spate_map_state_opts mstate;
         struct {
             spate_transform_fn fn;

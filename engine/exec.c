@@ -1396,6 +1396,32 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* repartition: the parent's chunks dealt out to the new partitions in turn. */
+static spate_status run_repartition(struct sp_exec *ex, struct spate_dstream *ds,
+                                    struct spate_batch **out) {
+    struct spate_batch *in;
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &in));
+    struct spate_batch *b =
+        sp_batch_new(&ex->sched, &ds->schema, ds->u.partitions, ex->job->time_ms);
+    if (b == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    uint32_t next = 0;
+    for (uint32_t p = 0; p < in->nparts; p++) {
+        for (uint32_t c = 0; c < in->parts[p].nchunks; c++) {
+            if (sp_part_append(&ex->sched, &b->parts[next], in->parts[p].chunks[c]) != SPATE_OK) {
+                record_error(ex, ENOMEM, "out of memory");
+                return ENOMEM;
+            }
+            next = (next + 1) % ds->u.partitions;
+        }
+    }
+    b->rows = in->rows;
+    *out = b;
+    return SPATE_OK;
+}
+
 /* union: the partitions of every parent's batch, in order. */
 static spate_status run_union(struct sp_exec *ex, struct spate_dstream *ds,
                               struct spate_batch **out) {
@@ -1456,6 +1482,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_UNION:
         rc = run_union(ex, ds, &b);
+        break;
+    case SP_NODE_REPARTITION:
+        rc = run_repartition(ex, ds, &b);
         break;
     case SP_NODE_REDUCE_ALL:
         rc = run_reduce_all(ex, ds, &ds->u.reduce, &b);

@@ -160,6 +160,15 @@ SPATE_API spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate
                                                       uint32_t num_columns, spate_transform2_fn fn,
                                                       void *user, struct spate_error *err);
 
+/*
+ * repartition: the same records in num_partitions partitions (chunks dealt
+ * out in turn), so that what follows runs as that many tasks. Order across
+ * partitions is not kept, as in Spark. Returns NULL on EINVAL (0 or more
+ * than 4096 partitions), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_repartition(spate_dstream *ds, uint32_t num_partitions,
+                                                   struct spate_error *err);
+
 /* ---- Aggregations ---- */
 
 /* count: one record per batch (column "count", i64); [0] for an empty batch. */

@@ -545,6 +545,48 @@ static void null_string_views_are_not_read(void **state) {
     harness_run(ctx, 1);
 }
 
+/* repartition: the same rows in n partitions, and what follows still counts them all. */
+static spate_status parts_and_rows(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    int64_t *out = user;
+    out[0] = spate_batch_num_partitions(b);
+    out[1] = (int64_t)spate_batch_rows(b);
+    int64_t nonempty = 0;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++)
+        nonempty += spate_batch_num_chunks(b, p) > 0;
+    out[2] = nonempty;
+    return SPATE_OK;
+}
+
+static void repartition_spreads_rows(void **state) {
+    (void)state;
+    struct spate_error err;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_column_def cols[] = {{"x", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *r = spate_dstream_repartition(q, 7, &err);
+    assert_non_null(r);
+    assert_null(spate_dstream_repartition(q, 0, &err));
+    static int64_t seen[3];
+    assert_int_equal(spate_dstream_foreach_batch(r, parts_and_rows, seen, &err), SPATE_OK);
+    static int64_t counted[1 + 2 * 1000];
+    counted[0] = 0;
+    assert_int_equal(spate_dstream_foreach_batch(spate_dstream_count_by_value(r, &err),
+                                                 collect_pairs, counted, &err),
+                     SPATE_OK);
+    static int64_t v[20000];
+    for (int i = 0; i < 20000; i++)
+        v[i] = i % 10;
+    push(q, v, 20000);
+    harness_run(ctx, 1);
+    assert_int_equal(seen[0], 7);
+    assert_int_equal(seen[1], 20000);
+    assert_true(seen[2] >= 2); /* the chunks went to several partitions */
+    assert_int_equal(counted[0], 10);
+    for (int64_t i = 0; i < counted[0]; i++)
+        assert_int_equal(counted[2 + 2 * i], 2000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(union_keeps_stream_order),
@@ -556,6 +598,7 @@ int main(void) {
         cmocka_unit_test(transform_with_two_streams),
         cmocka_unit_test(queue_batches_keep_push_order),
         cmocka_unit_test(null_string_views_are_not_read),
+        cmocka_unit_test(repartition_spreads_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
