@@ -2325,7 +2325,7 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
             sp_batch_new(&ex->sched, &in->ds->schema, ex->nworkers, job->time_ms);
         if (b == NULL)
             return ENOMEM;
-        if (in->kind == SP_INPUT_SOCKET) {
+        if (in->kind != SP_INPUT_QUEUE) { /* socket or generator: a ring range of lines */
             b->text = true;
             uint32_t len = cut->end - cut->start;
             const char *text = len > 0 ? sp_ring_at(sp_input_ring(in), cut->start) : "";

@@ -11,6 +11,7 @@
 #include "engine/context.h"
 #include "engine/dstream.h"
 #include "engine/mem.h"
+#include "io/receiver_generator.h"
 #include "io/receiver_socket.h"
 #include "io/ring.h"
 
@@ -99,6 +100,53 @@ spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *
 fail:
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
     return NULL;
+}
+
+void spate_generator_opts_init(struct spate_generator_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->vocabulary = 100000;
+    opts->min_words = 1;
+    opts->max_words = 20;
+    opts->seed = 1;
+    opts->ring_bytes = 128u << 20;
+}
+
+spate_dstream *spate_context_generator_stream(spate_context *ctx,
+                                              const struct spate_generator_opts *opts,
+                                              struct spate_error *err) {
+    if (ctx == NULL) {
+        sp_error_set(err, EINVAL, "generator_stream: the context is NULL");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "generator_stream", err) != SPATE_OK)
+        return NULL;
+    struct spate_generator_opts o;
+    spate_generator_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (o.vocabulary == 0 || o.vocabulary > (1u << 24) || o.min_words == 0 ||
+        o.max_words < o.min_words || o.max_words > 64 || o.ring_bytes < 65536 ||
+        o.ring_bytes > (1u << 30)) {
+        sp_error_set(err, EINVAL,
+                     "generator_stream: vocabulary 1..16M, 1 <= min_words <= max_words <= 64, "
+                     "ring_bytes 64 KiB..1 GiB");
+        return NULL;
+    }
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_SOCKET, NULL, err); /* a text ring input */
+    if (ds == NULL)
+        return NULL;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    struct sp_input *in = NULL;
+    if (sp_schema_set(&ds->schema, cols, 1, err) != SPATE_OK ||
+        (in = input_new(ds, SP_INPUT_GENERATOR, err)) == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+        return NULL;
+    }
+    in->gopts = o;
+    sp_context_add_node(ctx, ds);
+    return ds;
 }
 
 spate_dstream *spate_context_queue_stream(spate_context *ctx,
@@ -307,7 +355,11 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
         out->reconnects = c > 0 ? c - 1 : 0;
         out->blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
         out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
-    } else if (in->kind == SP_INPUT_SOCKET) {
+    } else if (in->gen != NULL) {
+        const struct sp_gen_receiver_stats *gs = sp_gen_receiver_stats(in->gen);
+        out->bytes = atomic_load(&gs->bytes);
+        out->blocked_ns = atomic_load(&gs->blocked_ns);
+    } else if (in->kind != SP_INPUT_QUEUE) {
         out->bytes = in->rx_bytes;
     }
     pthread_mutex_unlock(&in->mu);
@@ -316,7 +368,35 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
 
 /* ---- Engine side ---- */
 
+static spate_status start_generator(struct sp_input *in, struct spate_error *err) {
+    struct sp_gen_receiver_opts go;
+    memset(&go, 0, sizeof(go));
+    go.vocabulary = in->gopts.vocabulary;
+    go.min_words = in->gopts.min_words;
+    go.max_words = in->gopts.max_words;
+    go.rate = in->gopts.lines_per_second;
+    go.max_lines = in->gopts.max_lines;
+    go.seed = in->gopts.seed;
+    go.ring_bytes = in->gopts.ring_bytes;
+    char msg[SPATE_ERROR_MESSAGE_SIZE];
+    msg[0] = '\0';
+    struct sp_gen_receiver *g = NULL;
+    int rc = sp_gen_receiver_create(&go, &g, msg, sizeof(msg));
+    if (rc == 0) {
+        in->ring = sp_gen_receiver_ring(g);
+        in->sealed = sp_ring_tail(in->ring);
+        in->gen = g;
+        rc = sp_gen_receiver_start(g, msg, sizeof(msg));
+    }
+    if (rc != 0)
+        return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO, "generator_stream cannot start: %s",
+                            msg[0] ? msg : strerror(-rc));
+    return SPATE_OK;
+}
+
 spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct spate_error *err) {
+    if (in->kind == SP_INPUT_GENERATOR)
+        return start_generator(in, err);
     if (in->kind != SP_INPUT_SOCKET)
         return SPATE_OK;
     struct sp_socket_receiver_opts ro;
@@ -355,12 +435,15 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     pthread_mutex_lock(&in->mu);
     in->rx = rx;
     pthread_mutex_unlock(&in->mu);
+    in->ring = sp_socket_receiver_ring(rx);
     return SPATE_OK;
 }
 
 void sp_input_stop(struct sp_input *in) {
     if (in->kind == SP_INPUT_SOCKET && in->rx != NULL)
         sp_socket_receiver_stop(in->rx);
+    if (in->kind == SP_INPUT_GENERATOR && in->gen != NULL)
+        sp_gen_receiver_stop(in->gen);
 }
 
 static void keep_rx_stats(struct sp_input *in) {
@@ -374,11 +457,24 @@ static void keep_rx_stats(struct sp_input *in) {
 void sp_input_destroy(struct sp_input *in) {
     if (in == NULL)
         return;
+    if (in->gen != NULL) {
+        const struct sp_gen_receiver_stats *gs = sp_gen_receiver_stats(in->gen);
+        pthread_mutex_lock(&in->mu);
+        in->gen_words = atomic_load(&gs->words);
+        in->rx_bytes = atomic_load(&gs->bytes);
+        in->rx_blocked_ns = atomic_load(&gs->blocked_ns);
+        struct sp_gen_receiver *g = in->gen;
+        in->gen = NULL;
+        in->ring = NULL;
+        pthread_mutex_unlock(&in->mu);
+        sp_gen_receiver_destroy(g);
+    }
     if (in->rx != NULL) {
         pthread_mutex_lock(&in->mu);
         keep_rx_stats(in);
         struct sp_socket_receiver *rx = in->rx;
         in->rx = NULL;
+        in->ring = NULL;
         pthread_mutex_unlock(&in->mu);
         sp_socket_receiver_destroy(rx);
     }
@@ -402,9 +498,9 @@ void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
         cut->item = in->constant;
         return;
     }
-    if (in->kind == SP_INPUT_SOCKET) {
+    if (in->kind != SP_INPUT_QUEUE) { /* a ring input: socket or generator */
         cut->start = in->sealed;
-        cut->end = in->rx != NULL ? sp_ring_tail(sp_socket_receiver_ring(in->rx)) : in->sealed;
+        cut->end = in->ring != NULL ? sp_ring_tail(in->ring) : in->sealed;
         in->sealed = cut->end;
         return;
     }
@@ -420,8 +516,8 @@ void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
 }
 
 bool sp_input_pending(struct sp_input *in) {
-    if (in->kind == SP_INPUT_SOCKET)
-        return in->rx != NULL && sp_ring_tail(sp_socket_receiver_ring(in->rx)) != in->sealed;
+    if (in->kind != SP_INPUT_QUEUE)
+        return in->ring != NULL && sp_ring_tail(in->ring) != in->sealed;
     pthread_mutex_lock(&in->mu);
     bool pending = in->qhead != NULL;
     pthread_mutex_unlock(&in->mu);
@@ -429,9 +525,9 @@ bool sp_input_pending(struct sp_input *in) {
 }
 
 void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
-    if (in->kind == SP_INPUT_SOCKET) {
-        if (in->rx != NULL && cut->end != cut->start)
-            sp_ring_release(sp_socket_receiver_ring(in->rx), cut->end);
+    if (in->kind != SP_INPUT_QUEUE) {
+        if (in->ring != NULL && cut->end != cut->start)
+            sp_ring_release(in->ring, cut->end);
         return;
     }
     if (cut->item != in->constant)
@@ -440,5 +536,5 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
 }
 
 struct sp_ring *sp_input_ring(struct sp_input *in) {
-    return sp_socket_receiver_ring(in->rx);
+    return in->ring;
 }

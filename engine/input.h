@@ -17,9 +17,10 @@
 #include "spate/io.h"
 
 struct sp_socket_receiver;
+struct sp_gen_receiver;
 struct spate_dstream;
 
-enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE };
+enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE, SP_INPUT_GENERATOR };
 
 struct sp_queue_item {
     struct sp_queue_item *next;
@@ -37,7 +38,13 @@ struct sp_input {
     uint16_t port;
     struct spate_socket_opts sopts;
     struct sp_socket_receiver *rx; /* from start to stop */
-    uint32_t sealed;               /* ring position of the last cut (clock side) */
+    /* generator */
+    struct spate_generator_opts gopts;
+    struct sp_gen_receiver *gen; /* from start to destroy */
+    uint64_t gen_words;          /* kept after the generator is gone */
+    /* socket and generator: the ring the producer fills (NULL when there is none) */
+    struct sp_ring *ring;
+    uint32_t sealed; /* ring position of the last cut (clock side) */
     /* queue */
     pthread_mutex_t mu;
     struct sp_queue_item *qhead, *qtail; /* under mu */

@@ -81,6 +81,31 @@ SPATE_API SPATE_NODISCARD spate_status spate_queue_push_lines(spate_dstream *que
                                                               uint64_t count,
                                                               struct spate_error *err);
 
+/* Options of a generator stream; initialise with spate_generator_opts_init(). */
+struct spate_generator_opts {
+    uint32_t vocabulary; /* distinct words, Zipf(1) by rank (default 100000) */
+    uint32_t min_words;  /* words per line (default 1 to 20) */
+    uint32_t max_words;
+    uint64_t lines_per_second; /* 0 = as fast as the engine takes them (default) */
+    uint64_t max_lines;        /* stop after this many lines; 0 = never (default) */
+    uint64_t seed;             /* the same seed gives the same lines (default 1) */
+    uint32_t ring_bytes;       /* bound of its ring (default 128 MiB) */
+};
+
+SPATE_API void spate_generator_opts_init(struct spate_generator_opts *opts);
+
+/*
+ * A built-in source of text lines (column "value", string) of Zipf-distributed
+ * words, made on its own thread, deterministic from the seed; at a target
+ * rate (open loop) or as fast as the engine takes them, a full ring pushing
+ * back. The stream behaves as a socket text stream does (same framing, same
+ * zero-copy path), so it serves benchmarks and tests without a network.
+ * Returns the stream or NULL: EINVAL (bad options), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_context_generator_stream(spate_context *ctx,
+                                                        const struct spate_generator_opts *opts,
+                                                        struct spate_error *err);
+
 /* Counters of an input stream. */
 struct spate_input_stats {
     uint64_t records;    /* records taken into batches */
