@@ -630,6 +630,32 @@ int64_t spate_dstream_slide_ms(const spate_dstream *ds) {
     return ds != NULL ? (int64_t)ds->slide_b * ds->ctx->opts.batch_interval_ms : 0;
 }
 
+/* Check a window's length and slide against ds; fills the batch counts. */
+static bool check_window(spate_dstream *ds, const char *what, const struct spate_window_opts *wo,
+                         struct sp_window_def *w, struct spate_error *err) {
+    if (wo == NULL) {
+        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+        return false;
+    }
+    int64_t parent_slide = spate_dstream_slide_ms(ds);
+    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
+    int64_t interval = ds->ctx->opts.batch_interval_ms;
+    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
+        slide % parent_slide != 0 || wo->length_ms / interval > 100000 ||
+        slide / interval > 100000) {
+        sp_error_set(err, EINVAL,
+                     "%s: window length %" PRId64 " ms and slide %" PRId64
+                     " ms must be positive multiples of the stream's slide (%" PRId64
+                     " ms), at most 100000 batches",
+                     what, wo->length_ms, slide, parent_slide);
+        return false;
+    }
+    w->length_b = (uint32_t)(wo->length_ms / interval);
+    w->slide_b = (uint32_t)(slide / interval);
+    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
+    return true;
+}
+
 spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
                                                       const struct spate_reduce_opts *ro,
                                                       const struct spate_window_opts *wo,
@@ -637,29 +663,14 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     const char *what = "reduce_by_key_and_window";
     if (!can_define(ds, what, err))
         return NULL;
-    if (wo == NULL) {
-        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+    struct sp_window_def shape;
+    memset(&shape, 0, sizeof(shape));
+    if (!check_window(ds, what, wo, &shape, err))
         return NULL;
-    }
     struct spate_reduce_opts o;
     struct spate_column_def cols[2];
     if (!check_reduce(ds, what, ro, &o, cols, err))
         return NULL;
-    int64_t parent_slide = spate_dstream_slide_ms(ds);
-    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
-    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
-        slide % parent_slide != 0) {
-        sp_error_set(err, EINVAL,
-                     "%s: window length %" PRId64 " ms and slide %" PRId64
-                     " ms must be positive multiples of the stream's slide (%" PRId64 " ms)",
-                     what, wo->length_ms, slide, parent_slide);
-        return NULL;
-    }
-    int64_t interval = ds->ctx->opts.batch_interval_ms;
-    if (wo->length_ms / interval > 100000 || slide / interval > 100000) {
-        sp_error_set(err, EINVAL, "%s: windows are limited to 100000 batches", what);
-        return NULL;
-    }
     bool builtin_inverse = o.fn == NULL && (o.agg == SPATE_AGG_SUM || o.agg == SPATE_AGG_COUNT);
     if (wo->use_inverse && !builtin_inverse && !(o.fn != NULL && wo->inv_fn != NULL)) {
         sp_error_set(err, EINVAL,
@@ -672,10 +683,8 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     if (out == NULL)
         return NULL;
     struct sp_window_def *w = &out->u.window;
+    *w = shape;
     w->reduce = o;
-    w->length_b = (uint32_t)(wo->length_ms / interval);
-    w->slide_b = (uint32_t)(slide / interval);
-    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
     w->inverse = wo->use_inverse;
     w->inv_fn = wo->inv_fn;
     w->inv_user = wo->inv_user;
@@ -704,32 +713,6 @@ spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,
     return out;
 }
 
-/* Check a window's length and slide against ds; fills the batch counts. */
-static bool check_window(spate_dstream *ds, const char *what, const struct spate_window_opts *wo,
-                         struct sp_window_def *w, struct spate_error *err) {
-    if (wo == NULL) {
-        sp_error_set(err, EINVAL, "%s: window options are needed", what);
-        return false;
-    }
-    int64_t parent_slide = spate_dstream_slide_ms(ds);
-    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
-    int64_t interval = ds->ctx->opts.batch_interval_ms;
-    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
-        slide % parent_slide != 0 || wo->length_ms / interval > 100000 ||
-        slide / interval > 100000) {
-        sp_error_set(err, EINVAL,
-                     "%s: window length %" PRId64 " ms and slide %" PRId64
-                     " ms must be positive multiples of the stream's slide (%" PRId64
-                     " ms), at most 100000 batches",
-                     what, wo->length_ms, slide, parent_slide);
-        return false;
-    }
-    w->length_b = (uint32_t)(wo->length_ms / interval);
-    w->slide_b = (uint32_t)(slide / interval);
-    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
-    return true;
-}
-
 spate_dstream *spate_dstream_window(spate_dstream *ds, const struct spate_window_opts *wo,
                                     struct spate_error *err) {
     if (!can_define(ds, "window", err))
@@ -751,32 +734,17 @@ spate_dstream *spate_dstream_count_by_window(spate_dstream *ds, const struct spa
     const char *what = "count_by_window";
     if (!can_define(ds, what, err))
         return NULL;
-    if (wo == NULL) {
-        sp_error_set(err, EINVAL, "%s: window options are needed", what);
+    struct sp_window_def shape;
+    memset(&shape, 0, sizeof(shape));
+    if (!check_window(ds, what, wo, &shape, err))
         return NULL;
-    }
-    int64_t parent_slide = spate_dstream_slide_ms(ds);
-    int64_t slide = wo->slide_ms != 0 ? wo->slide_ms : parent_slide;
-    int64_t interval = ds->ctx->opts.batch_interval_ms;
-    if (wo->length_ms <= 0 || slide <= 0 || wo->length_ms % parent_slide != 0 ||
-        slide % parent_slide != 0 || wo->length_ms / interval > 100000 ||
-        slide / interval > 100000) {
-        sp_error_set(err, EINVAL,
-                     "%s: window length %" PRId64 " ms and slide %" PRId64
-                     " ms must be positive multiples of the stream's slide (%" PRId64
-                     " ms), at most 100000 batches",
-                     what, wo->length_ms, slide, parent_slide);
-        return NULL;
-    }
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE_WINDOW, ds, err);
     if (out == NULL)
         return NULL;
     struct sp_window_def *w = &out->u.window;
+    *w = shape;
     spate_reduce_opts_init(&w->reduce);
     w->reduce.agg = SPATE_AGG_COUNT;
-    w->length_b = (uint32_t)(wo->length_ms / interval);
-    w->slide_b = (uint32_t)(slide / interval);
-    w->npanes = (uint32_t)(wo->length_ms / parent_slide);
     w->inverse = true;
     w->keyless = true;
     out->slide_b = w->slide_b;

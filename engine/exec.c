@@ -1637,19 +1637,26 @@ static bool win_removable(const struct win_run *wr, const struct sp_agg_entry *e
     return e->val.i == 0 && (wr->def->drop_zero || wr->def->keep_fn != NULL) && win_hidden(wr, e);
 }
 
-/* Rebuild a running table without its removable entries, in a new region. */
-static bool compact_running(const struct win_run *wr, struct sp_running *run, bool is_string) {
+/*
+ * Rebuild *table without the entries drop() says go, into a fresh region that
+ * replaces *region (keys copied in, values, stamps and flags kept). Long-lived
+ * tables (running windows, map_with_state) use it so that removed keys give
+ * their memory back. Returns false on ENOMEM (the old table stays).
+ */
+static bool rebuild_table(struct sp_region *region, struct sp_agg_table *table, bool is_string,
+                          bool (*drop)(const void *ctx, const struct sp_agg_entry *e),
+                          const void *drop_ctx) {
     struct sp_region fresh_region;
-    sp_region_init(&fresh_region, run->region.arena, run->region.block_size);
+    sp_region_init(&fresh_region, region->arena, region->block_size);
     struct sp_agg_table t;
     uint32_t live = 0;
-    for (uint32_t i = 0; i < run->table.n; i++)
-        live += !win_removable(wr, &run->table.entries[i]);
+    for (uint32_t i = 0; i < table->n; i++)
+        live += !drop(drop_ctx, &table->entries[i]);
     if (sp_agg_table_init(&t, &fresh_region, live > 0 ? live : 1) != SPATE_OK)
         goto fail;
-    for (uint32_t i = 0; i < run->table.n; i++) {
-        const struct sp_agg_entry *e = &run->table.entries[i];
-        if (win_removable(wr, e))
+    for (uint32_t i = 0; i < table->n; i++) {
+        const struct sp_agg_entry *e = &table->entries[i];
+        if (drop(drop_ctx, e))
             continue;
         bool fresh;
         uint32_t idx = is_string
@@ -1657,17 +1664,24 @@ static bool compact_running(const struct win_run *wr, struct sp_running *run, bo
                            : sp_agg_find_or_add_i64(&t, &fresh_region, e->hash, e->key.i, &fresh);
         if (idx == UINT32_MAX)
             goto fail;
-        if (is_string && !sp_window_own_string(&fresh_region, &e->key.s, &t.entries[idx].key.s))
+        struct sp_agg_entry *n = &t.entries[idx];
+        if (is_string && !sp_window_own_string(&fresh_region, &e->key.s, &n->key.s))
             goto fail;
-        t.entries[idx].val = e->val;
+        n->val = e->val;
+        n->stamp = e->stamp;
+        n->pad_ = e->pad_;
     }
-    sp_region_destroy(&run->region);
-    run->region = fresh_region;
-    run->table = t;
+    sp_region_destroy(region);
+    *region = fresh_region;
+    *table = t;
     return true;
 fail:
     sp_region_destroy(&fresh_region);
     return false;
+}
+
+static bool drop_removable(const void *wr, const struct sp_agg_entry *e) {
+    return win_removable(wr, e);
 }
 
 static void window_task(void *arg, uint32_t r, uint32_t worker) {
@@ -1719,7 +1733,8 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
         uint32_t gone = 0;
         for (uint32_t i = 0; i < run->table.n; i++)
             gone += win_removable(wr, &run->table.entries[i]);
-        if (gone > 0 && gone * 2 > run->table.n && !compact_running(wr, run, is_string))
+        if (gone > 0 && gone * 2 > run->table.n &&
+            !rebuild_table(&run->region, &run->table, is_string, drop_removable, wr))
             goto oom;
     }
     if (!wr->emit)
@@ -2065,38 +2080,9 @@ static bool emit_pair(struct sp_wstate *ws, struct spate_batch *b, uint32_t r,
     return true;
 }
 
-/* Rebuild a map_with_state table without its dead keys, into a fresh region. */
-static bool mstate_compact(struct sp_state_part *sp, bool is_string) {
-    struct sp_region fresh_region;
-    sp_region_init(&fresh_region, sp->region[0].arena, sp->region[0].block_size);
-    struct sp_agg_table t;
-    const struct sp_agg_table *old = &sp->table[0];
-    if (sp_agg_table_init(&t, &fresh_region, old->n / 2 + 1) != SPATE_OK)
-        goto fail;
-    for (uint32_t i = 0; i < old->n; i++) {
-        const struct sp_agg_entry *e = &old->entries[i];
-        if (e->pad_ & SP_STATE_DEAD)
-            continue;
-        bool fresh;
-        uint32_t idx = is_string
-                           ? sp_agg_find_or_add_str(&t, &fresh_region, e->hash, &e->key.s, &fresh)
-                           : sp_agg_find_or_add_i64(&t, &fresh_region, e->hash, e->key.i, &fresh);
-        if (idx == UINT32_MAX)
-            goto fail;
-        struct sp_agg_entry *n = &t.entries[idx];
-        if (is_string && !sp_window_own_string(&fresh_region, &e->key.s, &n->key.s))
-            goto fail;
-        n->val = e->val;
-        n->stamp = e->stamp;
-        n->pad_ = e->pad_;
-    }
-    sp_region_destroy(&sp->region[0]);
-    sp->region[0] = fresh_region;
-    sp->table[0] = t;
-    return true;
-fail:
-    sp_region_destroy(&fresh_region);
-    return false;
+static bool drop_dead(const void *unused, const struct sp_agg_entry *e) {
+    SP_UNUSED(unused);
+    return (e->pad_ & SP_STATE_DEAD) != 0;
 }
 
 /* Call the user's function for one key; emit and mapped say what to output. */
@@ -2203,7 +2189,8 @@ static spate_status mstate_update(struct sp_exec *ex, struct spate_dstream *ds) 
     for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
         if (st->parts[r].ready[1]) { /* compaction asked for by the last batch */
             st->parts[r].ready[1] = false;
-            if (!mstate_compact(&st->parts[r], is_string)) {
+            if (!rebuild_table(&st->parts[r].region[0], &st->parts[r].table[0], is_string,
+                               drop_dead, NULL)) {
                 record_error(ex, ENOMEM, "out of memory in map_with_state");
                 return ENOMEM;
             }
