@@ -59,6 +59,18 @@ static spate_dstream *finish(spate_dstream *ds, const struct spate_column_def *c
     return ds;
 }
 
+/* A transformation of ds by a user function: the checks every such definition makes. */
+static spate_dstream *new_fn_node(spate_dstream *ds, const char *what, enum sp_node_kind kind,
+                                  bool has_fn, struct spate_error *err) {
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (!has_fn) {
+        sp_error_set(err, EINVAL, "%s: the function is NULL", what);
+        return NULL;
+    }
+    return sp_dstream_new(ds->ctx, kind, ds, err);
+}
+
 spate_context *spate_dstream_context(const spate_dstream *ds) {
     return ds != NULL ? ds->ctx : NULL;
 }
@@ -94,13 +106,7 @@ spate_dstream *spate_dstream_flat_map_words(spate_dstream *ds, struct spate_erro
 spate_dstream *spate_dstream_map(spate_dstream *ds, const struct spate_column_def *columns,
                                  uint32_t num_columns, spate_map_fn fn, void *user,
                                  struct spate_error *err) {
-    if (!can_define(ds, "map", err))
-        return NULL;
-    if (fn == NULL) {
-        sp_error_set(err, EINVAL, "map: the function is NULL");
-        return NULL;
-    }
-    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_MAP, ds, err);
+    spate_dstream *out = new_fn_node(ds, "map", SP_NODE_MAP, fn != NULL, err);
     if (out == NULL)
         return NULL;
     out->u.map.fn = fn;
@@ -128,13 +134,7 @@ spate_dstream *spate_dstream_map_to_pair(spate_dstream *ds, uint32_t key_col, in
 
 spate_dstream *spate_dstream_filter(spate_dstream *ds, spate_filter_fn fn, void *user,
                                     struct spate_error *err) {
-    if (!can_define(ds, "filter", err))
-        return NULL;
-    if (fn == NULL) {
-        sp_error_set(err, EINVAL, "filter: the function is NULL");
-        return NULL;
-    }
-    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_FILTER_FN, ds, err);
+    spate_dstream *out = new_fn_node(ds, "filter", SP_NODE_FILTER_FN, fn != NULL, err);
     if (out == NULL)
         return NULL;
     out->u.filter_fn.fn = fn;
@@ -243,13 +243,7 @@ spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
 spate_dstream *spate_dstream_flat_map(spate_dstream *ds, const struct spate_column_def *columns,
                                       uint32_t num_columns, spate_flat_map_fn fn, void *user,
                                       struct spate_error *err) {
-    if (!can_define(ds, "flat_map", err))
-        return NULL;
-    if (fn == NULL) {
-        sp_error_set(err, EINVAL, "flat_map: the function is NULL");
-        return NULL;
-    }
-    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_FLAT_MAP, ds, err);
+    spate_dstream *out = new_fn_node(ds, "flat_map", SP_NODE_FLAT_MAP, fn != NULL, err);
     if (out == NULL)
         return NULL;
     out->u.flat_map.fn = fn;
@@ -260,13 +254,7 @@ spate_dstream *spate_dstream_flat_map(spate_dstream *ds, const struct spate_colu
 spate_dstream *spate_dstream_transform(spate_dstream *ds, const struct spate_column_def *columns,
                                        uint32_t num_columns, spate_transform_fn fn, void *user,
                                        struct spate_error *err) {
-    if (!can_define(ds, "transform", err))
-        return NULL;
-    if (fn == NULL) {
-        sp_error_set(err, EINVAL, "transform: the function is NULL");
-        return NULL;
-    }
-    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_TRANSFORM, ds, err);
+    spate_dstream *out = new_fn_node(ds, "transform", SP_NODE_TRANSFORM, fn != NULL, err);
     if (out == NULL)
         return NULL;
     out->u.transform.fn = fn;
