@@ -11,12 +11,18 @@
  * batch's start to the last batch's outputs is what is reported. Every run
  * checks its result against the naive loop's (check "ok" or "mismatch").
  *
+ * latency: a word count on the wall clock fed by the generator stream at
+ * --rate lines/s with --interval ms batches for --duration s; reports the
+ * bound on record latency (interval + the batch's due-to-done time) as
+ * p50/p99/max, and the largest lag in batches.
+ *
  * window: reduce_by_key_and_window with and without the inverse over the
  * same per-batch input for window lengths 2..600 batches: the per-slide cost
  * with the inverse stays flat, without it it grows with the window.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,9 @@
 #include "spate/spate.h"
 
 struct cfg {
+    uint64_t rate;       /* latency: lines per second from the generator */
+    int64_t interval_ms; /* latency: batch interval */
+    double duration_s;   /* latency: how long to run */
     uint32_t workers;
     const char *isa;
     uint64_t records;
@@ -413,15 +422,116 @@ static void window_scaling(const struct cfg *c) {
     free(vals);
 }
 
+/* ---- latency: a streaming word count on the wall clock, fed by the generator ---- */
+
+struct lat {
+    pthread_mutex_t mu;
+    int64_t done_us[1 << 16]; /* per batch: from its due time to the end of its outputs */
+    uint32_t n;
+    uint64_t lines, max_lag;
+};
+
+static void on_batch(void *user, const struct spate_batch_info *info) {
+    struct lat *l = user;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < (1u << 16))
+        l->done_us[l->n++] = info->scheduling_delay_us + info->processing_time_us;
+    l->lines += info->records;
+    if (info->lag_batches > l->max_lag)
+        l->max_lag = info->lag_batches;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void latency(const struct cfg *c) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = c->workers;
+    eo.isa = c->isa;
+    spate_engine *engine;
+    if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
+        die("engine", &err);
+    used_workers = spate_engine_workers(engine);
+    static struct lat l;
+    memset(&l, 0, sizeof(l));
+    pthread_mutex_init(&l.mu, NULL);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = c->interval_ms;
+    co.on_batch = on_batch;
+    co.on_batch_user = &l;
+    spate_context *ctx;
+    if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
+        die("context", &err);
+    struct spate_generator_opts go;
+    spate_generator_opts_init(&go);
+    go.lines_per_second = c->rate;
+    spate_dstream *lines = spate_context_generator_stream(ctx, &go, &err);
+    spate_dstream *words = lines ? spate_dstream_flat_map_words(lines, &err) : NULL;
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.agg = SPATE_AGG_COUNT;
+    spate_dstream *counts = words ? spate_dstream_reduce_by_key(words, &ro, &err) : NULL;
+    struct totals got = {0, 0};
+    if (counts == NULL || spate_dstream_foreach_batch(counts, add_totals, &got, &err) != SPATE_OK)
+        die("latency", &err);
+    const char *isa = spate_engine_isa(engine);
+    if (spate_context_start(ctx, &err) != SPATE_OK)
+        die("start", &err);
+    bool stopped;
+    if (spate_context_await_termination_timeout(ctx, (int64_t)(c->duration_s * 1000), &stopped,
+                                                &err) != SPATE_OK)
+        die("a batch failed", &err);
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
+        die("stop", &err);
+    spate_context_destroy(ctx);
+    /* A record arrives at most one interval before its batch is due: its latency is at most
+     * the interval plus the batch's time from due to done. */
+    qsort(l.done_us, l.n, sizeof(int64_t), cmp_i64);
+    double iv = (double)c->interval_ms;
+    double p50 = iv + (double)l.done_us[l.n / 2] / 1000.0;
+    double p99 = iv + (double)l.done_us[(uint64_t)l.n * 99 / 100] / 1000.0;
+    double mx = iv + (double)l.done_us[l.n - 1] / 1000.0;
+    double rps = (double)l.lines / c->duration_s;
+    if (c->json)
+        printf("{\"workload\":\"latency\",\"workers\":%u,\"isa\":\"%s\",\"interval_ms\":%lld,"
+               "\"target_lines_per_s\":%llu,\"lines_per_s\":%.0f,\"batches\":%u,"
+               "\"latency_p50_ms\":%.2f,\"latency_p99_ms\":%.2f,\"latency_max_ms\":%.2f,"
+               "\"max_lag_batches\":%llu}\n",
+               used_workers, isa, (long long)c->interval_ms, (unsigned long long)c->rate, rps, l.n,
+               p50, p99, mx, (unsigned long long)l.max_lag);
+    else
+        printf("latency interval=%lld ms rate=%llu lines/s workers=%u isa=%s: %u batches, %.0f "
+               "lines/s, latency bound p50 %.2f ms, p99 %.2f ms, max %.2f ms, max lag %llu "
+               "batches\n",
+               (long long)c->interval_ms, (unsigned long long)c->rate, used_workers, isa, l.n, rps,
+               p50, p99, mx, (unsigned long long)l.max_lag);
+    fflush(stdout);
+    pthread_mutex_destroy(&l.mu);
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: spate-bench [wordcount|keyed-sum|window|all] [--workers N] "
+    fprintf(stderr, "usage: spate-bench [wordcount|keyed-sum|window|latency|all] [--workers N] "
                     "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
-                    "[--json]\n");
+                    "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    struct cfg c = {0, NULL, 20000000, 10000, 10, false};
+    struct cfg c = {.rate = 1000000,
+                    .interval_ms = 10,
+                    .duration_s = 5,
+                    .workers = 0,
+                    .isa = NULL,
+                    .records = 20000000,
+                    .keys = 10000,
+                    .batches = 10,
+                    .json = false};
     const char *workload = "all";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -438,6 +548,15 @@ int main(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--keys") == 0 && v) {
             c.keys = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--rate") == 0 && v) {
+            c.rate = strtoull(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--interval") == 0 && v) {
+            c.interval_ms = strtoll(v, NULL, 10);
+            i++;
+        } else if (strcmp(a, "--duration") == 0 && v) {
+            c.duration_s = strtod(v, NULL);
             i++;
         } else if (strcmp(a, "--batches") == 0 && v) {
             c.batches = (uint32_t)strtoul(v, NULL, 10);
@@ -463,8 +582,10 @@ int main(int argc, char **argv) {
     }
     if (all || strcmp(workload, "window") == 0)
         window_scaling(&c);
+    if (all || strcmp(workload, "latency") == 0)
+        latency(&c);
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
-        strcmp(workload, "window") != 0)
+        strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0)
         return usage();
     return 0;
 }
