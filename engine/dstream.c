@@ -114,6 +114,31 @@ spate_dstream *spate_dstream_map(spate_dstream *ds, const struct spate_column_de
     return finish(out, columns, num_columns, err);
 }
 
+spate_dstream *spate_dstream_select(spate_dstream *ds, const uint32_t *cols, uint32_t n,
+                                    struct spate_error *err) {
+    if (!can_define(ds, "select", err))
+        return NULL;
+    if (cols == NULL || n == 0 || n > SP_MAX_COLUMNS) {
+        sp_error_set(err, EINVAL, "select: 1 to %d columns are needed", SP_MAX_COLUMNS);
+        return NULL;
+    }
+    struct spate_column_def defs[SP_MAX_COLUMNS];
+    for (uint32_t i = 0; i < n; i++) {
+        if (cols[i] >= ds->schema.ncols) {
+            sp_error_set(err, EINVAL, "select: no column %u (the stream has %u)", cols[i],
+                         ds->schema.ncols);
+            return NULL;
+        }
+        defs[i] = ds->schema.cols[cols[i]];
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_SELECT, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.select.n = n;
+    memcpy(out->u.select.cols, cols, sizeof(uint32_t) * n);
+    return finish(out, defs, n, err);
+}
+
 spate_dstream *spate_dstream_map_to_pair(spate_dstream *ds, uint32_t key_col, int64_t value,
                                          struct spate_error *err) {
     if (!can_define(ds, "map_to_pair", err))

@@ -34,7 +34,8 @@ enum sp_node_kind {
     SP_NODE_TRANSFORM,
     SP_NODE_FLAT_MAP,
     SP_NODE_TRANSFORM2,
-    SP_NODE_REPARTITION
+    SP_NODE_REPARTITION,
+    SP_NODE_SELECT
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -92,6 +93,10 @@ struct spate_dstream {
         struct sp_window_def window;
         struct spate_state_opts state;
         uint32_t partitions; /* repartition */
+        struct {
+            uint32_t n;
+            uint32_t cols[SP_MAX_COLUMNS];
+        } select;
         struct spate_map_state_opts mstate;
         struct {
             spate_transform_fn fn;
@@ -129,9 +134,9 @@ static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
 
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
-           ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_MAP_TO_PAIR ||
-           ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
-           ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_SELECT ||
+           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
+           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

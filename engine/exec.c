@@ -732,6 +732,15 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
                          e.message[0] ? e.message : strerror(rc));
         return;
     }
+    case SP_NODE_SELECT: {
+        struct sp_chunk *h = lv->hdr;
+        for (uint32_t c = 0; c < node->u.select.n; c++)
+            h->cols[c] = in->cols[node->u.select.cols[c]];
+        h->view.rows = in->view.rows;
+        h->view.sel = in->view.sel;
+        push(cr, ws, part, level + 1, h);
+        return;
+    }
     case SP_NODE_MAP_TO_PAIR: {
         struct sp_chunk *h = lv->hdr;
         h->cols[0] = in->cols[node->u.pair.key_col];

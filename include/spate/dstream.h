@@ -55,6 +55,14 @@ SPATE_API spate_dstream *spate_dstream_map(spate_dstream *ds,
                                            struct spate_error *err);
 
 /*
+ * select: a projection, the columns cols[0..n) of ds in that order (zero
+ * copy: the output points at the input's columns). Returns NULL on EINVAL
+ * (no columns, a column out of range), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_select(spate_dstream *ds, const uint32_t *cols, uint32_t n,
+                                              struct spate_error *err);
+
+/*
  * map to pairs (key, 1): the key column col of ds and a literal i64 column
  * "value". The common word-count step, with no callback.
  */
