@@ -537,7 +537,13 @@ spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
     for (uint32_t c = 0; c < rs->ncols; c++)
         if (c != o.right_key)
             cols[n++] = rs->cols[c];
-    spate_dstream *out = sp_dstream_new(left->ctx, SP_NODE_JOIN, left, err);
+    /* A constant right side (a static table) with an inner or left join: the table is hashed
+     * once at start and probed inside the left side's fused chain, with no shuffle. */
+    bool broadcast = right->kind == SP_NODE_QUEUE && right->input != NULL &&
+                     right->input->constant != NULL &&
+                     (o.kind == SPATE_JOIN_INNER || o.kind == SPATE_JOIN_LEFT);
+    spate_dstream *out =
+        sp_dstream_new(left->ctx, broadcast ? SP_NODE_JOIN_STATIC : SP_NODE_JOIN, left, err);
     if (out == NULL)
         return NULL;
     out->u.join.right = right;

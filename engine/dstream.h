@@ -35,7 +35,8 @@ enum sp_node_kind {
     SP_NODE_FLAT_MAP,
     SP_NODE_TRANSFORM2,
     SP_NODE_REPARTITION,
-    SP_NODE_SELECT
+    SP_NODE_SELECT,
+    SP_NODE_JOIN_STATIC /* join with a constant stream: built once, probed in the chain */
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -135,8 +136,9 @@ static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
            ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_SELECT ||
-           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
-           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
+           ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
+           ds->kind == SP_NODE_FILTER_STR;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

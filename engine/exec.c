@@ -93,10 +93,11 @@ struct sp_exec {
     size_t sources_bytes;
     struct sp_window_state **windows; /* by node id: state of window nodes, else NULL */
     size_t windows_bytes;
-    struct sp_state **states;    /* by node id: update_state_by_key / map_with_state tables */
-    struct spate_batch **snaps;  /* by node id: a map_with_state node's snapshot this batch */
-    struct sp_raw_window **raws; /* by node id: window() state */
-    struct sp_queue_item *items; /* rows transform functions appended this batch */
+    struct sp_state **states;        /* by node id: update_state_by_key / map_with_state tables */
+    struct spate_batch **snaps;      /* by node id: a map_with_state node's snapshot this batch */
+    struct sp_raw_window **raws;     /* by node id: window() state */
+    struct sp_static_join **statics; /* by node id: hashed constant tables of broadcast joins */
+    struct sp_queue_item *items;     /* rows transform functions appended this batch */
 };
 
 /* A writer appends to a transform's output batch, or (flat_map) pushes chunks down a chain. */
@@ -138,6 +139,73 @@ static void record_error(struct sp_exec *ex, spate_status code, const char *fmt,
         atomic_store(&ex->failed, true);
     }
     pthread_mutex_unlock(&ex->err_mu);
+}
+
+/* ---- Broadcast joins: a constant right side hashed once ---- */
+
+struct sp_static_join {
+    struct sp_region region;   /* table and refs */
+    struct sp_agg_table table; /* key -> first ref (val.i), last ref (pad_) */
+    struct sp_jref *refs;      /* rows of the constant table with a key, chained by next */
+    uint32_t nrefs;
+    bool is_string;
+};
+
+static void static_join_free(struct sp_static_join *sj) {
+    if (sj == NULL)
+        return;
+    sp_region_destroy(&sj->region);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, sj, sizeof(*sj));
+}
+
+/* Hash the constant stream's rows by key (on the scheduler thread, at start). */
+static struct sp_static_join *static_join_build(struct sp_exec *ex, struct spate_dstream *ds) {
+    struct sp_static_join *sj = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*sj), 64);
+    if (sj == NULL)
+        return NULL;
+    sp_region_init(&sj->region, SP_MEM_DEFAULT_ARENA, 1 << 20);
+    const struct sp_queue_item *item = ds->u.join.right->input->constant;
+    uint32_t rkey = ds->u.join.opts.right_key;
+    sj->is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    const struct sp_part *p = &item->batch->parts[0];
+    uint64_t rows = item->rows;
+    sj->refs = sp_region_alloc(&sj->region, sizeof(struct sp_jref) * (rows ? rows : 1), 64);
+    if (sj->refs == NULL ||
+        sp_agg_table_init(&sj->table, &sj->region, rows ? (uint32_t)rows : 1) != SPATE_OK)
+        goto fail;
+    uint64_t hashes[SPATE_CHUNK_ROWS];
+    for (uint32_t c = 0; c < p->nchunks; c++) {
+        const struct sp_chunk *ch = p->chunks[c];
+        const struct spate_column_view *kc = &ch->cols[rkey];
+        if (sj->is_string)
+            ex->k->hash_str(kc->data, NULL, ch->view.rows, hashes);
+        else
+            ex->k->hash_i64(kc->data, NULL, ch->view.rows, hashes);
+        for (uint32_t i = 0; i < ch->view.rows; i++) {
+            if (!sp_valid(kc->validity, i))
+                continue;
+            uint32_t j = sj->nrefs++;
+            sj->refs[j] = (struct sp_jref){ch, i, UINT32_MAX, hashes[i]};
+            bool fresh;
+            uint32_t e =
+                sj->is_string
+                    ? sp_agg_find_or_add_str(&sj->table, &sj->region, hashes[i],
+                                             &((const struct spate_string *)kc->data)[i], &fresh)
+                    : sp_agg_find_or_add_i64(&sj->table, &sj->region, hashes[i],
+                                             ((const int64_t *)kc->data)[i], &fresh);
+            if (e == UINT32_MAX)
+                goto fail;
+            if (fresh)
+                sj->table.entries[e].val.i = j;
+            else
+                sj->refs[sj->table.entries[e].pad_].next = j;
+            sj->table.entries[e].pad_ = j;
+        }
+    }
+    return sj;
+fail:
+    static_join_free(sj);
+    return NULL;
 }
 
 /* ---- Set-up ---- */
@@ -209,9 +277,17 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->states = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->snaps = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->raws = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    ex->statics = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL ||
-        ex->snaps == NULL || ex->raws == NULL)
+        ex->snaps == NULL || ex->raws == NULL || ex->statics == NULL)
         goto oom;
+    for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
+        if (ds->kind != SP_NODE_JOIN_STATIC)
+            continue;
+        ex->statics[ds->id] = static_join_build(ex, ds);
+        if (ex->statics[ds->id] == NULL)
+            goto oom;
+    }
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
         if (ds->kind != SP_NODE_WINDOW)
             continue;
@@ -295,6 +371,11 @@ void sp_exec_destroy(struct sp_exec *ex) {
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->states, ex->windows_bytes);
     }
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->snaps, ex->windows_bytes);
+    if (ex->statics != NULL) {
+        for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
+            static_join_free(ex->statics[ds->id]);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->statics, ex->windows_bytes);
+    }
     if (ex->raws != NULL) {
         for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
             sp_raw_window_destroy(ex->raws[ds->id]);
@@ -679,6 +760,83 @@ static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t 
         push(cr, ws, part, level + 1, out);
 }
 
+/* Copy a cell (and its null) from chunk src row srow to column dcol row drow of dst. */
+static void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow, const struct sp_chunk *src,
+                     uint32_t scol, uint32_t srow) {
+    const struct spate_column_view *c = &src->cols[scol];
+    size_t w = sp_type_width(c->type);
+    memcpy((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * srow, w);
+    uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
+    if (sp_valid(c->validity, srow))
+        v[drow >> 6] |= 1ull << (drow & 63);
+    else
+        v[drow >> 6] &= ~(1ull << (drow & 63));
+}
+
+/* Probe the hashed constant table with every row of in; matches go on down the chain. */
+static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
+                             uint32_t level, struct spate_dstream *node, struct sp_chunk *in) {
+    const struct sp_static_join *sj = cr->ex->statics[node->id];
+    struct sp_chunk *out = ws->levels[node->id].out;
+    const struct spate_join_opts *o = &node->u.join.opts;
+    const struct sp_schema *ls = &node->parent->schema, *rs = &node->u.join.right->schema;
+    const struct spate_column_view *kc = &in->cols[o->left_key];
+    uint32_t rows = in->view.rows;
+    const uint16_t *sel = in->view.sel;
+    if (sj->is_string)
+        cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
+    else
+        cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    /* Validity for every output column, from the persistent scratch (set per row). */
+    for (uint32_t c = 0; c < out->view.num_columns; c++)
+        if (out->cols[c].validity == NULL && sp_chunk_add_validity(&ws->persist, out, c) == NULL) {
+            record_error(cr->ex, ENOMEM, "out of memory in join");
+            return;
+        }
+    out->view.rows = 0;
+    out->view.sel = NULL;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        if (!sp_valid(kc->validity, phys))
+            continue; /* null keys match nothing */
+        uint32_t e =
+            sp_agg_find(&sj->table, sj->is_string, ws->hashes[i],
+                        sj->is_string ? &((const struct spate_string *)kc->data)[phys] : NULL,
+                        sj->is_string ? 0 : ((const int64_t *)kc->data)[phys]);
+        uint32_t j = e == UINT32_MAX ? UINT32_MAX : (uint32_t)sj->table.entries[e].val.i;
+        if (j == UINT32_MAX && o->kind != SPATE_JOIN_LEFT)
+            continue;
+        do {
+            if (out->view.rows == SPATE_CHUNK_ROWS) {
+                push(cr, ws, part, level + 1, out);
+                out->view.rows = 0;
+            }
+            uint32_t row = out->view.rows++;
+            uint32_t col = 0;
+            put_cell(out, col++, row, in, o->left_key, phys);
+            for (uint32_t c = 0; c < ls->ncols; c++)
+                if (c != o->left_key)
+                    put_cell(out, col++, row, in, c, phys);
+            for (uint32_t c = 0; c < rs->ncols; c++) {
+                if (c == o->right_key)
+                    continue;
+                if (j != UINT32_MAX) {
+                    put_cell(out, col++, row, sj->refs[j].chunk, c, sj->refs[j].row);
+                } else { /* left join, no match: null */
+                    size_t w = sp_type_width(rs->cols[c].type);
+                    memset((char *)sp_col_data(out, col) + w * row, 0, w);
+                    uint64_t *v = (uint64_t *)(uintptr_t)out->cols[col].validity;
+                    v[row >> 6] &= ~(1ull << (row & 63));
+                    col++;
+                }
+            }
+            j = j == UINT32_MAX ? UINT32_MAX : sj->refs[j].next;
+        } while (j != UINT32_MAX);
+    }
+    if (out->view.rows > 0)
+        push(cr, ws, part, level + 1, out);
+}
+
 static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
                  struct sp_chunk *in) {
     if (atomic_load_explicit(&cr->ex->failed, memory_order_relaxed))
@@ -732,6 +890,9 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
                          e.message[0] ? e.message : strerror(rc));
         return;
     }
+    case SP_NODE_JOIN_STATIC:
+        static_join_push(cr, ws, part, level, node, in);
+        return;
     case SP_NODE_SELECT: {
         struct sp_chunk *h = lv->hdr;
         for (uint32_t c = 0; c < node->u.select.n; c++)

@@ -237,8 +237,7 @@ static spate_status count_batch(void *user, const spate_batch *b, struct spate_e
     return SPATE_OK;
 }
 
-static void stream_static_join(void **state) {
-    (void)state;
+static void static_join_run(enum spate_join_kind kind) {
     struct spate_error err;
     spate_context *ctx = harness_manual_ctx(2);
     /* The table: ad -> campaign, 1000 ads over 100 campaigns (YSB's shape). */
@@ -258,7 +257,10 @@ static void stream_static_join(void **state) {
     assert_int_equal(spate_queue_push(table, one, 1, &err), EINVAL);
     struct spate_column_def ecols[] = {{"ad", SPATE_TYPE_I64}, {"user", SPATE_TYPE_I64}};
     spate_dstream *events = spate_context_queue_stream(ctx, ecols, 2, &err);
-    spate_dstream *j = spate_dstream_join(events, table, NULL, &err);
+    struct spate_join_opts sjo;
+    spate_join_opts_init(&sjo);
+    sjo.kind = kind;
+    spate_dstream *j = spate_dstream_join(events, table, &sjo, &err);
     assert_non_null(j);
     static struct lines got[4];
     memset(got, 0, sizeof(got));
@@ -271,11 +273,15 @@ static void stream_static_join(void **state) {
     char line[LINE];
     for (int b = 0; b < 3; b++) {
         for (int i = 0; i < 50; i++) {
-            ev_ad[b][i] = (b * 50 + i) % 1200; /* ads 1000.. are not in the table */
+            ev_ad[b][i] = (b * 50 + i) * 8 % 1200; /* ads 1000.. are not in the table */
             ev_user[b][i] = b * 1000 + i;
             if (ev_ad[b][i] < ADS) {
                 snprintf(line, sizeof(line), "(k%" PRId64 ",%" PRId64 ",%" PRId64 ")", ev_ad[b][i],
                          ev_user[b][i], ev_ad[b][i] / 10);
+                add(&want, line);
+            } else if (kind == SPATE_JOIN_LEFT) {
+                snprintf(line, sizeof(line), "(k%" PRId64 ",%" PRId64 ",null)", ev_ad[b][i],
+                         ev_user[b][i]);
                 add(&want, line);
             }
         }
@@ -292,6 +298,12 @@ static void stream_static_join(void **state) {
         assert_string_equal(got[0].l[i], want.l[i]);
     free(got[0].l);
     free(want.l);
+}
+
+static void stream_static_join(void **state) {
+    (void)state;
+    static_join_run(SPATE_JOIN_INNER);
+    static_join_run(SPATE_JOIN_LEFT);
 }
 
 static void join_definition_errors(void **state) {
