@@ -344,6 +344,29 @@ void spate_reduce_opts_init(struct spate_reduce_opts *opts) {
     opts->agg = SPATE_AGG_SUM;
 }
 
+static bool is_key_type(enum spate_type t) {
+    return t == SPATE_TYPE_STRING || t == SPATE_TYPE_I64 || t == SPATE_TYPE_TIMESTAMP;
+}
+
+/* The key and value columns of a stateful operation: a string or i64 key, an other i64 value. */
+static bool check_state_columns(const spate_dstream *ds, const char *what, uint32_t key_col,
+                                uint32_t value_col, struct spate_error *err) {
+    const struct sp_schema *s = &ds->schema;
+    if (key_col >= s->ncols || !is_key_type(s->cols[key_col].type)) {
+        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
+                     what, key_col);
+        return false;
+    }
+    if (value_col >= s->ncols || value_col == key_col ||
+        (s->cols[value_col].type != SPATE_TYPE_I64 &&
+         s->cols[value_col].type != SPATE_TYPE_TIMESTAMP)) {
+        sp_error_set(err, EINVAL, "%s: value column %u must exist, differ from the key, be i64",
+                     what, value_col);
+        return false;
+    }
+    return true;
+}
+
 /* Check a reduce definition on ds; fills *o and the output columns. */
 static bool check_reduce(spate_dstream *ds, const char *what, const struct spate_reduce_opts *opts,
                          struct spate_reduce_opts *o, struct spate_column_def cols[2],
@@ -352,9 +375,7 @@ static bool check_reduce(spate_dstream *ds, const char *what, const struct spate
     if (opts != NULL)
         *o = *opts;
     const struct sp_schema *s = &ds->schema;
-    if (o->key_col >= s->ncols || (s->cols[o->key_col].type != SPATE_TYPE_STRING &&
-                                   s->cols[o->key_col].type != SPATE_TYPE_I64 &&
-                                   s->cols[o->key_col].type != SPATE_TYPE_TIMESTAMP)) {
+    if (o->key_col >= s->ncols || !is_key_type(s->cols[o->key_col].type)) {
         sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
                      what, o->key_col);
         return false;
@@ -451,21 +472,9 @@ spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
         sp_error_set(err, EINVAL, "%s: an update function is needed", what);
         return NULL;
     }
+    if (!check_state_columns(ds, what, opts->key_col, opts->value_col, err))
+        return NULL;
     const struct sp_schema *s = &ds->schema;
-    if (opts->key_col >= s->ncols || (s->cols[opts->key_col].type != SPATE_TYPE_STRING &&
-                                      s->cols[opts->key_col].type != SPATE_TYPE_I64 &&
-                                      s->cols[opts->key_col].type != SPATE_TYPE_TIMESTAMP)) {
-        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
-                     what, opts->key_col);
-        return NULL;
-    }
-    if (opts->value_col >= s->ncols || opts->value_col == opts->key_col ||
-        (s->cols[opts->value_col].type != SPATE_TYPE_I64 &&
-         s->cols[opts->value_col].type != SPATE_TYPE_TIMESTAMP)) {
-        sp_error_set(err, EINVAL, "%s: value column %u must exist, differ from the key, be i64",
-                     what, opts->value_col);
-        return NULL;
-    }
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_UPDATE_STATE, ds, err);
     if (out == NULL)
         return NULL;
@@ -481,10 +490,6 @@ spate_dstream *spate_dstream_update_state_by_key(spate_dstream *ds,
 void spate_join_opts_init(struct spate_join_opts *opts) {
     if (opts != NULL)
         memset(opts, 0, sizeof(*opts));
-}
-
-static bool is_key_type(enum spate_type t) {
-    return t == SPATE_TYPE_STRING || t == SPATE_TYPE_I64 || t == SPATE_TYPE_TIMESTAMP;
 }
 
 spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
@@ -568,17 +573,9 @@ spate_dstream *spate_dstream_map_with_state(spate_dstream *ds,
         sp_error_set(err, EINVAL, "%s: a function and a timeout >= 0 are needed", what);
         return NULL;
     }
-    const struct sp_schema *s = &ds->schema;
-    if (opts->key_col >= s->ncols || !is_key_type(s->cols[opts->key_col].type) ||
-        opts->value_col >= s->ncols || opts->value_col == opts->key_col ||
-        (s->cols[opts->value_col].type != SPATE_TYPE_I64 &&
-         s->cols[opts->value_col].type != SPATE_TYPE_TIMESTAMP)) {
-        sp_error_set(err, EINVAL,
-                     "%s: the key column must be a string or i64, the value column an other "
-                     "i64 column",
-                     what);
+    if (!check_state_columns(ds, what, opts->key_col, opts->value_col, err))
         return NULL;
-    }
+    const struct sp_schema *s = &ds->schema;
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_MAP_STATE, ds, err);
     if (out == NULL)
         return NULL;

@@ -638,9 +638,8 @@ static void sink_scatter(struct chain_run *cr, struct sp_wstate *ws, const struc
     }
 }
 
-/* Combine two partial results of reduce. */
-static void reduce_pair(const struct sp_agg_spec *spec, struct sp_wstate *ws, int64_t *a,
-                        const int64_t *b) {
+/* a = a (+) b, both i64 or f64 bits: SUM (COUNT adds up too), MIN, MAX or the user's function. */
+static void reduce_pair(const struct sp_agg_spec *spec, int64_t *a, const int64_t *b) {
     if (spec->fn != NULL) {
         spec->fn(spec->user, a, b, 1);
     } else if (spec->value_is_f64) {
@@ -656,7 +655,6 @@ static void reduce_pair(const struct sp_agg_spec *spec, struct sp_wstate *ws, in
              : spec->agg == SPATE_AGG_MAX ? (*b > *a ? *b : *a)
                                           : (int64_t)((uint64_t)*a + (uint64_t)*b);
     }
-    SP_UNUSED(ws);
 }
 
 /* reduce, stage 1: the chunk's valid values, reduced pairwise (the user's function gets whole
@@ -676,7 +674,7 @@ static void sink_reduce(struct chain_run *cr, struct sp_wstate *ws, const struct
             cr->spec.fn(cr->spec.user, v, v + (n - half), half);
         } else {
             for (uint32_t i = 0; i < half; i++)
-                reduce_pair(&cr->spec, ws, &v[i], &v[n - half + i]);
+                reduce_pair(&cr->spec, &v[i], &v[n - half + i]);
         }
         n -= half;
     }
@@ -686,7 +684,7 @@ static void sink_reduce(struct chain_run *cr, struct sp_wstate *ws, const struct
         memcpy(&ws->acc, &v[0], 8);
         ws->has_acc = true;
     } else {
-        reduce_pair(&cr->spec, ws, &ws->acc.i, &v[0]);
+        reduce_pair(&cr->spec, &ws->acc.i, &v[0]);
     }
 }
 
@@ -1243,7 +1241,7 @@ static spate_status run_reduce_all(struct sp_exec *ex, struct spate_dstream *ds,
         if (!has)
             acc = ex->ws[w].acc.i;
         else
-            reduce_pair(&cr.spec, &ex->ws[w], &acc, &ex->ws[w].acc.i);
+            reduce_pair(&cr.spec, &acc, &ex->ws[w].acc.i);
         has = true;
     }
     if (has) { /* an empty batch reduces to nothing */
@@ -1710,33 +1708,10 @@ struct win_run {
 /* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns). */
 static void win_combine(const struct sp_agg_spec *spec, struct sp_agg_entry *e, int64_t bits,
                         bool fresh) {
-    if (fresh) {
+    if (fresh)
         e->val.i = bits;
-        return;
-    }
-    if (spec->value_is_f64) {
-        double v, a = e->val.f;
-        memcpy(&v, &bits, 8);
-        e->val.f = spec->agg == SPATE_AGG_MIN   ? (v < a ? v : a)
-                   : spec->agg == SPATE_AGG_MAX ? (v > a ? v : a)
-                                                : a + v;
-        return;
-    }
-    if (spec->fn != NULL) {
-        spec->fn(spec->user, &e->val.i, &bits, 1);
-        return;
-    }
-    switch (spec->agg) {
-    case SPATE_AGG_MIN:
-        e->val.i = bits < e->val.i ? bits : e->val.i;
-        break;
-    case SPATE_AGG_MAX:
-        e->val.i = bits > e->val.i ? bits : e->val.i;
-        break;
-    default: /* SUM and COUNT: counts of panes add up */
-        e->val.i = (int64_t)((uint64_t)e->val.i + (uint64_t)bits);
-        break;
-    }
+    else
+        reduce_pair(spec, &e->val.i, &bits); /* panes combine as values do; COUNT adds up */
 }
 
 /* acc = acc (-) v: the inverse, for SUM/COUNT or the user's inv_fn. */
@@ -2046,6 +2021,26 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     return SPATE_OK;
 }
 
+/* Append (key of e, v) to partition r of b; *cur is the chunk being filled. */
+static bool emit_pair(struct sp_wstate *ws, struct spate_batch *b, uint32_t r,
+                      struct sp_chunk **cur, bool is_string, const struct sp_agg_entry *e,
+                      int64_t v) {
+    struct sp_chunk *c = *cur;
+    if (c == NULL || c->view.rows == SPATE_CHUNK_ROWS) {
+        c = sp_chunk_new(&ws->batch, b->schema);
+        if (c == NULL || sp_part_append(&ws->batch, &b->parts[r], c) != SPATE_OK)
+            return false;
+        *cur = c;
+    }
+    uint32_t row = c->view.rows++;
+    if (is_string)
+        ((struct spate_string *)sp_col_data(c, 0))[row] = e->key.s;
+    else
+        ((int64_t *)sp_col_data(c, 0))[row] = e->key.i;
+    ((int64_t *)sp_col_data(c, 1))[row] = v;
+    return true;
+}
+
 /* ---- State ---- */
 
 struct state_run {
@@ -2161,23 +2156,11 @@ static void state_task(void *arg, uint32_t r, uint32_t worker) {
             goto oom;
     }
     /* 3. The output partition r: the whole state. */
-    for (uint32_t base = 0; base < next->n; base += SPATE_CHUNK_ROWS) {
-        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, next->n - base);
-        struct sp_chunk *c = sp_chunk_new(&ws->batch, sr->out->schema);
-        if (c == NULL)
+    struct sp_chunk *chunk = NULL;
+    for (uint32_t i = 0; i < next->n; i++)
+        if (!emit_pair(ws, sr->out, r, &chunk, is_string, &next->entries[i],
+                       next->entries[i].val.i))
             goto oom;
-        for (uint32_t i = 0; i < rows; i++) {
-            const struct sp_agg_entry *e = &next->entries[base + i];
-            if (is_string)
-                ((struct spate_string *)sp_col_data(c, 0))[i] = e->key.s;
-            else
-                ((int64_t *)sp_col_data(c, 0))[i] = e->key.i;
-            ((int64_t *)sp_col_data(c, 1))[i] = e->val.i;
-        }
-        c->view.rows = rows;
-        if (sp_part_append(&ws->batch, &sr->out->parts[r], c) != SPATE_OK)
-            goto oom;
-    }
     return;
 oom:
     record_error(ex, ENOMEM, "out of memory in update_state_by_key");
@@ -2229,26 +2212,6 @@ struct mstate_run {
     uint64_t k;
     int64_t interval_ms;
 };
-
-/* Append (key of e, v) to partition r of b; *cur is the chunk being filled. */
-static bool emit_pair(struct sp_wstate *ws, struct spate_batch *b, uint32_t r,
-                      struct sp_chunk **cur, bool is_string, const struct sp_agg_entry *e,
-                      int64_t v) {
-    struct sp_chunk *c = *cur;
-    if (c == NULL || c->view.rows == SPATE_CHUNK_ROWS) {
-        c = sp_chunk_new(&ws->batch, b->schema);
-        if (c == NULL || sp_part_append(&ws->batch, &b->parts[r], c) != SPATE_OK)
-            return false;
-        *cur = c;
-    }
-    uint32_t row = c->view.rows++;
-    if (is_string)
-        ((struct spate_string *)sp_col_data(c, 0))[row] = e->key.s;
-    else
-        ((int64_t *)sp_col_data(c, 0))[row] = e->key.i;
-    ((int64_t *)sp_col_data(c, 1))[row] = v;
-    return true;
-}
 
 static bool drop_dead(const void *unused, const struct sp_agg_entry *e) {
     SP_UNUSED(unused);
