@@ -1700,6 +1700,8 @@ struct win_run {
     const struct spate_batch *pane; /* this batch's reduce_by_key, R partitions */
     uint32_t slot;                  /* where the new pane goes */
     bool had_old;                   /* the slot held a pane that now leaves the window */
+    bool flip;                      /* two-stacks: the back becomes the front first */
+    uint32_t front_n;               /* two-stacks: front panes once the old one left */
     uint64_t k;                     /* batch index */
     bool emit;
     struct spate_batch *out;
@@ -1829,6 +1831,65 @@ static bool drop_removable(const void *wr, const struct sp_agg_entry *e) {
     return win_removable(wr, e);
 }
 
+/* Insert every entry of table src into t (values combined). */
+static bool win_add_table(struct sp_agg_table *t, struct sp_region *r,
+                          const struct sp_agg_spec *spec, const struct sp_agg_table *src) {
+    bool fresh;
+    for (uint32_t i = 0; i < src->n; i++) {
+        const struct sp_agg_entry *e = &src->entries[i];
+        uint32_t idx = spec->key_is_string
+                           ? sp_agg_find_or_add_str(t, r, e->hash, &e->key.s, &fresh)
+                           : sp_agg_find_or_add_i64(t, r, e->hash, e->key.i, &fresh);
+        if (idx == UINT32_MAX)
+            return false;
+        win_combine(spec, &t->entries[idx], e->val.i, fresh);
+    }
+    return true;
+}
+
+/* Insert every key of pane p into t (values combined). */
+static bool win_add_pane(struct sp_agg_table *t, struct sp_region *r,
+                         const struct sp_agg_spec *spec, const struct sp_pane_part *p) {
+    bool fresh;
+    for (uint32_t i = 0; i < p->n; i++) {
+        uint32_t idx = win_find(t, r, spec->key_is_string, p, i, &fresh);
+        if (idx == UINT32_MAX)
+            return false;
+        win_combine(spec, &t->entries[idx], p->vals[i], fresh);
+    }
+    return true;
+}
+
+/*
+ * Two-stacks flip for partition r: the panes of slots after wr->slot (oldest
+ * first, wr->slot itself is about to leave) become the front; each gets the
+ * aggregate of itself and every newer pane, built newest first.
+ */
+static bool win_flip(struct win_run *wr, uint32_t r) {
+    struct sp_window_state *st = wr->st;
+    const struct sp_agg_spec *spec = &wr->cr.spec;
+    const struct sp_suffix *newer = NULL;
+    for (uint32_t j = st->npanes - 1; j >= 1; j--) {
+        uint32_t s = (wr->slot + j) % st->npanes;
+        struct sp_suffix *x = &st->suffix[s * SP_AGG_RADIX + r];
+        const struct sp_pane_part *p = &st->parts[s * SP_AGG_RADIX + r];
+        sp_window_clear_suffix(st, s, r);
+        uint32_t hint = p->n + (newer != NULL ? newer->table.n : 0);
+        if (sp_agg_table_init(&x->table, &x->region, hint > 0 ? hint : 1) != SPATE_OK)
+            return false;
+        x->ready = true;
+        if (!win_add_pane(&x->table, &x->region, spec, p))
+            return false;
+        if (newer != NULL && !win_add_table(&x->table, &x->region, spec, &newer->table))
+            return false;
+        newer = x;
+    }
+    /* The back is now empty. */
+    struct sp_running *run = &st->running[r];
+    sp_region_destroy(&run->region);
+    return sp_agg_table_init(&run->table, &run->region, 64) == SPATE_OK;
+}
+
 static void window_task(void *arg, uint32_t r, uint32_t worker) {
     struct win_run *wr = arg;
     struct sp_exec *ex = wr->cr.ex;
@@ -1837,12 +1898,14 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     bool is_string = wr->cr.spec.key_is_string;
     struct sp_running *run = &st->running[r];
     bool fresh;
-    if (wr->def->inverse && !run->ready) {
+    if (!run->ready) {
         if (sp_agg_table_init(&run->table, &run->region, 64) != SPATE_OK)
             goto oom;
         run->ready = true;
     }
-    /* 1. The pane leaving the window: take it out of the running table, then free it. */
+    /* 1. The pane leaving the window: take it out of the running table (or, without an
+     * inverse, out of the front stack, flipping the back over first when the front is
+     * empty), then free it. */
     if (wr->had_old && wr->def->inverse) {
         const struct sp_pane_part *old = &st->parts[wr->slot * SP_AGG_RADIX + r];
         for (uint32_t i = 0; i < old->n; i++) {
@@ -1854,27 +1917,31 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
             win_uncombine(wr, &run->table.entries[idx], old->vals[i]);
         }
     }
+    if (wr->had_old && !wr->def->inverse && wr->flip && !win_flip(wr, r))
+        goto oom;
+    sp_window_clear_suffix(st, wr->slot, r);
     sp_window_clear_part(st, wr->slot, r);
-    /* 2. The new pane: own copy, then into the running table. */
+    /* 2. The new pane: own copy, then into the running table (the back stack without an
+     * inverse). */
     if (sp_window_store_part(st, wr->slot, r, &wr->pane->parts[r], is_string, ex->k->hash_str,
                              ex->k->hash_i64) != SPATE_OK)
         goto oom;
     const struct sp_pane_part *now = &st->parts[wr->slot * SP_AGG_RADIX + r];
-    if (wr->def->inverse) {
-        for (uint32_t i = 0; i < now->n; i++) {
-            uint32_t idx = win_find(&run->table, &run->region, is_string, now, i, &fresh);
-            if (idx == UINT32_MAX)
-                goto oom;
-            struct sp_agg_entry *e = &run->table.entries[idx];
-            /* The running table owns its keys: the pane's bytes leave with the pane. */
-            if (fresh && is_string && !sp_window_own_string(&run->region, &e->key.s, &e->key.s))
-                goto oom;
-            win_combine(&wr->cr.spec, e, now->vals[i], fresh);
-        }
+    for (uint32_t i = 0; i < now->n; i++) {
+        uint32_t idx = win_find(&run->table, &run->region, is_string, now, i, &fresh);
+        if (idx == UINT32_MAX)
+            goto oom;
+        struct sp_agg_entry *e = &run->table.entries[idx];
+        /* The running table of an inverse window owns its keys: the pane's bytes leave with
+         * the pane. The back stack's keys live as long as their panes. */
+        if (fresh && is_string && wr->def->inverse &&
+            !sp_window_own_string(&run->region, &e->key.s, &e->key.s))
+            goto oom;
+        win_combine(&wr->cr.spec, e, now->vals[i], fresh);
     }
     /* Keys whose count went back to 0 leave (count_by_value_and_window): rebuild the
      * table once they are the majority, so the cost stays O(1) per key and update. */
-    if (wr->def->drop_zero || wr->def->keep_fn != NULL) {
+    if (wr->def->inverse && (wr->def->drop_zero || wr->def->keep_fn != NULL)) {
         uint32_t gone = 0;
         for (uint32_t i = 0; i < run->table.n; i++)
             gone += win_removable(wr, &run->table.entries[i]);
@@ -1884,35 +1951,22 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     }
     if (!wr->emit)
         return;
-    /* 3. Emit: the running table, or a merge of the panes in the window. */
-    if (wr->def->inverse) {
+    /* 3. Emit: the running table, or the oldest front suffix combined with the back. */
+    const struct sp_suffix *front = NULL;
+    if (!wr->def->inverse && wr->front_n > 0) {
+        front = &st->suffix[((wr->slot + 1) % st->npanes) * SP_AGG_RADIX + r];
+        if (SPATE_NEVER(!front->ready))
+            front = NULL;
+    }
+    if (front == NULL) {
         if (!win_emit(wr, ws, &run->table, r))
             goto oom;
         return;
     }
-    uint32_t hint = 0;
-    for (uint32_t s = 0; s < st->npanes; s++)
-        if (s == wr->slot || st->pane_batch[s] != 0)
-            hint += st->parts[s * SP_AGG_RADIX + r].n;
-    if (hint == 0)
-        return;
     struct sp_agg_table t;
-    if (sp_agg_table_init(&t, &ws->batch, hint) != SPATE_OK)
-        goto oom;
-    /* Oldest pane first, so that keys come out in a stable order. */
-    for (uint32_t j = 1; j <= st->npanes; j++) {
-        uint32_t s = (wr->slot + j) % st->npanes;
-        if (s != wr->slot && st->pane_batch[s] == 0)
-            continue;
-        const struct sp_pane_part *p = &st->parts[s * SP_AGG_RADIX + r];
-        for (uint32_t i = 0; i < p->n; i++) {
-            uint32_t idx = win_find(&t, &ws->batch, is_string, p, i, &fresh);
-            if (idx == UINT32_MAX)
-                goto oom;
-            win_combine(&wr->cr.spec, &t.entries[idx], p->vals[i], fresh);
-        }
-    }
-    if (!win_emit(wr, ws, &t, r))
+    if (sp_agg_table_init(&t, &ws->batch, front->table.n + run->table.n + 1) != SPATE_OK ||
+        !win_add_table(&t, &ws->batch, &wr->cr.spec, &front->table) ||
+        !win_add_table(&t, &ws->batch, &wr->cr.spec, &run->table) || !win_emit(wr, ws, &t, r))
         goto oom;
     return;
 oom:
@@ -1990,6 +2044,10 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     wr.slot = (uint32_t)((k / ds->parent->slide_b) % st->npanes);
     /* Panes older than the window (possible when the slide skips batches) leave too. */
     wr.had_old = st->pane_batch[wr.slot] != 0;
+    wr.flip = wr.had_old && st->front_n == 0;
+    wr.front_n = st->front_n;
+    if (wr.had_old) /* a full window: the oldest pane, at the head of the front, leaves */
+        wr.front_n = (wr.flip ? st->npanes : st->front_n) - 1;
     wr.emit = k % def->slide_b == 0;
     if (wr.emit) {
         wr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
@@ -2000,17 +2058,10 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     }
     sp_pool_run(ex->pool, SP_AGG_RADIX, window_task, &wr);
     st->pane_batch[wr.slot] = k;
+    st->front_n = wr.front_n;
     if (atomic_load(&ex->failed)) {
         /* The window's state may be half updated: start it again from empty. */
-        for (uint32_t s = 0; s < st->npanes; s++) {
-            for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
-                sp_window_clear_part(st, s, r);
-            st->pane_batch[s] = 0;
-        }
-        for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
-            sp_region_destroy(&st->running[r].region);
-            st->running[r].ready = false;
-        }
+        sp_window_reset(st);
         return ex->err_code;
     }
     if (wr.emit) {

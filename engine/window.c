@@ -19,12 +19,16 @@ struct sp_window_state *sp_window_create(uint32_t npanes) {
     st->pane_batch = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(uint64_t) * npanes, 64);
     st->parts = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA,
                               sizeof(struct sp_pane_part) * npanes * SP_AGG_RADIX, 64);
-    if (st->pane_batch == NULL || st->parts == NULL) {
+    st->suffix =
+        sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(struct sp_suffix) * npanes * SP_AGG_RADIX, 64);
+    if (st->pane_batch == NULL || st->parts == NULL || st->suffix == NULL) {
         sp_window_destroy(st);
         return NULL;
     }
-    for (uint32_t i = 0; i < npanes * SP_AGG_RADIX; i++)
+    for (uint32_t i = 0; i < npanes * SP_AGG_RADIX; i++) {
         sp_region_init(&st->parts[i].region, SP_MEM_DEFAULT_ARENA, 64 << 10);
+        sp_region_init(&st->suffix[i].region, SP_MEM_DEFAULT_ARENA, 64 << 10);
+    }
     for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
         sp_region_init(&st->running[r].region, SP_MEM_DEFAULT_ARENA, 256 << 10);
     return st;
@@ -39,6 +43,12 @@ void sp_window_destroy(struct sp_window_state *st) {
         sp_mem_free(SP_MEM_DEFAULT_ARENA, st->parts,
                     sizeof(struct sp_pane_part) * st->npanes * SP_AGG_RADIX);
     }
+    if (st->suffix != NULL) {
+        for (uint32_t i = 0; i < st->npanes * SP_AGG_RADIX; i++)
+            sp_region_destroy(&st->suffix[i].region);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, st->suffix,
+                    sizeof(struct sp_suffix) * st->npanes * SP_AGG_RADIX);
+    }
     for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
         sp_region_destroy(&st->running[r].region);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, st->pane_batch, sizeof(uint64_t) * st->npanes);
@@ -52,6 +62,28 @@ void sp_window_clear_part(struct sp_window_state *st, uint32_t slot, uint32_t r)
     p->keys = NULL;
     p->vals = NULL;
     p->hashes = NULL;
+}
+
+void sp_window_clear_suffix(struct sp_window_state *st, uint32_t slot, uint32_t r) {
+    struct sp_suffix *x = &st->suffix[slot * SP_AGG_RADIX + r];
+    sp_region_destroy(&x->region);
+    memset(&x->table, 0, sizeof(x->table));
+    x->ready = false;
+}
+
+void sp_window_reset(struct sp_window_state *st) {
+    for (uint32_t s = 0; s < st->npanes; s++) {
+        for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
+            sp_window_clear_part(st, s, r);
+            sp_window_clear_suffix(st, s, r);
+        }
+        st->pane_batch[s] = 0;
+    }
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
+        sp_region_destroy(&st->running[r].region);
+        st->running[r].ready = false;
+    }
+    st->front_n = 0;
 }
 
 bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,

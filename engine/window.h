@@ -30,12 +30,37 @@ struct sp_running {
     bool ready;
 };
 
+/*
+ * Without an inverse a window is a two-stacks queue of panes: the back is a
+ * running table of the panes added since the last flip (running[r]); the
+ * front holds, for each of the oldest front_n panes, the aggregate of that
+ * pane and every newer front pane (suffix[slot]). A window is the oldest
+ * front suffix combined with the back, so a slide costs O(keys in the window)
+ * however many panes it spans; when the oldest pane must leave and the front
+ * is empty, the back's panes become the front (their suffixes built newest
+ * first), O(panes x keys) once every npanes slides. Suffix tables point at
+ * their panes' key bytes: a pane leaves the window no earlier than any
+ * suffix that holds its keys.
+ */
+struct sp_suffix {
+    struct sp_region region;
+    struct sp_agg_table table;
+    bool ready;
+};
+
 struct sp_window_state {
     uint32_t npanes;
     uint64_t *pane_batch;       /* batch index held by each slot; 0 = empty */
     struct sp_pane_part *parts; /* [slot * SP_AGG_RADIX + r] */
     struct sp_running running[SP_AGG_RADIX];
+    struct sp_suffix *suffix; /* [slot * SP_AGG_RADIX + r]: two-stacks front (no inverse) */
+    uint32_t front_n;         /* panes in the front stack */
 };
+
+/* Free the suffix aggregate of slot in partition r. */
+void sp_window_clear_suffix(struct sp_window_state *st, uint32_t slot, uint32_t r);
+/* Empty every pane, suffix and running table (after a failed batch). */
+void sp_window_reset(struct sp_window_state *st);
 
 /* State for a window of npanes panes. NULL on ENOMEM. */
 struct sp_window_state *sp_window_create(uint32_t npanes);

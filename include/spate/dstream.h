@@ -292,9 +292,11 @@ SPATE_API int64_t spate_dstream_slide_ms(const spate_dstream *ds);
  * reduceByKeyAndWindow: every slide, one record (key, value) per key with
  * data in the last length of the stream, reduced as reduce_by_key would.
  * Windows are built from per-batch panes (the batch's reduce_by_key result),
- * never from raw rows: without an inverse the window merges its panes; with
- * one it keeps a running table, adds the newest pane and takes the expired
- * one out, so a slide costs O(new + expired keys) however long the window.
+ * never from raw rows. With an inverse the window keeps a running table, adds
+ * the newest pane and takes the expired one out, so a slide costs O(new +
+ * expired keys) however long the window; without one the panes form a
+ * two-stacks queue, so a slide costs O(keys in the window) (amortized: every
+ * length slides the front is rebuilt at once).
  * As in Spark, with the inverse a key whose value went back to the identity
  * stays (e.g. (a,0)); without it, keys with no data in the window disappear.
  * Early windows are partial. The output is valid at batches S, 2S, 3S, ...

@@ -209,7 +209,8 @@ static struct collector col;
 
 static void windows_match_naive(void **state) {
     (void)state;
-    static const uint32_t shapes[][2] = {{1, 1}, {3, 1}, {4, 2}, {2, 3}, {5, 5}, {13, 1}};
+    static const uint32_t shapes[][2] = {{1, 1}, {3, 1}, {4, 2}, {2, 3},
+                                         {5, 5}, {6, 1}, {3, 2}, {13, 1}};
     make_input(&input, 11);
     for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
         for (int inverse = 0; inverse <= 1; inverse++) {
@@ -238,6 +239,9 @@ static void window_string_keys(void **state) {
     check_against_naive(&input, &col, 3, 1, false, K_SUM);
     run_window(&input, 2, 3, 1, true, K_SUM, true, &col);
     check_against_naive(&input, &col, 3, 1, true, K_SUM);
+    /* Two-stacks flips with string keys whose bytes live in the panes. */
+    run_window(&input, 2, 5, 1, false, K_MAX, true, &col);
+    check_against_naive(&input, &col, 5, 1, false, K_MAX);
 }
 
 static void window_same_on_any_worker_count(void **state) {
