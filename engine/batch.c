@@ -239,9 +239,16 @@ bool spate_chunk_get_string(const struct spate_chunk_view *chunk, uint32_t col, 
 
 /* ---- Builder (map callbacks) ---- */
 
+/* The chunk column of the builder's column *col (map_values builds from column 1 on). */
+static bool builder_col(const spate_chunk_builder *b, uint32_t *col) {
+    if (*col >= b->chunk->view.num_columns - b->col_base)
+        return false;
+    *col += b->col_base;
+    return true;
+}
+
 void *spate_builder_column(spate_chunk_builder *b, uint32_t col) {
-    if (b == NULL || col >= b->chunk->view.num_columns ||
-        b->chunk->cols[col].type == SPATE_TYPE_STRING)
+    if (b == NULL || !builder_col(b, &col) || b->chunk->cols[col].type == SPATE_TYPE_STRING)
         return NULL;
     return sp_col_data(b->chunk, col);
 }
@@ -261,7 +268,7 @@ static void make_view(struct spate_string *s, const char *data, uint32_t len) {
 
 spate_status spate_builder_set_string(spate_chunk_builder *b, uint32_t col, uint32_t row,
                                       const char *data, uint32_t len) {
-    if (b == NULL || col >= b->chunk->view.num_columns || row >= b->rows ||
+    if (b == NULL || !builder_col(b, &col) || row >= b->rows ||
         b->chunk->cols[col].type != SPATE_TYPE_STRING || (data == NULL && len > 0))
         return EINVAL;
     struct spate_string *s = &((struct spate_string *)sp_col_data(b->chunk, col))[row];
@@ -281,7 +288,7 @@ spate_status spate_builder_set_string(spate_chunk_builder *b, uint32_t col, uint
 
 spate_status spate_builder_set_view(spate_chunk_builder *b, uint32_t col, uint32_t row,
                                     const struct spate_string *s) {
-    if (b == NULL || s == NULL || col >= b->chunk->view.num_columns || row >= b->rows ||
+    if (b == NULL || s == NULL || !builder_col(b, &col) || row >= b->rows ||
         b->chunk->cols[col].type != SPATE_TYPE_STRING)
         return EINVAL;
     make_view(&((struct spate_string *)sp_col_data(b->chunk, col))[row], sp_str_data(s), s->len);
@@ -289,7 +296,7 @@ spate_status spate_builder_set_view(spate_chunk_builder *b, uint32_t col, uint32
 }
 
 spate_status spate_builder_set_null(spate_chunk_builder *b, uint32_t col, uint32_t row) {
-    if (b == NULL || col >= b->chunk->view.num_columns || row >= b->rows)
+    if (b == NULL || !builder_col(b, &col) || row >= b->rows)
         return EINVAL;
     uint64_t *v = (uint64_t *)(uintptr_t)b->chunk->cols[col].validity;
     if (v == NULL) {

@@ -84,6 +84,7 @@ struct spate_chunk_builder {
     struct sp_chunk *chunk;   /* the output chunk being filled */
     struct sp_region *region; /* where copied strings go */
     uint32_t rows;            /* rows the callback must fill */
+    uint32_t col_base;        /* the callback's column 0 is chunk column col_base */
     bool oom;                 /* a copy failed */
 };
 

@@ -139,6 +139,56 @@ spate_dstream *spate_dstream_select(spate_dstream *ds, const uint32_t *cols, uin
     return finish(out, defs, n, err);
 }
 
+/* Output schema of map_values / flat_map_values: the key column, then the value columns. */
+static spate_dstream *finish_values(spate_dstream *out, const char *what, uint32_t key_col,
+                                    const struct spate_column_def *columns, uint32_t n,
+                                    struct spate_error *err) {
+    struct spate_column_def cols[SP_MAX_COLUMNS];
+    const struct sp_schema *in = &out->parent->schema;
+    spate_status rc = SPATE_OK;
+    if (key_col >= in->ncols)
+        rc = sp_error_set(err, EINVAL, "%s: no key column %u (the stream has %u)", what, key_col,
+                          in->ncols);
+    else if (n == 0 || columns == NULL || n >= SP_MAX_COLUMNS)
+        rc = sp_error_set(err, EINVAL, "%s: 1 to %u value columns are needed, got %u", what,
+                          SP_MAX_COLUMNS - 1, n);
+    if (rc != SPATE_OK) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, out, sizeof(*out));
+        return NULL;
+    }
+    cols[0] = in->cols[key_col];
+    memcpy(&cols[1], columns, sizeof(*columns) * n);
+    return finish(out, cols, n + 1, err);
+}
+
+spate_dstream *spate_dstream_map_values(spate_dstream *ds, uint32_t key_col,
+                                        const struct spate_column_def *columns,
+                                        uint32_t num_columns, spate_map_fn fn, void *user,
+                                        struct spate_error *err) {
+    spate_dstream *out = new_fn_node(ds, "map_values", SP_NODE_MAP, fn != NULL, err);
+    if (out == NULL)
+        return NULL;
+    out->u.map.fn = fn;
+    out->u.map.user = user;
+    out->u.map.values = true;
+    out->u.map.key_col = key_col;
+    return finish_values(out, "map_values", key_col, columns, num_columns, err);
+}
+
+spate_dstream *spate_dstream_flat_map_values(spate_dstream *ds, uint32_t key_col,
+                                             const struct spate_column_def *columns,
+                                             uint32_t num_columns, spate_flat_map_values_fn fn,
+                                             void *user, struct spate_error *err) {
+    spate_dstream *out =
+        new_fn_node(ds, "flat_map_values", SP_NODE_FLAT_MAP_VALUES, fn != NULL, err);
+    if (out == NULL)
+        return NULL;
+    out->u.fmv.fn = fn;
+    out->u.fmv.user = user;
+    out->u.fmv.key_col = key_col;
+    return finish_values(out, "flat_map_values", key_col, columns, num_columns, err);
+}
+
 spate_dstream *spate_dstream_map_to_pair(spate_dstream *ds, uint32_t key_col, int64_t value,
                                          struct spate_error *err) {
     if (!can_define(ds, "map_to_pair", err))
@@ -273,6 +323,18 @@ spate_dstream *spate_dstream_flat_map(spate_dstream *ds, const struct spate_colu
         return NULL;
     out->u.flat_map.fn = fn;
     out->u.flat_map.user = user;
+    return finish(out, columns, num_columns, err);
+}
+
+spate_dstream *spate_dstream_map_partitions(spate_dstream *ds,
+                                            const struct spate_column_def *columns,
+                                            uint32_t num_columns, spate_partition_fn fn, void *user,
+                                            struct spate_error *err) {
+    spate_dstream *out = new_fn_node(ds, "map_partitions", SP_NODE_MAP_PARTITIONS, fn != NULL, err);
+    if (out == NULL)
+        return NULL;
+    out->u.mpart.fn = fn;
+    out->u.mpart.user = user;
     return finish(out, columns, num_columns, err);
 }
 

@@ -36,7 +36,9 @@ enum sp_node_kind {
     SP_NODE_TRANSFORM2,
     SP_NODE_REPARTITION,
     SP_NODE_SELECT,
-    SP_NODE_JOIN_STATIC /* join with a constant stream: built once, probed in the chain */
+    SP_NODE_JOIN_STATIC, /* join with a constant stream: built once, probed in the chain */
+    SP_NODE_FLAT_MAP_VALUES,
+    SP_NODE_MAP_PARTITIONS
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -70,7 +72,18 @@ struct spate_dstream {
         struct {
             spate_map_fn fn;
             void *user;
+            bool values; /* map_values: output column 0 is the input's key_col */
+            uint32_t key_col;
         } map;
+        struct {
+            spate_flat_map_values_fn fn;
+            void *user;
+            uint32_t key_col;
+        } fmv;
+        struct {
+            spate_partition_fn fn;
+            void *user;
+        } mpart;
         struct {
             uint32_t key_col;
             int64_t value;
@@ -136,9 +149,9 @@ static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
            ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_SELECT ||
-           ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
-           ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
-           ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FLAT_MAP_VALUES || ds->kind == SP_NODE_JOIN_STATIC ||
+           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
+           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

@@ -103,11 +103,16 @@ struct sp_exec {
 /* A writer appends to a transform's output batch, or (flat_map) pushes chunks down a chain. */
 struct spate_batch_writer {
     struct sp_exec *ex;
-    struct spate_batch *out; /* transform: one partition */
-    struct chain_run *cr;    /* flat_map: the chain, the worker, the partition, the next level */
+    struct spate_batch *out;      /* transform, map_partitions: rows join out->parts[part] */
+    struct sp_region *region;     /* ... whose chunk lists grow here */
+    struct sp_queue_item **items; /* ... and whose copies are freed with the batch from here */
+    struct chain_run *cr; /* flat_map: the chain, the worker, the partition, the next level */
     struct sp_wstate *ws;
     uint32_t part, level;
     const struct sp_schema *schema;
+    /* flat_map_values: every appended row gets the key at row key_row of key_chunk */
+    const struct sp_chunk *key_chunk;
+    uint32_t key_col, key_row;
 };
 
 enum sink_kind { SINK_MATERIALIZE, SINK_COUNT, SINK_AGG, SINK_SCATTER, SINK_REDUCE };
@@ -835,6 +840,38 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
         push(cr, ws, part, level + 1, out);
 }
 
+/* Column dcol of dst (rows dense) = column scol of src's logical rows, validity too. */
+static bool gather_column(struct sp_region *r, struct sp_chunk *dst, uint32_t dcol,
+                          const struct sp_chunk *src, uint32_t scol) {
+    const struct spate_column_view *c = &src->cols[scol];
+    size_t width = sp_type_width(c->type);
+    char *d = sp_col_data(dst, dcol);
+    const char *from = c->data;
+    uint32_t rows = src->view.rows;
+    if (src->view.sel == NULL) {
+        memcpy(d, from, width * rows);
+    } else {
+        for (uint32_t i = 0; i < rows; i++)
+            memcpy(d + width * i, from + width * src->view.sel[i], width);
+    }
+    if (c->validity == NULL)
+        return true;
+    /* The level's chunk has no validity buffer of its own: borrow or build one. */
+    if (src->view.sel == NULL) {
+        dst->cols[dcol].validity = c->validity;
+        return true;
+    }
+    uint64_t *v = sp_region_alloc(r, sizeof(uint64_t) * ((rows + 63) / 64), 64);
+    if (v == NULL)
+        return false;
+    memset(v, 0, sizeof(uint64_t) * ((rows + 63) / 64));
+    for (uint32_t i = 0; i < rows; i++)
+        if (sp_valid(c->validity, src->view.sel[i]))
+            v[i >> 6] |= 1ull << (i & 63);
+    dst->cols[dcol].validity = v;
+    return true;
+}
+
 static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint32_t level,
                  struct sp_chunk *in) {
     if (atomic_load_explicit(&cr->ex->failed, memory_order_relaxed))
@@ -856,8 +893,15 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
             out->cols[c].validity = NULL;
         out->view.rows = in->view.rows;
         out->view.sel = NULL;
-        struct spate_chunk_builder b = {
-            .chunk = out, .region = &ws->batch, .rows = in->view.rows, .oom = false};
+        struct spate_chunk_builder b = {.chunk = out,
+                                        .region = &ws->batch,
+                                        .rows = in->view.rows,
+                                        .col_base = node->u.map.values ? 1 : 0,
+                                        .oom = false};
+        if (node->u.map.values && !gather_column(&ws->batch, out, 0, in, node->u.map.key_col)) {
+            record_error(cr->ex, ENOMEM, "out of memory in map_values");
+            return;
+        }
         struct spate_error e;
         e.message[0] = '\0';
         spate_status rc = node->u.map.fn(node->u.map.user, &in->view, &b, &e);
@@ -886,6 +930,30 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
         if (rc != SPATE_OK)
             record_error(cr->ex, rc, "flat_map function failed: %s",
                          e.message[0] ? e.message : strerror(rc));
+        return;
+    }
+    case SP_NODE_FLAT_MAP_VALUES: {
+        struct spate_batch_writer w = {.ex = cr->ex,
+                                       .cr = cr,
+                                       .ws = ws,
+                                       .part = part,
+                                       .level = level,
+                                       .schema = &node->schema,
+                                       .key_chunk = in,
+                                       .key_col = node->u.fmv.key_col};
+        struct spate_error e;
+        e.message[0] = '\0';
+        for (uint32_t i = 0; i < in->view.rows; i++) {
+            w.key_row = sp_chunk_row(&in->view, i);
+            spate_status rc = node->u.fmv.fn(node->u.fmv.user, &in->view, i, &w, &e);
+            if (rc != SPATE_OK) {
+                record_error(cr->ex, rc, "flat_map_values function failed: %s",
+                             e.message[0] ? e.message : strerror(rc));
+                return;
+            }
+            if (atomic_load_explicit(&cr->ex->failed, memory_order_relaxed))
+                return;
+        }
         return;
     }
     case SP_NODE_JOIN_STATIC:
@@ -1505,6 +1573,31 @@ static spate_status run_join(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* flat_map_values: columns with the key of the writer's current row in front. */
+static spate_status writer_with_key(spate_batch_writer *w, const struct spate_column_data *columns,
+                                    uint64_t rows, struct spate_column_data *out,
+                                    struct spate_error *err) {
+    const struct spate_column_view *kc = &w->key_chunk->cols[w->key_col];
+    size_t width = sp_type_width(kc->type);
+    char *keys = sp_region_alloc(&w->ws->batch, width * rows, 64);
+    if (keys == NULL)
+        return sp_error_set(err, ENOMEM, "batch_writer_append: out of memory");
+    const char *key = (const char *)kc->data + width * w->key_row;
+    for (uint64_t i = 0; i < rows; i++)
+        memcpy(keys + width * i, key, width);
+    uint64_t *valid = NULL;
+    if (!sp_valid(kc->validity, w->key_row)) {
+        size_t bytes = sizeof(uint64_t) * ((rows + 63) / 64);
+        if ((valid = sp_region_alloc(&w->ws->batch, bytes, 64)) == NULL)
+            return sp_error_set(err, ENOMEM, "batch_writer_append: out of memory");
+        memset(valid, 0, bytes);
+    }
+    out[0].data = keys;
+    out[0].validity = valid;
+    memcpy(&out[1], columns, sizeof(*columns) * (w->schema->ncols - 1));
+    return SPATE_OK;
+}
+
 spate_status spate_batch_writer_append(spate_batch_writer *w,
                                        const struct spate_column_data *columns, uint64_t rows,
                                        struct spate_error *err) {
@@ -1512,6 +1605,13 @@ spate_status spate_batch_writer_append(spate_batch_writer *w,
         return sp_error_set(err, EINVAL, "batch_writer_append: the writer is NULL");
     if (rows == 0)
         return SPATE_OK;
+    struct spate_column_data keyed[SP_MAX_COLUMNS];
+    if (w->key_chunk != NULL) {
+        if (columns == NULL)
+            return sp_error_set(err, EINVAL, "batch_writer_append: columns is NULL");
+        SPATE_RETURN_NOT_OK(writer_with_key(w, columns, rows, keyed, err));
+        columns = keyed;
+    }
     struct sp_queue_item *item;
     SPATE_RETURN_NOT_OK(
         sp_queue_item_build(w->schema, columns, rows, "batch_writer_append", &item, err));
@@ -1525,14 +1625,14 @@ spate_status spate_batch_writer_append(spate_batch_writer *w,
             push(w->cr, w->ws, w->part, w->level + 1, fp->chunks[c]);
         return SPATE_OK;
     }
-    /* transform: the item lives until the batch is released; its chunks join the output. */
-    item->next = w->ex->items;
-    w->ex->items = item;
+    /* transform, map_partitions: the item lives until the batch is released; its chunks join
+     * the output partition. */
+    item->next = *w->items;
+    *w->items = item;
     const struct sp_part *p = &item->batch->parts[0];
     for (uint32_t c = 0; c < p->nchunks; c++)
-        if (sp_part_append(&w->ex->sched, &w->out->parts[0], p->chunks[c]) != SPATE_OK)
+        if (sp_part_append(w->region, &w->out->parts[w->part], p->chunks[c]) != SPATE_OK)
             return sp_error_set(err, ENOMEM, "batch_writer_append: out of memory");
-    w->out->rows += rows;
     return SPATE_OK;
 }
 
@@ -1545,6 +1645,8 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
     struct spate_batch_writer w = {.ex = ex,
                                    .out =
                                        sp_batch_new(&ex->sched, &ds->schema, 1, ex->job->time_ms),
+                                   .region = &ex->sched,
+                                   .items = &ex->items,
                                    .schema = &ds->schema};
     if (w.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
@@ -1560,7 +1662,52 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
                      e.message[0] ? e.message : strerror(rc));
         return rc;
     }
+    sp_batch_count_rows(w.out);
     *out = w.out;
+    return SPATE_OK;
+}
+
+struct mpart_run {
+    struct sp_exec *ex;
+    struct spate_dstream *ds;
+    struct spate_batch *in;
+    struct spate_batch *out;
+};
+
+static void mpart_task(void *arg, uint32_t part, uint32_t worker) {
+    struct mpart_run *mr = arg;
+    struct sp_exec *ex = mr->ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    struct spate_batch_writer w = {.ex = ex,
+                                   .out = mr->out,
+                                   .region = &ws->batch,
+                                   .items = &ws->items,
+                                   .ws = ws,
+                                   .part = part,
+                                   .schema = &mr->ds->schema};
+    struct spate_error e;
+    e.message[0] = '\0';
+    spate_status rc = mr->ds->u.mpart.fn(mr->ds->u.mpart.user, mr->in, part, &w, &e);
+    if (rc != SPATE_OK)
+        record_error(ex, rc, "map_partitions function failed on partition %u: %s", part,
+                     e.message[0] ? e.message : strerror(rc));
+}
+
+/* map_partitions: the function on every partition, in parallel; the output keeps them. */
+static spate_status run_map_partitions(struct sp_exec *ex, struct spate_dstream *ds,
+                                       struct spate_batch **out) {
+    struct mpart_run mr = {.ex = ex, .ds = ds};
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &mr.in));
+    mr.out = sp_batch_new(&ex->sched, &ds->schema, mr.in->nparts, ex->job->time_ms);
+    if (mr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    sp_pool_run(ex->pool, mr.in->nparts, mpart_task, &mr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(mr.out);
+    *out = mr.out;
     return SPATE_OK;
 }
 
@@ -1660,6 +1807,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
     case SP_NODE_TRANSFORM:
     case SP_NODE_TRANSFORM2:
         rc = run_transform(ex, ds, &b);
+        break;
+    case SP_NODE_MAP_PARTITIONS:
+        rc = run_map_partitions(ex, ds, &b);
         break;
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);

@@ -55,6 +55,18 @@ SPATE_API spate_dstream *spate_dstream_map(spate_dstream *ds,
                                            struct spate_error *err);
 
 /*
+ * mapValues: a map over the values of a pair stream that keeps its key: the
+ * output is the key column key_col of ds (zero copy) followed by the value
+ * columns computed by fn. fn gets the whole input chunk and a builder whose
+ * columns 0..num_columns are the value columns. Returns NULL on EINVAL (no
+ * function, key_col out of range, no value columns), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_map_values(spate_dstream *ds, uint32_t key_col,
+                                                  const struct spate_column_def *columns,
+                                                  uint32_t num_columns, spate_map_fn fn, void *user,
+                                                  struct spate_error *err);
+
+/*
  * select: a projection, the columns cols[0..n) of ds in that order (zero
  * copy: the output points at the input's columns). Returns NULL on EINVAL
  * (no columns, a column out of range), EBUSY, ECANCELED, ENOMEM.
@@ -140,6 +152,47 @@ SPATE_API spate_dstream *spate_dstream_flat_map(spate_dstream *ds,
                                                 const struct spate_column_def *columns,
                                                 uint32_t num_columns, spate_flat_map_fn fn,
                                                 void *user, struct spate_error *err);
+
+/*
+ * The function of flat_map_values, row level: for logical row row of in,
+ * append any number of value rows (the value columns only) to out; each gets
+ * the row's key.
+ */
+typedef spate_status (*spate_flat_map_values_fn)(void *user, const struct spate_chunk_view *in,
+                                                 uint32_t row, spate_batch_writer *out,
+                                                 struct spate_error *err);
+
+/*
+ * flatMapValues: every input row becomes zero or more rows (key of key_col,
+ * values appended by fn), fused with what follows. Output columns: the key,
+ * then columns (the value columns, copied). Returns NULL on EINVAL (no
+ * function, key_col out of range, no value columns), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_flat_map_values(spate_dstream *ds, uint32_t key_col,
+                                                       const struct spate_column_def *columns,
+                                                       uint32_t num_columns,
+                                                       spate_flat_map_values_fn fn, void *user,
+                                                       struct spate_error *err);
+
+/*
+ * The function of map_partitions: read partition part of batch (its chunks
+ * through spate_batch_num_chunks / spate_batch_chunk) and append any number
+ * of rows to out, which become partition part of the output.
+ */
+typedef spate_status (*spate_partition_fn)(void *user, const spate_batch *batch, uint32_t part,
+                                           spate_batch_writer *out, struct spate_error *err);
+
+/*
+ * mapPartitions: fn runs once per partition of every batch, partitions in
+ * parallel on the worker threads (so fn must be thread-safe across
+ * partitions); the place for per-partition set-up such as one connection or
+ * one buffer per partition. The output keeps the partitioning. Returns NULL
+ * on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_map_partitions(spate_dstream *ds,
+                                                      const struct spate_column_def *columns,
+                                                      uint32_t num_columns, spate_partition_fn fn,
+                                                      void *user, struct spate_error *err);
 
 /*
  * transform: fn runs once per batch (at every slide of ds) on the scheduler

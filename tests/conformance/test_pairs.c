@@ -1,0 +1,424 @@
+/*
+ * tests/conformance/test_pairs.c - map_values, flat_map_values and
+ * map_partitions against a naive computation over the same input, with 1, 2
+ * and 4 workers: per batch, the output rows as a multiset (rendered as
+ * text and sorted) must equal what the naive loop gives. The input has long
+ * and short string keys, null keys, an empty batch, and goes through a filter
+ * first so that the operators see chunks with a selection.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "spate/spate.h"
+
+#include "harness.h"
+
+#define NBATCH 4
+#define MAXROWS 2000
+#define MAXOUT 8000
+#define LINE 96
+
+struct input {
+    uint32_t rows[NBATCH + 1];
+    struct spate_string key[NBATCH + 1][MAXROWS];
+    uint64_t valid[NBATCH + 1][MAXROWS / 64 + 1];
+    int64_t val[NBATCH + 1][MAXROWS];
+    char text[NBATCH + 1][MAXROWS][32];
+};
+
+static struct input in;
+
+static void make_string(struct spate_string *s, const char *text) {
+    memset(s, 0, sizeof(*s));
+    s->len = (uint32_t)strlen(text);
+    if (s->len <= SPATE_STRING_INLINE) {
+        memcpy(s->prefix, text, s->len < 4 ? s->len : 4);
+        if (s->len > 4)
+            memcpy(s->u.inlined, text + 4, s->len - 4);
+    } else {
+        memcpy(s->prefix, text, 4);
+        s->u.ptr = text;
+    }
+}
+
+static bool key_valid(uint32_t b, uint32_t i) {
+    return (in.valid[b][i >> 6] >> (i & 63)) & 1u;
+}
+
+static void make_input(void) {
+    memset(&in, 0, sizeof(in));
+    for (uint32_t b = 1; b <= NBATCH; b++) {
+        uint32_t n = b == 3 ? 0 : 500 * b;
+        in.rows[b] = n;
+        for (uint32_t i = 0; i < n; i++) {
+            if (i % 7 == 0)
+                snprintf(in.text[b][i], 32, "a-long-key-number-%u", i % 23);
+            else
+                snprintf(in.text[b][i], 32, "k%u", i % 23);
+            make_string(&in.key[b][i], in.text[b][i]);
+            if (i % 50 != 1)
+                in.valid[b][i >> 6] |= 1ull << (i & 63);
+            in.val[b][i] = (int64_t)((i * 7 + b) % 11) - 3;
+        }
+    }
+}
+
+/* Rows of one batch rendered as text, sorted. */
+struct rows {
+    uint32_t n;
+    char line[MAXOUT][LINE];
+};
+
+struct collector {
+    struct rows got[NBATCH + 1];
+    uint32_t batches;
+    bool bad;
+    bool check_parts; /* map_partitions: column 0 must be the partition index */
+};
+
+static int cmp_line(const void *a, const void *b) {
+    return strcmp(a, b);
+}
+
+static void render_cell(char *buf, size_t cap, const struct spate_chunk_view *v, uint32_t col,
+                        uint32_t r) {
+    const char *s;
+    uint32_t len;
+    int64_t i;
+    double f;
+    switch (v->columns[col].type) {
+    case SPATE_TYPE_STRING:
+        if (spate_chunk_get_string(v, col, r, &s, &len))
+            snprintf(buf, cap, "%.*s", (int)len, s);
+        else
+            snprintf(buf, cap, "<null>");
+        break;
+    case SPATE_TYPE_F64:
+        if (spate_chunk_get_f64(v, col, r, &f))
+            snprintf(buf, cap, "%.3f", f);
+        else
+            snprintf(buf, cap, "<null>");
+        break;
+    default:
+        if (spate_chunk_get_i64(v, col, r, &i))
+            snprintf(buf, cap, "%lld", (long long)i);
+        else
+            snprintf(buf, cap, "<null>");
+        break;
+    }
+}
+
+static spate_status collect(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct collector *c = user;
+    if (c->batches >= NBATCH) {
+        c->bad = true;
+        return SPATE_OK;
+    }
+    struct rows *out = &c->got[++c->batches];
+    out->n = 0;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t k = 0; k < spate_batch_num_chunks(b, p); k++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, k, &v) != SPATE_OK) {
+                c->bad = true;
+                continue;
+            }
+            for (uint32_t r = 0; r < v.rows; r++) {
+                if (out->n >= MAXOUT) {
+                    c->bad = true;
+                    return SPATE_OK;
+                }
+                char *line = out->line[out->n++];
+                size_t at = 0;
+                line[0] = '\0';
+                for (uint32_t col = 0; col < v.num_columns; col++) {
+                    char cell[40];
+                    render_cell(cell, sizeof(cell), &v, col, r);
+                    at += (size_t)snprintf(line + at, LINE - at, "%s%s", col ? "|" : "", cell);
+                }
+                int64_t part;
+                if (c->check_parts && (!spate_chunk_get_i64(&v, 0, r, &part) || part != p))
+                    c->bad = true;
+            }
+        }
+    }
+    qsort(out->line, out->n, LINE, cmp_line);
+    return SPATE_OK;
+}
+
+static void add_line(struct rows *want, const char *fmt, ...) {
+    assert_true(want->n < MAXOUT);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want->line[want->n++], LINE, fmt, ap);
+    va_end(ap);
+}
+
+static const char *key_text(uint32_t b, uint32_t i) {
+    return key_valid(b, i) ? in.text[b][i] : "<null>";
+}
+
+static void check(struct collector *c, struct rows *want, uint32_t b) {
+    qsort(want->line, want->n, LINE, cmp_line);
+    assert_false(c->bad);
+    assert_int_equal(c->got[b].n, want->n);
+    for (uint32_t i = 0; i < want->n; i++)
+        assert_string_equal(c->got[b].line[i], want->line[i]);
+}
+
+/* A queue stream of (key, value) with the input pushed, filtered to value >= 0. */
+static spate_dstream *input_stream(spate_context *ctx, spate_dstream **queue) {
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    assert_non_null(q);
+    for (uint32_t b = 1; b <= NBATCH; b++) {
+        struct spate_column_data data[] = {{in.key[b], in.valid[b]}, {in.val[b], NULL}};
+        assert_int_equal(spate_queue_push(q, data, in.rows[b], &err), SPATE_OK);
+    }
+    *queue = q;
+    spate_dstream *f = spate_dstream_filter_i64(q, 1, SPATE_CMP_GE, 0, &err);
+    assert_non_null(f);
+    return f;
+}
+
+/* ---- map_values ---- */
+
+static spate_status halve(void *user, const struct spate_chunk_view *v, spate_chunk_builder *b,
+                          struct spate_error *err) {
+    (void)user;
+    (void)err;
+    double *half = spate_builder_column(b, 0);
+    int64_t *next = spate_builder_column(b, 1);
+    if (half == NULL || next == NULL || spate_builder_column(b, 2) != NULL)
+        return EINVAL;
+    for (uint32_t r = 0; r < v->rows; r++) {
+        int64_t x = 0;
+        if (!spate_chunk_get_i64(v, 1, r, &x))
+            return EINVAL;
+        half[r] = (double)x * 0.5;
+        next[r] = x + 1;
+    }
+    return SPATE_OK;
+}
+
+static struct collector col;
+static struct rows want;
+
+static void map_values_keeps_keys(void **state) {
+    (void)state;
+    make_input();
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q;
+        spate_dstream *f = input_stream(ctx, &q);
+        struct spate_column_def vals[] = {{"half", SPATE_TYPE_F64}, {"next", SPATE_TYPE_I64}};
+        spate_dstream *m = spate_dstream_map_values(f, 0, vals, 2, halve, NULL, &err);
+        assert_non_null(m);
+        assert_int_equal(spate_dstream_num_columns(m), 3);
+        assert_string_equal(spate_dstream_column(m, 0).name, "key");
+        assert_string_equal(spate_dstream_column(m, 1).name, "half");
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            want.n = 0;
+            for (uint32_t i = 0; i < in.rows[b]; i++)
+                if (in.val[b][i] >= 0)
+                    add_line(&want, "%s|%.3f|%lld", key_text(b, i), (double)in.val[b][i] * 0.5,
+                             (long long)(in.val[b][i] + 1));
+            check(&col, &want, b);
+        }
+    }
+}
+
+/* ---- flat_map_values ---- */
+
+/* Value v becomes v rows (v, j) for j < v; value 100 fails the batch when asked. */
+static spate_status expand(void *user, const struct spate_chunk_view *v, uint32_t row,
+                           spate_batch_writer *out, struct spate_error *err) {
+    const bool *fail_on_100 = user;
+    int64_t x = 0;
+    if (!spate_chunk_get_i64(v, 1, row, &x))
+        return EINVAL;
+    if (*fail_on_100 && x == 100) {
+        snprintf(err->message, sizeof(err->message), "a hundred is not allowed");
+        return EDOM;
+    }
+    int64_t a[8], j[8];
+    for (int64_t i = 0; i < x; i++) {
+        a[i] = x;
+        j[i] = i;
+    }
+    struct spate_column_data cols[] = {{a, NULL}, {j, NULL}};
+    return spate_batch_writer_append(out, cols, (uint64_t)x, err);
+}
+
+static void flat_map_values_keeps_keys(void **state) {
+    (void)state;
+    make_input();
+    bool no = false;
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q;
+        spate_dstream *f = input_stream(ctx, &q);
+        struct spate_column_def vals[] = {{"v", SPATE_TYPE_I64}, {"j", SPATE_TYPE_I64}};
+        spate_dstream *m = spate_dstream_flat_map_values(f, 0, vals, 2, expand, &no, &err);
+        assert_non_null(m);
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            want.n = 0;
+            for (uint32_t i = 0; i < in.rows[b]; i++)
+                for (int64_t j = 0; j < in.val[b][i]; j++)
+                    add_line(&want, "%s|%lld|%lld", key_text(b, i), (long long)in.val[b][i],
+                             (long long)j);
+            check(&col, &want, b);
+        }
+    }
+}
+
+static void flat_map_values_failure_fails_the_batch(void **state) {
+    (void)state;
+    make_input();
+    in.val[2][10] = 100; /* batch 2 fails, 1 and 4 do not */
+    bool yes = true;
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_error err;
+    spate_dstream *q;
+    spate_dstream *f = input_stream(ctx, &q);
+    struct spate_column_def vals[] = {{"v", SPATE_TYPE_I64}, {"j", SPATE_TYPE_I64}};
+    spate_dstream *m = spate_dstream_flat_map_values(f, 0, vals, 2, expand, &yes, &err);
+    assert_non_null(m);
+    memset(&col, 0, sizeof(col));
+    assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, NBATCH, &err), SPATE_OK);
+    bool stopped;
+    assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), EIO);
+    assert_non_null(strstr(err.message, "a hundred is not allowed"));
+    assert_int_equal(col.batches, NBATCH - 1); /* the failed batch has no output */
+    assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+}
+
+/* ---- map_partitions ---- */
+
+/* One row per partition: (partition, rows, sum of values). */
+static spate_status summarize(void *user, const spate_batch *b, uint32_t part,
+                              spate_batch_writer *out, struct spate_error *err) {
+    (void)user;
+    int64_t rows = 0, sum = 0;
+    for (uint32_t k = 0; k < spate_batch_num_chunks(b, part); k++) {
+        struct spate_chunk_view v;
+        if (spate_batch_chunk(b, part, k, &v) != SPATE_OK)
+            return EINVAL;
+        for (uint32_t r = 0; r < v.rows; r++) {
+            int64_t x = 0;
+            if (!spate_chunk_get_i64(&v, 1, r, &x))
+                return EINVAL;
+            rows++;
+            sum += x;
+        }
+    }
+    int64_t p = part;
+    struct spate_column_data cols[] = {{&p, NULL}, {&rows, NULL}, {&sum, NULL}};
+    return spate_batch_writer_append(out, cols, 1, err);
+}
+
+static void map_partitions_runs_once_per_partition(void **state) {
+    (void)state;
+    make_input();
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q;
+        spate_dstream *f = input_stream(ctx, &q);
+        spate_dstream *rp = spate_dstream_repartition(f, 3, &err);
+        assert_non_null(rp);
+        struct spate_column_def cols[] = {
+            {"part", SPATE_TYPE_I64}, {"rows", SPATE_TYPE_I64}, {"sum", SPATE_TYPE_I64}};
+        spate_dstream *m = spate_dstream_map_partitions(rp, cols, 3, summarize, NULL, &err);
+        assert_non_null(m);
+        /* The totals of the partitions, reduced again, are the batch's. */
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        ro.value_col = 2;
+        spate_dstream *total = spate_dstream_reduce(m, &ro, &err);
+        assert_non_null(total);
+        memset(&col, 0, sizeof(col));
+        col.check_parts = true;
+        assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+        static struct collector totals;
+        memset(&totals, 0, sizeof(totals));
+        assert_int_equal(spate_dstream_foreach_batch(total, collect, &totals, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        assert_false(totals.bad);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            int64_t rows = 0, sum = 0;
+            for (uint32_t i = 0; i < in.rows[b]; i++)
+                if (in.val[b][i] >= 0) {
+                    rows++;
+                    sum += in.val[b][i];
+                }
+            /* One row per partition that the repartition made (none for an empty batch). */
+            int64_t got_rows = 0;
+            for (uint32_t i = 0; i < col.got[b].n; i++) {
+                long long p, r, s;
+                assert_int_equal(sscanf(col.got[b].line[i], "%lld|%lld|%lld", &p, &r, &s), 3);
+                got_rows += r;
+            }
+            assert_int_equal(got_rows, rows);
+            if (rows > 0) {
+                assert_int_equal(totals.got[b].n, 1);
+                assert_int_equal(atoll(totals.got[b].line[0]), sum);
+            }
+        }
+    }
+}
+
+static void definition_errors(void **state) {
+    (void)state;
+    spate_context *ctx = harness_manual_ctx(1);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    assert_non_null(q);
+    struct spate_column_def vals[] = {{"v", SPATE_TYPE_I64}};
+    assert_null(spate_dstream_map_values(q, 2, vals, 1, halve, NULL, &err));
+    assert_non_null(strstr(err.message, "no key column 2"));
+    assert_null(spate_dstream_map_values(q, 0, vals, 0, halve, NULL, &err));
+    assert_non_null(strstr(err.message, "value columns"));
+    assert_null(spate_dstream_map_values(q, 0, vals, 1, NULL, NULL, &err));
+    assert_null(spate_dstream_flat_map_values(q, 5, vals, 1, expand, NULL, &err));
+    assert_null(spate_dstream_flat_map_values(q, 0, vals, 1, NULL, NULL, &err));
+    assert_null(spate_dstream_map_partitions(q, vals, 1, NULL, NULL, &err));
+    assert_null(spate_dstream_map_partitions(q, vals, 0, summarize, NULL, &err));
+    harness_close(ctx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(map_values_keeps_keys),
+        cmocka_unit_test(flat_map_values_keeps_keys),
+        cmocka_unit_test(flat_map_values_failure_fails_the_batch),
+        cmocka_unit_test(map_partitions_runs_once_per_partition),
+        cmocka_unit_test(definition_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
