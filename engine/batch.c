@@ -20,6 +20,12 @@ size_t sp_type_width(enum spate_type t) {
         return 1;
     case SPATE_TYPE_STRING:
         return sizeof(struct spate_string);
+    case SPATE_TYPE_LIST_I64:
+    case SPATE_TYPE_LIST_F64:
+    case SPATE_TYPE_LIST_BOOL:
+    case SPATE_TYPE_LIST_TIMESTAMP:
+    case SPATE_TYPE_LIST_STRING:
+        return sizeof(struct spate_list);
     }
     return 0;
 }
@@ -36,6 +42,16 @@ const char *spate_type_name(enum spate_type type) {
         return "timestamp";
     case SPATE_TYPE_STRING:
         return "string";
+    case SPATE_TYPE_LIST_I64:
+        return "list<i64>";
+    case SPATE_TYPE_LIST_F64:
+        return "list<f64>";
+    case SPATE_TYPE_LIST_BOOL:
+        return "list<bool>";
+    case SPATE_TYPE_LIST_TIMESTAMP:
+        return "list<timestamp>";
+    case SPATE_TYPE_LIST_STRING:
+        return "list<string>";
     }
     return "unknown";
 }
@@ -65,6 +81,17 @@ spate_status sp_schema_set(struct sp_schema *s, const struct spate_column_def *d
         s->cols[i].name = s->names[i];
         s->cols[i].type = defs[i].type;
     }
+    return SPATE_OK;
+}
+
+spate_status sp_schema_no_lists(const struct spate_column_def *defs, uint32_t n, const char *what,
+                                struct spate_error *err) {
+    for (uint32_t i = 0; i < n && defs != NULL; i++)
+        if (SPATE_TYPE_IS_LIST(defs[i].type))
+            return sp_error_set(err, EINVAL,
+                                "%s: column '%s' is a list; lists come only from group_by_key and "
+                                "cogroup",
+                                what, defs[i].name ? defs[i].name : "?");
     return SPATE_OK;
 }
 
@@ -237,6 +264,17 @@ bool spate_chunk_get_string(const struct spate_chunk_view *chunk, uint32_t col, 
     return true;
 }
 
+bool spate_chunk_get_list(const struct spate_chunk_view *chunk, uint32_t col, uint32_t row,
+                          struct spate_list *out) {
+    uint32_t phys;
+    if (out == NULL || chunk == NULL || col >= chunk->num_columns ||
+        !SPATE_TYPE_IS_LIST(chunk->columns[col].type) ||
+        !chunk_cell(chunk, col, row, chunk->columns[col].type, &phys))
+        return false;
+    *out = ((const struct spate_list *)chunk->columns[col].data)[phys];
+    return true;
+}
+
 /* ---- Builder (map callbacks) ---- */
 
 /* The chunk column of the builder's column *col (map_values builds from column 1 on). */
@@ -248,7 +286,8 @@ static bool builder_col(const spate_chunk_builder *b, uint32_t *col) {
 }
 
 void *spate_builder_column(spate_chunk_builder *b, uint32_t col) {
-    if (b == NULL || !builder_col(b, &col) || b->chunk->cols[col].type == SPATE_TYPE_STRING)
+    if (b == NULL || !builder_col(b, &col) || b->chunk->cols[col].type == SPATE_TYPE_STRING ||
+        SPATE_TYPE_IS_LIST(b->chunk->cols[col].type))
         return NULL;
     return sp_col_data(b->chunk, col);
 }

@@ -59,6 +59,17 @@ static spate_dstream *finish(spate_dstream *ds, const struct spate_column_def *c
     return ds;
 }
 
+/* finish() for a schema the user declared: no list columns. */
+static spate_dstream *finish_user(spate_dstream *ds, const struct spate_column_def *cols,
+                                  uint32_t n, struct spate_error *err) {
+    if (sp_schema_no_lists(cols, n, "the output schema", err) != SPATE_OK) {
+        sp_dstream_free_node(ds);
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+        return NULL;
+    }
+    return finish(ds, cols, n, err);
+}
+
 /* A transformation of ds by a user function: the checks every such definition makes. */
 static spate_dstream *new_fn_node(spate_dstream *ds, const char *what, enum sp_node_kind kind,
                                   bool has_fn, struct spate_error *err) {
@@ -111,7 +122,7 @@ spate_dstream *spate_dstream_map(spate_dstream *ds, const struct spate_column_de
         return NULL;
     out->u.map.fn = fn;
     out->u.map.user = user;
-    return finish(out, columns, num_columns, err);
+    return finish_user(out, columns, num_columns, err);
 }
 
 spate_dstream *spate_dstream_select(spate_dstream *ds, const uint32_t *cols, uint32_t n,
@@ -158,6 +169,10 @@ static spate_dstream *finish_values(spate_dstream *out, const char *what, uint32
     }
     cols[0] = in->cols[key_col];
     memcpy(&cols[1], columns, sizeof(*columns) * n);
+    if (sp_schema_no_lists(columns, n, what, err) != SPATE_OK) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, out, sizeof(*out));
+        return NULL;
+    }
     return finish(out, cols, n + 1, err);
 }
 
@@ -323,7 +338,7 @@ spate_dstream *spate_dstream_flat_map(spate_dstream *ds, const struct spate_colu
         return NULL;
     out->u.flat_map.fn = fn;
     out->u.flat_map.user = user;
-    return finish(out, columns, num_columns, err);
+    return finish_user(out, columns, num_columns, err);
 }
 
 spate_dstream *spate_dstream_map_partitions(spate_dstream *ds,
@@ -335,7 +350,7 @@ spate_dstream *spate_dstream_map_partitions(spate_dstream *ds,
         return NULL;
     out->u.mpart.fn = fn;
     out->u.mpart.user = user;
-    return finish(out, columns, num_columns, err);
+    return finish_user(out, columns, num_columns, err);
 }
 
 spate_dstream *spate_dstream_transform(spate_dstream *ds, const struct spate_column_def *columns,
@@ -346,7 +361,7 @@ spate_dstream *spate_dstream_transform(spate_dstream *ds, const struct spate_col
         return NULL;
     out->u.transform.fn = fn;
     out->u.transform.user = user;
-    return finish(out, columns, num_columns, err);
+    return finish_user(out, columns, num_columns, err);
 }
 
 spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate_dstream *right,
@@ -367,7 +382,7 @@ spate_dstream *spate_dstream_transform_with(spate_dstream *left, spate_dstream *
     out->u.transform2.fn = fn;
     out->u.transform2.user = user;
     out->u.transform2.right = right;
-    return finish(out, columns, num_columns, err);
+    return finish_user(out, columns, num_columns, err);
 }
 
 spate_dstream *spate_dstream_repartition(spate_dstream *ds, uint32_t num_partitions,
@@ -881,4 +896,121 @@ spate_dstream *spate_dstream_reduce_by_window(spate_dstream *ds, const struct sp
     out->slide_b = w.slide_b;
     struct spate_column_def cols[] = {{s->cols[w.reduce.value_col].name, vt}};
     return finish(out, cols, 1, err);
+}
+
+/* ---- Grouping ---- */
+
+void spate_group_opts_init(struct spate_group_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->value_col = 1;
+    opts->right_value = 1;
+}
+
+/* A column of s that group_by_key may group: it exists and is a scalar. */
+static bool groupable(const struct sp_schema *s, uint32_t col) {
+    return col < s->ncols && !SPATE_TYPE_IS_LIST(s->cols[col].type);
+}
+
+static spate_dstream *define_group(spate_dstream *left, spate_dstream *right,
+                                   const struct spate_group_opts *opts, const char *what,
+                                   struct spate_error *err) {
+    if (!can_define(left, what, err))
+        return NULL;
+    struct spate_group_opts o;
+    spate_group_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    const struct sp_schema *ls = &left->schema;
+    if (o.key_col >= ls->ncols || !is_key_type(ls->cols[o.key_col].type)) {
+        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64", what,
+                     o.key_col);
+        return NULL;
+    }
+    if (!groupable(ls, o.value_col) || o.value_col == o.key_col) {
+        sp_error_set(err, EINVAL, "%s: value column %u must exist, not be the key, not be a list",
+                     what, o.value_col);
+        return NULL;
+    }
+    struct spate_column_def cols[3];
+    cols[0] = ls->cols[o.key_col];
+    cols[1].name = ls->cols[o.value_col].name;
+    cols[1].type = SPATE_LIST_OF(ls->cols[o.value_col].type);
+    uint32_t n = 2;
+    if (right != NULL) {
+        const struct sp_schema *rs = &right->schema;
+        if (right->ctx != left->ctx) {
+            sp_error_set(err, EINVAL, "%s: the streams belong to different contexts", what);
+            return NULL;
+        }
+        if (right->slide_b != left->slide_b) {
+            sp_error_set(err, EINVAL,
+                         "%s: the left stream slides every %" PRId64 " ms, the right every %" PRId64
+                         " ms; the slides must be equal",
+                         what, spate_dstream_slide_ms(left), spate_dstream_slide_ms(right));
+            return NULL;
+        }
+        if (o.right_key >= rs->ncols || !is_key_type(rs->cols[o.right_key].type) ||
+            (rs->cols[o.right_key].type == SPATE_TYPE_STRING) !=
+                (ls->cols[o.key_col].type == SPATE_TYPE_STRING)) {
+            sp_error_set(err, EINVAL,
+                         "%s: the key columns must exist and both be strings or both i64", what);
+            return NULL;
+        }
+        if (!groupable(rs, o.right_value) || o.right_value == o.right_key) {
+            sp_error_set(err, EINVAL,
+                         "%s: right value column %u must exist, not be the key, not be a list",
+                         what, o.right_value);
+            return NULL;
+        }
+        cols[2].name = rs->cols[o.right_value].name;
+        cols[2].type = SPATE_LIST_OF(rs->cols[o.right_value].type);
+        n = 3;
+    }
+    spate_dstream *out = sp_dstream_new(left->ctx, SP_NODE_GROUP, left, err);
+    if (out == NULL)
+        return NULL;
+    out->u.group.right = right;
+    out->u.group.key[0] = o.key_col;
+    out->u.group.val[0] = o.value_col;
+    out->u.group.key[1] = o.right_key;
+    out->u.group.val[1] = o.right_value;
+    return finish(out, cols, n, err);
+}
+
+spate_dstream *spate_dstream_group_by_key(spate_dstream *ds, const struct spate_group_opts *opts,
+                                          struct spate_error *err) {
+    return define_group(ds, NULL, opts, "group_by_key", err);
+}
+
+spate_dstream *spate_dstream_cogroup(spate_dstream *left, spate_dstream *right,
+                                     const struct spate_group_opts *opts, struct spate_error *err) {
+    if (left != NULL && right == NULL) {
+        sp_error_set(err, EINVAL, "cogroup: the right stream is NULL");
+        return NULL;
+    }
+    return define_group(left, right, opts, "cogroup", err);
+}
+
+spate_dstream *spate_dstream_group_by_key_and_window(spate_dstream *ds,
+                                                     const struct spate_group_opts *opts,
+                                                     const struct spate_window_opts *wo,
+                                                     struct spate_error *err) {
+    /* Check the grouping first, so that a bad column leaves no window node behind. */
+    struct spate_group_opts o;
+    spate_group_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (ds != NULL &&
+        (o.key_col >= ds->schema.ncols || !is_key_type(ds->schema.cols[o.key_col].type) ||
+         !groupable(&ds->schema, o.value_col) || o.value_col == o.key_col)) {
+        sp_error_set(err, EINVAL,
+                     "group_by_key_and_window: key column %u must be a string or i64 and value "
+                     "column %u a scalar column other than the key",
+                     o.key_col, o.value_col);
+        return NULL;
+    }
+    spate_dstream *w = spate_dstream_window(ds, wo, err);
+    return w != NULL ? define_group(w, NULL, &o, "group_by_key_and_window", err) : NULL;
 }

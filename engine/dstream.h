@@ -38,7 +38,8 @@ enum sp_node_kind {
     SP_NODE_SELECT,
     SP_NODE_JOIN_STATIC, /* join with a constant stream: built once, probed in the chain */
     SP_NODE_FLAT_MAP_VALUES,
-    SP_NODE_MAP_PARTITIONS
+    SP_NODE_MAP_PARTITIONS,
+    SP_NODE_GROUP /* group_by_key (no right side) and cogroup */
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -84,6 +85,10 @@ struct spate_dstream {
             spate_partition_fn fn;
             void *user;
         } mpart;
+        struct {
+            struct spate_dstream *right; /* cogroup's other stream; NULL for group_by_key */
+            uint32_t key[2], val[2];
+        } group;
         struct {
             uint32_t key_col;
             int64_t value;

@@ -1573,6 +1573,180 @@ static spate_status run_join(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* ---- group_by_key, cogroup ---- */
+
+struct group_run {
+    struct join_run jr; /* the scatter: sides, keys, key kind */
+    uint32_t nsides;
+    uint32_t val[2];
+    struct spate_batch *out;
+};
+
+/*
+ * Stage 2 of group_by_key / cogroup for radix partition r: number the keys in
+ * a table (each row's group kept in its reference), count each group's values
+ * per side, lay the values out group after group, and emit (key, lists).
+ */
+static void group_task(void *arg, uint32_t r, uint32_t worker) {
+    struct group_run *gr = arg;
+    struct sp_exec *ex = gr->jr.ex;
+    struct sp_region *rg = &ex->ws[worker].batch;
+    bool is_string = gr->jr.is_string;
+    uint32_t total = 0, per_side[2] = {0, 0};
+    for (uint32_t side = 0; side < gr->nsides; side++)
+        for (uint32_t w = 0; w < ex->nworkers; w++)
+            per_side[side] += ex->ws[w].jbuf[side][r].n;
+    total = per_side[0] + per_side[1];
+    if (total == 0)
+        return;
+    struct sp_agg_table t;
+    if (sp_agg_table_init(&t, rg, total) != SPATE_OK)
+        goto oom;
+    uint32_t *cnt[2] = {NULL, NULL}, *nulls[2] = {NULL, NULL}, *off[2] = {NULL, NULL};
+    char *items[2] = {NULL, NULL};
+    uint64_t **bits[2] = {NULL, NULL};
+    size_t width[2] = {0, 0};
+    for (uint32_t side = 0; side < gr->nsides; side++) {
+        cnt[side] = sp_region_alloc(rg, sizeof(uint32_t) * total, 64);
+        nulls[side] = sp_region_alloc(rg, sizeof(uint32_t) * total, 64);
+        if (cnt[side] == NULL || nulls[side] == NULL)
+            goto oom;
+        memset(cnt[side], 0, sizeof(uint32_t) * total);
+        memset(nulls[side], 0, sizeof(uint32_t) * total);
+    }
+    /* 1. Group of every row, values and nulls per group. */
+    for (uint32_t side = 0; side < gr->nsides; side++) {
+        uint32_t kc = gr->jr.key[side], vc = gr->val[side];
+        for (uint32_t w = 0; w < ex->nworkers; w++) {
+            struct sp_jbuf *b = &ex->ws[w].jbuf[side][r];
+            for (uint32_t i = 0; i < b->n; i++) {
+                struct sp_jref *x = &b->refs[i];
+                bool fresh;
+                uint32_t e = is_string
+                                 ? sp_agg_find_or_add_str(&t, rg, x->hash, ref_str(x, kc), &fresh)
+                                 : sp_agg_find_or_add_i64(&t, rg, x->hash, ref_i64(x, kc), &fresh);
+                if (e == UINT32_MAX)
+                    goto oom;
+                x->next = e; /* only this task touches partition r's references */
+                cnt[side][e]++;
+                nulls[side][e] += !sp_valid(x->chunk->cols[vc].validity, x->row);
+            }
+        }
+    }
+    uint32_t groups = t.n;
+    /* 2. Each group's values side by side: offsets, then the values in arrival order. */
+    for (uint32_t side = 0; side < gr->nsides; side++) {
+        enum spate_type vt = gr->out->schema->cols[1 + side].type;
+        width[side] = sp_type_width(SPATE_LIST_ELEM(vt));
+        off[side] = sp_region_alloc(rg, sizeof(uint32_t) * (groups + 1), 64);
+        items[side] = sp_region_alloc(rg, width[side] * (per_side[side] ? per_side[side] : 1), 64);
+        bits[side] = sp_region_alloc(rg, sizeof(uint64_t *) * groups, 64);
+        if (off[side] == NULL || items[side] == NULL || bits[side] == NULL)
+            goto oom;
+        uint32_t at = 0;
+        for (uint32_t g = 0; g < groups; g++) {
+            off[side][g] = at;
+            at += cnt[side][g];
+            bits[side][g] = NULL;
+            if (nulls[side][g] > 0) { /* only groups with nulls get a bitmap */
+                size_t bytes = sizeof(uint64_t) * ((cnt[side][g] + 63) / 64);
+                if ((bits[side][g] = sp_region_alloc(rg, bytes, 64)) == NULL)
+                    goto oom;
+                memset(bits[side][g], 0, bytes);
+            }
+            cnt[side][g] = 0; /* from here on: values placed so far */
+        }
+        off[side][groups] = at;
+        uint32_t vc = gr->val[side];
+        for (uint32_t w = 0; w < ex->nworkers; w++) {
+            const struct sp_jbuf *b = &ex->ws[w].jbuf[side][r];
+            for (uint32_t i = 0; i < b->n; i++) {
+                const struct sp_jref *x = &b->refs[i];
+                uint32_t g = x->next, k = cnt[side][g]++;
+                const struct spate_column_view *col = &x->chunk->cols[vc];
+                bool ok = sp_valid(col->validity, x->row);
+                char *dst = items[side] + width[side] * (off[side][g] + k);
+                if (ok)
+                    memcpy(dst, (const char *)col->data + width[side] * x->row, width[side]);
+                else
+                    memset(dst, 0, width[side]);
+                if (ok && bits[side][g] != NULL)
+                    bits[side][g][k >> 6] |= 1ull << (k & 63);
+            }
+        }
+    }
+    /* 3. (key, lists) in the order keys first arrived. */
+    for (uint32_t base = 0; base < groups; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, groups - base);
+        struct sp_chunk *c = sp_chunk_new(rg, gr->out->schema);
+        if (c == NULL)
+            goto oom;
+        for (uint32_t i = 0; i < rows; i++) {
+            uint32_t g = base + i;
+            const struct sp_agg_entry *e = &t.entries[g];
+            if (is_string)
+                ((struct spate_string *)sp_col_data(c, 0))[i] = e->key.s;
+            else
+                ((int64_t *)sp_col_data(c, 0))[i] = e->key.i;
+            for (uint32_t side = 0; side < gr->nsides; side++) {
+                struct spate_list *l = &((struct spate_list *)sp_col_data(c, 1 + side))[i];
+                l->len = off[side][g + 1] - off[side][g];
+                l->null_count = nulls[side][g];
+                l->items = l->len > 0 ? items[side] + width[side] * off[side][g] : NULL;
+                l->validity = bits[side][g];
+            }
+        }
+        c->view.rows = rows;
+        if (sp_part_append(rg, &gr->out->parts[r], c) != SPATE_OK)
+            goto oom;
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in group_by_key");
+}
+
+static spate_status run_group(struct sp_exec *ex, struct spate_dstream *ds,
+                              struct spate_batch **out) {
+    struct group_run gr;
+    memset(&gr, 0, sizeof(gr));
+    gr.jr.ex = ex;
+    struct spate_batch *lb, *rb = NULL;
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &lb));
+    gr.nsides = ds->u.group.right != NULL ? 2 : 1;
+    if (gr.nsides == 2)
+        SPATE_RETURN_NOT_OK(get_batch(ex, ds->u.group.right, false, &rb));
+    /* group_by_key scatters its one side; an empty batch stands in for the other. */
+    struct spate_batch *none = sp_batch_new(&ex->sched, &ds->schema, 0, ex->job->time_ms);
+    if (none == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    gr.jr.side[0] = lb;
+    gr.jr.side[1] = rb != NULL ? rb : none;
+    for (uint32_t s = 0; s < 2; s++) {
+        gr.jr.key[s] = ds->u.group.key[s];
+        gr.val[s] = ds->u.group.val[s];
+    }
+    gr.jr.is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    gr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (gr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        memset(ex->ws[w].jbuf, 0, sizeof(ex->ws[w].jbuf));
+    uint32_t parts = SP_MAX(gr.jr.side[0]->nparts, gr.jr.side[1]->nparts);
+    if (parts > 0)
+        sp_pool_run(ex->pool, 2 * parts, join_scatter_task, &gr.jr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, group_task, &gr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(gr.out);
+    *out = gr.out;
+    return SPATE_OK;
+}
+
 /* flat_map_values: columns with the key of the writer's current row in front. */
 static spate_status writer_with_key(spate_batch_writer *w, const struct spate_column_data *columns,
                                     uint64_t rows, struct spate_column_data *out,
@@ -1810,6 +1984,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_MAP_PARTITIONS:
         rc = run_map_partitions(ex, ds, &b);
+        break;
+    case SP_NODE_GROUP:
+        rc = run_group(ex, ds, &b);
         break;
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);

@@ -161,7 +161,8 @@ spate_dstream *spate_context_queue_stream(spate_context *ctx,
     spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_QUEUE, NULL, err);
     if (ds == NULL)
         return NULL;
-    if (sp_schema_set(&ds->schema, columns, num_columns, err) != SPATE_OK)
+    if (sp_schema_no_lists(columns, num_columns, "queue_stream", err) != SPATE_OK ||
+        sp_schema_set(&ds->schema, columns, num_columns, err) != SPATE_OK)
         goto fail;
     if (input_new(ds, SP_INPUT_QUEUE, err) == NULL)
         goto fail;
@@ -189,6 +190,7 @@ spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_c
     for (uint32_t c = 0; c < s->ncols && rows > 0; c++)
         if (columns[c].data == NULL)
             return sp_error_set(err, EINVAL, "%s: column %u has no data", what, c);
+    SPATE_RETURN_NOT_OK(sp_schema_no_lists(s->cols, s->ncols, what, err));
     struct sp_region r;
     sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 1 << 20);
     struct sp_queue_item *item = sp_region_alloc(&r, sizeof(*item), 64);

@@ -82,32 +82,58 @@ static int format_double(char *out, size_t cap, double v) {
     return snprintf(out, cap, "%s", tmp);
 }
 
+/* One scalar value of type at p (a list's item or a column's cell). */
+static void put_scalar(struct buf *b, enum spate_type type, const void *p) {
+    char tmp[64];
+    int n = 0;
+    switch (type) {
+    case SPATE_TYPE_I64:
+    case SPATE_TYPE_TIMESTAMP:
+        n = snprintf(tmp, sizeof(tmp), "%" PRId64, *(const int64_t *)p);
+        break;
+    case SPATE_TYPE_F64:
+        n = format_double(tmp, sizeof(tmp), *(const double *)p);
+        break;
+    case SPATE_TYPE_BOOL:
+        n = snprintf(tmp, sizeof(tmp), "%s", *(const uint8_t *)p ? "true" : "false");
+        break;
+    case SPATE_TYPE_STRING: {
+        const struct spate_string *s = p;
+        put(b, sp_str_data(s), s->len);
+        return;
+    }
+    default: /* lists are handled by put_value */
+        return;
+    }
+    if (n > 0)
+        put(b, tmp, (size_t)n);
+}
+
 static void put_value(struct buf *b, const struct spate_column_view *col, uint32_t row) {
     if (!sp_valid(col->validity, row)) {
         put_str(b, "null");
         return;
     }
-    char tmp[64];
-    int n = 0;
-    switch (col->type) {
-    case SPATE_TYPE_I64:
-    case SPATE_TYPE_TIMESTAMP:
-        n = snprintf(tmp, sizeof(tmp), "%" PRId64, ((const int64_t *)col->data)[row]);
-        break;
-    case SPATE_TYPE_F64:
-        n = format_double(tmp, sizeof(tmp), ((const double *)col->data)[row]);
-        break;
-    case SPATE_TYPE_BOOL:
-        n = snprintf(tmp, sizeof(tmp), "%s", ((const uint8_t *)col->data)[row] ? "true" : "false");
-        break;
-    case SPATE_TYPE_STRING: {
-        const struct spate_string *s = &((const struct spate_string *)col->data)[row];
-        put(b, sp_str_data(s), s->len);
+    size_t width = sp_type_width(col->type);
+    const void *p = (const char *)col->data + width * row;
+    if (!SPATE_TYPE_IS_LIST(col->type)) {
+        put_scalar(b, col->type, p);
         return;
     }
+    /* Scala prints groupByKey's Iterable as CompactBuffer(a, b). */
+    const struct spate_list *l = p;
+    enum spate_type et = SPATE_LIST_ELEM(col->type);
+    size_t ew = sp_type_width(et);
+    put_str(b, "CompactBuffer(");
+    for (uint32_t i = 0; i < l->len; i++) {
+        if (i > 0)
+            put_str(b, ", ");
+        if (sp_valid(l->validity, i))
+            put_scalar(b, et, (const char *)l->items + ew * i);
+        else
+            put_str(b, "null");
     }
-    if (n > 0)
-        put(b, tmp, (size_t)n);
+    put_str(b, ")");
 }
 
 static spate_status write_all(int fd, const char *p, size_t n, struct spate_error *err) {

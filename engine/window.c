@@ -177,6 +177,38 @@ void sp_raw_window_destroy(struct sp_raw_window *w) {
     sp_mem_free(SP_MEM_DEFAULT_ARENA, w, sizeof(*w));
 }
 
+/* A deep copy of list in (items, their validity, string bytes) in r. */
+static bool copy_list(struct sp_region *r, enum spate_type elem, const struct spate_list *in,
+                      struct spate_list *out) {
+    size_t width = sp_type_width(elem);
+    *out = *in;
+    if (in->len == 0) {
+        out->items = NULL;
+        out->validity = NULL;
+        return true;
+    }
+    void *items = sp_region_alloc(r, width * in->len, 64);
+    if (items == NULL)
+        return false;
+    memcpy(items, in->items, width * in->len);
+    if (elem == SPATE_TYPE_STRING) {
+        struct spate_string *s = items;
+        for (uint32_t i = 0; i < in->len; i++)
+            if (sp_valid(in->validity, i) && !sp_window_own_string(r, &s[i], &s[i]))
+                return false;
+    }
+    out->items = items;
+    if (in->validity != NULL) {
+        size_t bytes = sizeof(uint64_t) * ((in->len + 63) / 64);
+        uint64_t *v = sp_region_alloc(r, bytes, 64);
+        if (v == NULL)
+            return false;
+        memcpy(v, in->validity, bytes);
+        out->validity = v;
+    }
+    return true;
+}
+
 struct sp_chunk *sp_chunk_copy_deep(struct sp_region *r, const struct sp_schema *s,
                                     const struct sp_chunk *in) {
     struct sp_chunk *c = sp_chunk_new(r, s);
@@ -192,7 +224,14 @@ struct sp_chunk *sp_chunk_copy_deep(struct sp_region *r, const struct sp_schema 
             return NULL;
         for (uint32_t i = 0; i < rows; i++) {
             uint32_t phys = sp_chunk_row(&in->view, i);
-            if (src->type == SPATE_TYPE_STRING) {
+            if (SPATE_TYPE_IS_LIST(src->type)) {
+                struct spate_list *out = &((struct spate_list *)(void *)dst)[i];
+                if (!sp_valid(src->validity, phys))
+                    memset(out, 0, sizeof(*out));
+                else if (!copy_list(r, SPATE_LIST_ELEM(src->type),
+                                    &((const struct spate_list *)src->data)[phys], out))
+                    return NULL;
+            } else if (src->type == SPATE_TYPE_STRING) {
                 const struct spate_string *str = &((const struct spate_string *)src->data)[phys];
                 struct spate_string *out = &((struct spate_string *)(void *)dst)[i];
                 if (!sp_valid(src->validity, phys))

@@ -74,6 +74,9 @@ SPATE_API bool spate_chunk_get_f64(const struct spate_chunk_view *chunk, uint32_
                                    double *out);
 SPATE_API bool spate_chunk_get_string(const struct spate_chunk_view *chunk, uint32_t col,
                                       uint32_t row, const char **data, uint32_t *len);
+/* The list at row of a LIST column (false when null, not a list, or out of range). */
+SPATE_API bool spate_chunk_get_list(const struct spate_chunk_view *chunk, uint32_t col,
+                                    uint32_t row, struct spate_list *out);
 
 /*
  * Export the whole batch (every partition and chunk, selections applied) as

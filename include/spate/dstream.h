@@ -317,6 +317,43 @@ SPATE_API spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *
                                             const struct spate_join_opts *opts,
                                             struct spate_error *err);
 
+/* ---- Grouping ---- */
+
+/* Options of group_by_key and cogroup; initialise with spate_group_opts_init(). */
+struct spate_group_opts {
+    uint32_t key_col;     /* key column: string or i64 (default 0) */
+    uint32_t value_col;   /* the column whose values are grouped: any scalar type (default 1) */
+    uint32_t right_key;   /* cogroup: the other stream's key column (default 0) */
+    uint32_t right_value; /* cogroup: the other stream's value column (default 1) */
+};
+
+SPATE_API void spate_group_opts_init(struct spate_group_opts *opts);
+
+/*
+ * groupByKey: one record per distinct key of the batch, (key, list of its
+ * values), the list column of type SPATE_LIST_OF(value type) named after the
+ * value column (Spark's (K, Iterable[V]); print shows CompactBuffer(a, b)).
+ * Null keys are dropped; null values are kept in the lists. The order of
+ * values within a list is unspecified, as in Spark. Rows are scattered by
+ * XXH3 radix partition and grouped one partition per task; the lists point
+ * into the batch. Returns NULL on EINVAL (bad columns or types), EBUSY,
+ * ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_group_by_key(spate_dstream *ds,
+                                                    const struct spate_group_opts *opts,
+                                                    struct spate_error *err);
+
+/*
+ * cogroup: one record per key present in either stream's batch: (key, list
+ * of left values, list of right values), a side without the key giving an
+ * empty list. Both streams need the same context and slide and key kinds.
+ * Returns NULL on EINVAL (different contexts, slides or key types, bad
+ * columns), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_cogroup(spate_dstream *left, spate_dstream *right,
+                                               const struct spate_group_opts *opts,
+                                               struct spate_error *err);
+
 /* ---- Windows ---- */
 
 /* Options of windowed operations; initialise with spate_window_opts_init(). */
@@ -442,6 +479,16 @@ SPATE_API spate_dstream *spate_dstream_reduce_by_window(spate_dstream *ds,
 SPATE_API spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,
                                                                  const struct spate_window_opts *wo,
                                                                  struct spate_error *err);
+
+/*
+ * groupByKeyAndWindow: group_by_key over window(length, slide) of ds (as
+ * Spark defines it): every slide, (key, list of its values in the window).
+ * Returns NULL on EINVAL (as window and group_by_key), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_group_by_key_and_window(spate_dstream *ds,
+                                                               const struct spate_group_opts *opts,
+                                                               const struct spate_window_opts *wo,
+                                                               struct spate_error *err);
 
 /* The state of one key inside a map_with_state function (Spark's State). Borrowed for the call. */
 typedef struct spate_keyed_state spate_keyed_state;

@@ -196,6 +196,9 @@ static void encode_value(struct sb *b, const struct spate_chunk_view *v, uint32_
             sb_printf(b, "%u", ((const uint8_t *)c->data)[phys]);
         break;
     }
+    default: /* no list columns in these pipelines */
+        sb_put(b, "?", 1);
+        break;
     }
 }
 

@@ -1,8 +1,8 @@
 /*
- * tests/conformance/test_pairs.c - map_values, flat_map_values and
- * map_partitions against a naive computation over the same input, with 1, 2
- * and 4 workers: per batch, the output rows as a multiset (rendered as
- * text and sorted) must equal what the naive loop gives. The input has long
+ * tests/conformance/test_pairs.c - map_values, flat_map_values,
+ * map_partitions, group_by_key, cogroup and group_by_key_and_window against a
+ * naive computation over the same input, with 1, 2 and 4 workers: per batch, the output rows as a
+ * multiset (rendered as text and sorted) must equal what the naive loop gives. The input has long
  * and short string keys, null keys, an empty batch, and goes through a filter
  * first so that the operators see chunks with a selection.
  */
@@ -24,14 +24,21 @@
 #define NBATCH 4
 #define MAXROWS 2000
 #define MAXOUT 8000
-#define LINE 96
+#define LINE 160
 
 struct input {
     uint32_t rows[NBATCH + 1];
     struct spate_string key[NBATCH + 1][MAXROWS];
     uint64_t valid[NBATCH + 1][MAXROWS / 64 + 1];
     int64_t val[NBATCH + 1][MAXROWS];
+    uint64_t vvalid[NBATCH + 1][MAXROWS / 64 + 1]; /* value validity (group tests) */
     char text[NBATCH + 1][MAXROWS][32];
+    /* cogroup's right side: (key, "s<number>") */
+    uint32_t rrows[NBATCH + 1];
+    struct spate_string rkey[NBATCH + 1][MAXROWS];
+    struct spate_string rval[NBATCH + 1][MAXROWS];
+    char rtext[NBATCH + 1][MAXROWS][32];
+    char rvtext[NBATCH + 1][MAXROWS][16];
 };
 
 static struct input in;
@@ -67,6 +74,19 @@ static void make_input(void) {
             if (i % 50 != 1)
                 in.valid[b][i >> 6] |= 1ull << (i & 63);
             in.val[b][i] = (int64_t)((i * 7 + b) % 11) - 3;
+            if (i % 31 != 5)
+                in.vvalid[b][i >> 6] |= 1ull << (i & 63);
+        }
+        /* The right side: half as many rows, keys shared with the left and keys of its own. */
+        in.rrows[b] = n / 2;
+        for (uint32_t i = 0; i < n / 2; i++) {
+            if (i % 5 == 0)
+                snprintf(in.rtext[b][i], 32, "right-only-%u", i % 3);
+            else
+                snprintf(in.rtext[b][i], 32, "%s", in.text[b][2 * i + 1]);
+            make_string(&in.rkey[b][i], in.rtext[b][i]);
+            snprintf(in.rvtext[b][i], 16, "s%u", (i * 3 + b) % 13);
+            make_string(&in.rval[b][i], in.rvtext[b][i]);
         }
     }
 }
@@ -88,6 +108,24 @@ static int cmp_line(const void *a, const void *b) {
     return strcmp(a, b);
 }
 
+/* A multiset of integers, as moments (order-free). */
+struct moments {
+    int64_t n, s, q, c;
+    uint32_t nulls;
+};
+
+static void moments_add(struct moments *m, int64_t x) {
+    m->n++;
+    m->s += x;
+    m->q += x * x;
+    m->c += x * x * x;
+}
+
+static void moments_render(char *buf, size_t cap, const struct moments *m) {
+    snprintf(buf, cap, "[n=%lld,s=%lld,q=%lld,c=%lld]n%u", (long long)m->n, (long long)m->s,
+             (long long)m->q, (long long)m->c, m->nulls);
+}
+
 static void render_cell(char *buf, size_t cap, const struct spate_chunk_view *v, uint32_t col,
                         uint32_t r) {
     const char *s;
@@ -107,6 +145,33 @@ static void render_cell(char *buf, size_t cap, const struct spate_chunk_view *v,
         else
             snprintf(buf, cap, "<null>");
         break;
+    case SPATE_TYPE_LIST_I64:
+    case SPATE_TYPE_LIST_STRING: {
+        struct spate_list l;
+        if (!spate_chunk_get_list(v, col, r, &l)) {
+            snprintf(buf, cap, "<null>");
+            break;
+        }
+        /* The multiset of the list, whatever its order: count, sum, sums of squares and
+         * cubes of the values (strings are "s<number>"), and the nulls. */
+        struct moments m = {0, 0, 0, 0, 0};
+        for (uint32_t k = 0; k < l.len; k++) {
+            if (l.validity != NULL && !((l.validity[k >> 6] >> (k & 63)) & 1u)) {
+                m.nulls++;
+                continue;
+            }
+            int64_t x =
+                v->columns[col].type == SPATE_TYPE_LIST_I64
+                    ? ((const int64_t *)l.items)[k]
+                    : atoll(spate_string_data(&((const struct spate_string *)l.items)[k]) + 1);
+            moments_add(&m, x);
+        }
+        if (m.nulls != l.null_count)
+            snprintf(buf, cap, "<bad null_count>");
+        else
+            moments_render(buf, cap, &m);
+        break;
+    }
     default:
         if (spate_chunk_get_i64(v, col, r, &i))
             snprintf(buf, cap, "%lld", (long long)i);
@@ -141,7 +206,7 @@ static spate_status collect(void *user, const spate_batch *b, struct spate_error
                 size_t at = 0;
                 line[0] = '\0';
                 for (uint32_t col = 0; col < v.num_columns; col++) {
-                    char cell[40];
+                    char cell[LINE];
                     render_cell(cell, sizeof(cell), &v, col, r);
                     at += (size_t)snprintf(line + at, LINE - at, "%s%s", col ? "|" : "", cell);
                 }
@@ -175,16 +240,24 @@ static void check(struct collector *c, struct rows *want, uint32_t b) {
         assert_string_equal(c->got[b].line[i], want->line[i]);
 }
 
-/* A queue stream of (key, value) with the input pushed, filtered to value >= 0. */
-static spate_dstream *input_stream(spate_context *ctx, spate_dstream **queue) {
+/* A queue stream of (key, value) with the input pushed (value nulls when asked). */
+static spate_dstream *raw_stream(spate_context *ctx, bool value_nulls) {
     struct spate_error err;
     struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
     spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
     assert_non_null(q);
     for (uint32_t b = 1; b <= NBATCH; b++) {
-        struct spate_column_data data[] = {{in.key[b], in.valid[b]}, {in.val[b], NULL}};
+        struct spate_column_data data[] = {{in.key[b], in.valid[b]},
+                                           {in.val[b], value_nulls ? in.vvalid[b] : NULL}};
         assert_int_equal(spate_queue_push(q, data, in.rows[b], &err), SPATE_OK);
     }
+    return q;
+}
+
+/* A queue stream of (key, value) with the input pushed, filtered to value >= 0. */
+static spate_dstream *input_stream(spate_context *ctx, spate_dstream **queue) {
+    struct spate_error err;
+    spate_dstream *q = raw_stream(ctx, false);
     *queue = q;
     spate_dstream *f = spate_dstream_filter_i64(q, 1, SPATE_CMP_GE, 0, &err);
     assert_non_null(f);
@@ -392,6 +465,276 @@ static void map_partitions_runs_once_per_partition(void **state) {
     }
 }
 
+/* ---- group_by_key, cogroup, group_by_key_and_window ---- */
+
+static bool value_valid(uint32_t b, uint32_t i) {
+    return (in.vvalid[b][i >> 6] >> (i & 63)) & 1u;
+}
+
+/* Distinct valid keys of batch b (left, and right when asked), in a small table. */
+struct naive_groups {
+    uint32_t n;
+    char key[64][32];
+    struct moments left[64], right[64];
+};
+
+static uint32_t naive_slot(struct naive_groups *g, const char *key) {
+    for (uint32_t i = 0; i < g->n; i++)
+        if (strcmp(g->key[i], key) == 0)
+            return i;
+    assert_true(g->n < 64);
+    snprintf(g->key[g->n], 32, "%s", key);
+    memset(&g->left[g->n], 0, sizeof(g->left[0]));
+    memset(&g->right[g->n], 0, sizeof(g->right[0]));
+    return g->n++;
+}
+
+static void naive_add_left(struct naive_groups *g, uint32_t b) {
+    for (uint32_t i = 0; i < in.rows[b]; i++) {
+        if (!key_valid(b, i))
+            continue; /* null keys are dropped */
+        struct moments *m = &g->left[naive_slot(g, in.text[b][i])];
+        if (value_valid(b, i))
+            moments_add(m, in.val[b][i]);
+        else
+            m->nulls++;
+    }
+}
+
+static void naive_add_right(struct naive_groups *g, uint32_t b) {
+    for (uint32_t i = 0; i < in.rrows[b]; i++)
+        moments_add(&g->right[naive_slot(g, in.rtext[b][i])], atoll(in.rvtext[b][i] + 1));
+}
+
+static void want_groups(const struct naive_groups *g, bool cogroup) {
+    want.n = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        char l[64], r[64];
+        moments_render(l, sizeof(l), &g->left[i]);
+        moments_render(r, sizeof(r), &g->right[i]);
+        if (cogroup)
+            add_line(&want, "%s|%s|%s", g->key[i], l, r);
+        else
+            add_line(&want, "%s|%s", g->key[i], l);
+    }
+}
+
+static struct naive_groups groups;
+
+static void group_by_key_matches_naive(void **state) {
+    (void)state;
+    make_input();
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q = raw_stream(ctx, true);
+        spate_dstream *g = spate_dstream_group_by_key(q, NULL, &err);
+        assert_non_null(g);
+        assert_int_equal(spate_dstream_column(g, 1).type, SPATE_LIST_OF(SPATE_TYPE_I64));
+        assert_string_equal(spate_dstream_column(g, 1).name, "value");
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(g, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            groups.n = 0;
+            naive_add_left(&groups, b);
+            want_groups(&groups, false);
+            check(&col, &want, b);
+        }
+    }
+}
+
+static void cogroup_matches_naive(void **state) {
+    (void)state;
+    make_input();
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *l = raw_stream(ctx, true);
+        struct spate_column_def rcols[] = {{"rkey", SPATE_TYPE_STRING}, {"tag", SPATE_TYPE_STRING}};
+        spate_dstream *r = spate_context_queue_stream(ctx, rcols, 2, &err);
+        assert_non_null(r);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            struct spate_column_data data[] = {{in.rkey[b], NULL}, {in.rval[b], NULL}};
+            assert_int_equal(spate_queue_push(r, data, in.rrows[b], &err), SPATE_OK);
+        }
+        spate_dstream *g = spate_dstream_cogroup(l, r, NULL, &err);
+        assert_non_null(g);
+        assert_int_equal(spate_dstream_num_columns(g), 3);
+        assert_int_equal(spate_dstream_column(g, 2).type, SPATE_LIST_OF(SPATE_TYPE_STRING));
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(g, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            groups.n = 0;
+            naive_add_left(&groups, b);
+            naive_add_right(&groups, b);
+            want_groups(&groups, true);
+            check(&col, &want, b);
+        }
+    }
+}
+
+static void group_by_key_and_window_matches_naive(void **state) {
+    (void)state;
+    make_input();
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q = raw_stream(ctx, true);
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 2000;
+        spate_dstream *g = spate_dstream_group_by_key_and_window(q, NULL, &wo, &err);
+        assert_non_null(g);
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(g, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            groups.n = 0;
+            if (b > 1)
+                naive_add_left(&groups, b - 1);
+            naive_add_left(&groups, b);
+            want_groups(&groups, false);
+            check(&col, &want, b);
+        }
+    }
+}
+
+/* groupByKey().mapValues(sum): reading the lists in a map_values callback. */
+static spate_status sum_list(void *user, const struct spate_chunk_view *v, spate_chunk_builder *b,
+                             struct spate_error *err) {
+    (void)user;
+    (void)err;
+    int64_t *out = spate_builder_column(b, 0);
+    for (uint32_t r = 0; r < v->rows; r++) {
+        struct spate_list l;
+        if (!spate_chunk_get_list(v, 1, r, &l))
+            return EINVAL;
+        out[r] = 0;
+        for (uint32_t k = 0; k < l.len; k++)
+            if (l.validity == NULL || ((l.validity[k >> 6] >> (k & 63)) & 1u))
+                out[r] += ((const int64_t *)l.items)[k];
+    }
+    return SPATE_OK;
+}
+
+static void grouped_values_feed_map_values(void **state) {
+    (void)state;
+    make_input();
+    spate_context *ctx = harness_manual_ctx(2);
+    struct spate_error err;
+    spate_dstream *q = raw_stream(ctx, true);
+    spate_dstream *g = spate_dstream_group_by_key(q, NULL, &err);
+    struct spate_column_def vals[] = {{"sum", SPATE_TYPE_I64}};
+    spate_dstream *m = spate_dstream_map_values(g, 0, vals, 1, sum_list, NULL, &err);
+    assert_non_null(m);
+    memset(&col, 0, sizeof(col));
+    assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+    harness_run(ctx, NBATCH);
+    for (uint32_t b = 1; b <= NBATCH; b++) {
+        groups.n = 0;
+        naive_add_left(&groups, b);
+        want.n = 0;
+        for (uint32_t i = 0; i < groups.n; i++)
+            add_line(&want, "%s|%lld", groups.key[i], (long long)groups.left[i].s);
+        check(&col, &want, b);
+    }
+}
+
+/* What print writes for a grouped stream: Scala's CompactBuffer(a, b). */
+static void grouped_print_format(void **state) {
+    (void)state;
+    spate_context *ctx = harness_manual_ctx(1);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
+    struct spate_column_def rcols[] = {{"key", SPATE_TYPE_STRING}, {"tag", SPATE_TYPE_STRING}};
+    spate_dstream *l = spate_context_queue_stream(ctx, cols, 2, &err);
+    spate_dstream *r = spate_context_queue_stream(ctx, rcols, 2, &err);
+    struct spate_string k[4], t[2];
+    for (int i = 0; i < 4; i++)
+        make_string(&k[i], "a");
+    make_string(&t[0], "x");
+    make_string(&t[1], "y");
+    int64_t v[4] = {1, 2, 3, 4};
+    uint64_t vvalid = 0x7; /* the fourth value is null */
+    struct spate_column_data ld[] = {{k, NULL}, {v, &vvalid}};
+    struct spate_column_data rd[] = {{k, NULL}, {t, NULL}};
+    assert_int_equal(spate_queue_push(l, ld, 4, &err), SPATE_OK);
+    assert_int_equal(spate_queue_push(r, rd, 2, &err), SPATE_OK);
+    spate_dstream *g = spate_dstream_group_by_key(l, NULL, &err);
+    spate_dstream *cg = spate_dstream_cogroup(l, r, NULL, &err);
+    assert_non_null(g);
+    assert_non_null(cg);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(spate_dstream_print_fd(g, 10, fileno(f), &err), SPATE_OK);
+    assert_int_equal(spate_dstream_print_fd(cg, 10, fileno(f), &err), SPATE_OK);
+    harness_run(ctx, 1);
+    char text[512];
+    rewind(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    assert_string_equal(text, "-------------------------------------------\n"
+                              "Time: 1000 ms\n"
+                              "-------------------------------------------\n"
+                              "(a,CompactBuffer(1, 2, 3, null))\n"
+                              "\n"
+                              "-------------------------------------------\n"
+                              "Time: 1000 ms\n"
+                              "-------------------------------------------\n"
+                              "(a,CompactBuffer(1, 2, 3, null),CompactBuffer(x, y))\n"
+                              "\n");
+}
+
+/* A grouped batch through the Arrow C Data Interface: a list column ("+l") of i64 items. */
+static spate_status export_lists(void *user, const spate_batch *b, struct spate_error *err) {
+    int *checked = user;
+    struct ArrowSchema schema;
+    struct ArrowArray array;
+    spate_status rc = spate_batch_export(b, &schema, &array, err);
+    if (rc != SPATE_OK)
+        return rc;
+    bool ok = schema.n_children == 2 && strcmp(schema.children[1]->format, "+l") == 0 &&
+              schema.children[1]->n_children == 1 &&
+              strcmp(schema.children[1]->children[0]->format, "l") == 0 && array.length == 1;
+    if (ok) {
+        const struct ArrowArray *list = array.children[1];
+        const int32_t *off = list->buffers[1];
+        const struct ArrowArray *items = list->children[0];
+        const int64_t *iv = items->buffers[1];
+        const uint8_t *ivalid = items->buffers[0];
+        ok = list->n_children == 1 && off[0] == 0 && off[1] == 4 && items->length == 4 &&
+             items->null_count == 1 && iv[0] == 1 && iv[1] == 2 && iv[2] == 3 && ivalid != NULL &&
+             ivalid[0] == 0x7;
+    }
+    schema.release(&schema);
+    array.release(&array);
+    *checked = ok ? 1 : -1;
+    return SPATE_OK;
+}
+
+static void grouped_arrow_export(void **state) {
+    (void)state;
+    spate_context *ctx = harness_manual_ctx(1);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *l = spate_context_queue_stream(ctx, cols, 2, &err);
+    int64_t k[4] = {9, 9, 9, 9}, v[4] = {1, 2, 3, 4};
+    uint64_t vvalid = 0x7;
+    struct spate_column_data ld[] = {{k, NULL}, {v, &vvalid}};
+    assert_int_equal(spate_queue_push(l, ld, 4, &err), SPATE_OK);
+    spate_dstream *g = spate_dstream_group_by_key(l, NULL, &err);
+    int checked = 0;
+    assert_int_equal(spate_dstream_foreach_batch(g, export_lists, &checked, &err), SPATE_OK);
+    harness_run(ctx, 1);
+    assert_int_equal(checked, 1);
+}
+
 static void definition_errors(void **state) {
     (void)state;
     spate_context *ctx = harness_manual_ctx(1);
@@ -409,6 +752,35 @@ static void definition_errors(void **state) {
     assert_null(spate_dstream_flat_map_values(q, 0, vals, 1, NULL, NULL, &err));
     assert_null(spate_dstream_map_partitions(q, vals, 1, NULL, NULL, &err));
     assert_null(spate_dstream_map_partitions(q, vals, 0, summarize, NULL, &err));
+    /* Lists come only from grouping. */
+    struct spate_column_def lists[] = {{"l", SPATE_LIST_OF(SPATE_TYPE_I64)}};
+    assert_null(spate_dstream_map_values(q, 0, lists, 1, halve, NULL, &err));
+    assert_non_null(strstr(err.message, "lists come only from"));
+    assert_null(spate_context_queue_stream(ctx, lists, 1, &err));
+    struct spate_group_opts go;
+    spate_group_opts_init(&go);
+    go.value_col = 0; /* the key */
+    assert_null(spate_dstream_group_by_key(q, &go, &err));
+    go.value_col = 7;
+    assert_null(spate_dstream_group_by_key(q, &go, &err));
+    spate_group_opts_init(&go);
+    go.key_col = 1; /* i64 key, while the right side's is a string */
+    go.value_col = 0;
+    assert_null(spate_dstream_cogroup(q, q, &go, &err));
+    assert_non_null(strstr(err.message, "both be strings or both i64"));
+    assert_null(spate_dstream_cogroup(q, NULL, NULL, &err));
+    spate_dstream *g = spate_dstream_group_by_key(q, NULL, &err);
+    assert_non_null(g);
+    /* A list is not a key or a value to group or reduce. */
+    spate_group_opts_init(&go);
+    assert_null(spate_dstream_group_by_key(g, &go, &err));
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    assert_null(spate_dstream_reduce_by_key(g, &ro, &err));
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 1500;
+    assert_null(spate_dstream_group_by_key_and_window(q, NULL, &wo, &err));
     harness_close(ctx);
 }
 
@@ -418,6 +790,12 @@ int main(void) {
         cmocka_unit_test(flat_map_values_keeps_keys),
         cmocka_unit_test(flat_map_values_failure_fails_the_batch),
         cmocka_unit_test(map_partitions_runs_once_per_partition),
+        cmocka_unit_test(group_by_key_matches_naive),
+        cmocka_unit_test(cogroup_matches_naive),
+        cmocka_unit_test(group_by_key_and_window_matches_naive),
+        cmocka_unit_test(grouped_values_feed_map_values),
+        cmocka_unit_test(grouped_print_format),
+        cmocka_unit_test(grouped_arrow_export),
         cmocka_unit_test(definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
