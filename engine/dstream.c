@@ -1014,3 +1014,38 @@ spate_dstream *spate_dstream_group_by_key_and_window(spate_dstream *ds,
     spate_dstream *w = spate_dstream_window(ds, wo, err);
     return w != NULL ? define_group(w, NULL, &o, "group_by_key_and_window", err) : NULL;
 }
+
+/* ---- combine_by_key ---- */
+
+spate_dstream *spate_dstream_combine_by_key(spate_dstream *ds, uint32_t key_col,
+                                            const struct spate_combiner *combiner,
+                                            const struct spate_column_def *columns,
+                                            uint32_t num_columns, struct spate_error *err) {
+    const char *what = "combine_by_key";
+    if (!can_define(ds, what, err))
+        return NULL;
+    if (combiner == NULL || combiner->create == NULL || combiner->merge_value == NULL ||
+        combiner->merge_combiners == NULL || combiner->finish == NULL) {
+        sp_error_set(err, EINVAL,
+                     "%s: the combiner and its create, merge_value, merge_combiners and finish "
+                     "functions are required",
+                     what);
+        return NULL;
+    }
+    if (combiner->state_size == 0 || combiner->state_size > 4096) {
+        sp_error_set(err, EINVAL, "%s: state_size must be 1 to 4096 bytes (got %u)", what,
+                     combiner->state_size);
+        return NULL;
+    }
+    if (key_col >= ds->schema.ncols || !is_key_type(ds->schema.cols[key_col].type)) {
+        sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64", what,
+                     key_col);
+        return NULL;
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_COMBINE, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.combine.c = *combiner;
+    out->u.combine.key_col = key_col;
+    return finish_values(out, what, key_col, columns, num_columns, err);
+}

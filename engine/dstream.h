@@ -39,7 +39,8 @@ enum sp_node_kind {
     SP_NODE_JOIN_STATIC, /* join with a constant stream: built once, probed in the chain */
     SP_NODE_FLAT_MAP_VALUES,
     SP_NODE_MAP_PARTITIONS,
-    SP_NODE_GROUP /* group_by_key (no right side) and cogroup */
+    SP_NODE_GROUP, /* group_by_key (no right side) and cogroup */
+    SP_NODE_COMBINE
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -89,6 +90,10 @@ struct spate_dstream {
             struct spate_dstream *right; /* cogroup's other stream; NULL for group_by_key */
             uint32_t key[2], val[2];
         } group;
+        struct {
+            struct spate_combiner c;
+            uint32_t key_col;
+        } combine;
         struct {
             uint32_t key_col;
             int64_t value;

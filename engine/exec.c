@@ -48,6 +48,12 @@ struct sp_wstate {
     uint32_t gcount;
     uint32_t stamp;
     struct sp_agg_table tables[SP_AGG_RADIX];
+    struct sp_ctab {
+        struct sp_agg_table t; /* key -> entry index = combiner index */
+        char *states;          /* state_size bytes per entry */
+        uint32_t cap;          /* states allocated */
+        bool ready;
+    } ctab[SP_AGG_RADIX];          /* combine_by_key: this batch's partial combiners */
     uint32_t last_n[SP_AGG_RADIX]; /* keys each partial table ended with last time: the
                                       next table starts that big instead of growing again */
     uint64_t count;
@@ -1573,6 +1579,167 @@ static spate_status run_join(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
+/* ---- combine_by_key ---- */
+
+struct combine_run {
+    struct sp_exec *ex;
+    struct spate_dstream *ds;
+    struct spate_batch *in;
+    struct spate_batch *out;
+    bool is_string;
+};
+
+/* Find or add the key of hash in ct (growing its states); the state's index or UINT32_MAX. */
+static uint32_t ctab_find(struct sp_ctab *ct, struct sp_region *rg, uint32_t size, bool is_string,
+                          uint64_t hash, const struct spate_string *skey, int64_t ikey,
+                          bool *fresh) {
+    if (!ct->ready) {
+        if (sp_agg_table_init(&ct->t, rg, 64) != SPATE_OK)
+            return UINT32_MAX;
+        ct->states = NULL;
+        ct->cap = 0;
+        ct->ready = true;
+    }
+    uint32_t idx = is_string ? sp_agg_find_or_add_str(&ct->t, rg, hash, skey, fresh)
+                             : sp_agg_find_or_add_i64(&ct->t, rg, hash, ikey, fresh);
+    if (idx == UINT32_MAX || idx < ct->cap)
+        return idx;
+    uint32_t cap = ct->cap ? ct->cap * 2 : 64;
+    char *st = sp_region_alloc(rg, (size_t)size * cap, 64);
+    if (st == NULL)
+        return UINT32_MAX;
+    if (ct->cap > 0)
+        memcpy(st, ct->states, (size_t)size * ct->cap);
+    ct->states = st;
+    ct->cap = cap;
+    return idx;
+}
+
+/* Stage 1: every row of partition part into the worker's combiner of its key. */
+static void combine_task(void *arg, uint32_t part, uint32_t worker) {
+    struct combine_run *cr = arg;
+    struct sp_exec *ex = cr->ex;
+    struct sp_wstate *ws = &ex->ws[worker];
+    const struct spate_combiner *c = &cr->ds->u.combine.c;
+    uint32_t kc = cr->ds->u.combine.key_col;
+    const struct sp_part *p = &cr->in->parts[part];
+    for (uint32_t ci = 0; ci < p->nchunks; ci++) {
+        const struct sp_chunk *ch = p->chunks[ci];
+        const struct spate_column_view *key = &ch->cols[kc];
+        uint32_t rows = ch->view.rows;
+        const uint16_t *sel = ch->view.sel;
+        if (cr->is_string)
+            ex->k->hash_str(key->data, sel, rows, ws->hashes);
+        else
+            ex->k->hash_i64(key->data, sel, rows, ws->hashes);
+        for (uint32_t i = 0; i < rows; i++) {
+            uint32_t phys = sel != NULL ? sel[i] : i;
+            if (!sp_valid(key->validity, phys))
+                continue; /* null keys form no group */
+            uint64_t h = ws->hashes[i];
+            struct sp_ctab *ct = &ws->ctab[sp_agg_radix(h)];
+            bool fresh;
+            const struct spate_string *skey =
+                cr->is_string ? &((const struct spate_string *)key->data)[phys] : NULL;
+            int64_t ikey = cr->is_string ? 0 : ((const int64_t *)key->data)[phys];
+            uint32_t idx =
+                ctab_find(ct, &ws->batch, c->state_size, cr->is_string, h, skey, ikey, &fresh);
+            if (idx == UINT32_MAX) {
+                record_error(ex, ENOMEM, "out of memory in combine_by_key");
+                return;
+            }
+            void *state = ct->states + (size_t)c->state_size * idx;
+            if (fresh)
+                c->create(c->user, state, &ch->view, i);
+            else
+                c->merge_value(c->user, state, &ch->view, i);
+        }
+    }
+}
+
+/* Stage 2: radix partition r of every worker merged, then (key, finish(state)). */
+static void combine_merge_task(void *arg, uint32_t r, uint32_t worker) {
+    struct combine_run *cr = arg;
+    struct sp_exec *ex = cr->ex;
+    struct sp_region *rg = &ex->ws[worker].batch;
+    const struct spate_combiner *c = &cr->ds->u.combine.c;
+    size_t size = c->state_size;
+    struct sp_ctab m;
+    memset(&m, 0, sizeof(m));
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_ctab *ct = &ex->ws[w].ctab[r];
+        if (!ct->ready)
+            continue;
+        for (uint32_t j = 0; j < ct->t.n; j++) {
+            const struct sp_agg_entry *e = &ct->t.entries[j];
+            bool fresh;
+            uint32_t idx = ctab_find(&m, rg, c->state_size, cr->is_string, e->hash, &e->key.s,
+                                     e->key.i, &fresh);
+            if (idx == UINT32_MAX)
+                goto oom;
+            if (fresh)
+                memcpy(m.states + size * idx, ct->states + size * j, size);
+            else
+                c->merge_combiners(c->user, m.states + size * idx, ct->states + size * j);
+        }
+    }
+    uint32_t keys = m.ready ? m.t.n : 0;
+    for (uint32_t base = 0; base < keys; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, keys - base);
+        struct sp_chunk *ch = sp_chunk_new(rg, cr->out->schema);
+        if (ch == NULL)
+            goto oom;
+        struct spate_chunk_builder b = {
+            .chunk = ch, .region = rg, .rows = rows, .col_base = 1, .oom = false};
+        for (uint32_t i = 0; i < rows; i++) {
+            const struct sp_agg_entry *e = &m.t.entries[base + i];
+            if (cr->is_string)
+                ((struct spate_string *)sp_col_data(ch, 0))[i] = e->key.s;
+            else
+                ((int64_t *)sp_col_data(ch, 0))[i] = e->key.i;
+            struct spate_error err;
+            err.message[0] = '\0';
+            spate_status rc = c->finish(c->user, m.states + size * (base + i), &b, i, &err);
+            if (rc != SPATE_OK) {
+                record_error(ex, rc, "combine_by_key finish function failed: %s",
+                             err.message[0] ? err.message : strerror(rc));
+                return;
+            }
+            if (b.oom)
+                goto oom;
+        }
+        ch->view.rows = rows;
+        if (sp_part_append(rg, &cr->out->parts[r], ch) != SPATE_OK)
+            goto oom;
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in combine_by_key");
+}
+
+static spate_status run_combine(struct sp_exec *ex, struct spate_dstream *ds,
+                                struct spate_batch **out) {
+    struct combine_run cr = {.ex = ex, .ds = ds};
+    SPATE_RETURN_NOT_OK(get_batch(ex, ds->parent, false, &cr.in));
+    cr.is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
+    cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    if (cr.out == NULL) {
+        record_error(ex, ENOMEM, "out of memory");
+        return ENOMEM;
+    }
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        memset(ex->ws[w].ctab, 0, sizeof(ex->ws[w].ctab));
+    if (cr.in->nparts > 0)
+        sp_pool_run(ex->pool, cr.in->nparts, combine_task, &cr);
+    if (!atomic_load(&ex->failed))
+        sp_pool_run(ex->pool, SP_AGG_RADIX, combine_merge_task, &cr);
+    if (atomic_load(&ex->failed))
+        return ex->err_code;
+    sp_batch_count_rows(cr.out);
+    *out = cr.out;
+    return SPATE_OK;
+}
+
 /* ---- group_by_key, cogroup ---- */
 
 struct group_run {
@@ -1987,6 +2154,9 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         break;
     case SP_NODE_GROUP:
         rc = run_group(ex, ds, &b);
+        break;
+    case SP_NODE_COMBINE:
+        rc = run_combine(ex, ds, &b);
         break;
     case SP_NODE_JOIN:
         rc = run_join(ex, ds, &b);

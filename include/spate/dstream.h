@@ -317,6 +317,41 @@ SPATE_API spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *
                                             const struct spate_join_opts *opts,
                                             struct spate_error *err);
 
+/*
+ * A combiner for combine_by_key (Spark's combineByKey): a fixed-size state
+ * per key, built from the key's rows. Row level: create and merge_value read
+ * whatever columns they need from in at logical row row. Must not fail; the
+ * functions run on worker threads, for different keys at the same time.
+ */
+struct spate_combiner {
+    uint32_t state_size; /* bytes of one combiner state, 1 to 4096 */
+    /* createCombiner: the state of a key from its first row in a partition */
+    void (*create)(void *user, void *state, const struct spate_chunk_view *in, uint32_t row);
+    /* mergeValue: one more row of the key into its state */
+    void (*merge_value)(void *user, void *state, const struct spate_chunk_view *in, uint32_t row);
+    /* mergeCombiners: state = state (+) other, for states of one key from two partitions */
+    void (*merge_combiners)(void *user, void *state, const void *other);
+    /* The key's output values from its final state: set row row of the builder's columns
+     * (the value columns). An error fails the batch. */
+    spate_status (*finish)(void *user, const void *state, spate_chunk_builder *out, uint32_t row,
+                           struct spate_error *err);
+    void *user;
+};
+
+/*
+ * combineByKey: one record per distinct non-null key of the batch, (key,
+ * value columns from finish). States are combined per worker and radix
+ * partition, then the partials of each radix partition merged with
+ * merge_combiners, as Spark combines map-side. Returns NULL on EINVAL (no
+ * combiner or a function missing, state_size out of range, key_col not a
+ * string or i64 column, no value columns), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_combine_by_key(spate_dstream *ds, uint32_t key_col,
+                                                      const struct spate_combiner *combiner,
+                                                      const struct spate_column_def *columns,
+                                                      uint32_t num_columns,
+                                                      struct spate_error *err);
+
 /* ---- Grouping ---- */
 
 /* Options of group_by_key and cogroup; initialise with spate_group_opts_init(). */

@@ -645,6 +645,97 @@ static void grouped_values_feed_map_values(void **state) {
     }
 }
 
+/* ---- combine_by_key: the average per key, Spark's classic combineByKey example ---- */
+
+struct avg_state {
+    int64_t sum, count, nulls;
+};
+
+static void avg_add(struct avg_state *st, const struct spate_chunk_view *v, uint32_t row) {
+    int64_t x;
+    if (spate_chunk_get_i64(v, 1, row, &x)) {
+        st->sum += x;
+        st->count++;
+    } else {
+        st->nulls++;
+    }
+}
+
+static void avg_create(void *user, void *state, const struct spate_chunk_view *v, uint32_t row) {
+    (void)user;
+    memset(state, 0, sizeof(struct avg_state));
+    avg_add(state, v, row);
+}
+
+static void avg_merge_value(void *user, void *state, const struct spate_chunk_view *v,
+                            uint32_t row) {
+    (void)user;
+    avg_add(state, v, row);
+}
+
+static void avg_merge(void *user, void *state, const void *other) {
+    (void)user;
+    struct avg_state *a = state;
+    const struct avg_state *b = other;
+    a->sum += b->sum;
+    a->count += b->count;
+    a->nulls += b->nulls;
+}
+
+static spate_status avg_finish(void *user, const void *state, spate_chunk_builder *out,
+                               uint32_t row, struct spate_error *err) {
+    (void)user;
+    (void)err;
+    const struct avg_state *st = state;
+    double *avg = spate_builder_column(out, 0);
+    int64_t *n = spate_builder_column(out, 1);
+    if (avg == NULL || n == NULL)
+        return EINVAL;
+    n[row] = st->count + st->nulls;
+    if (st->count == 0)
+        return spate_builder_set_null(out, 0, row);
+    avg[row] = (double)st->sum / (double)st->count;
+    return SPATE_OK;
+}
+
+static void combine_by_key_matches_naive(void **state) {
+    (void)state;
+    make_input();
+    struct spate_combiner c = {.state_size = sizeof(struct avg_state),
+                               .create = avg_create,
+                               .merge_value = avg_merge_value,
+                               .merge_combiners = avg_merge,
+                               .finish = avg_finish};
+    for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+        spate_context *ctx = harness_manual_ctx(workers);
+        struct spate_error err;
+        spate_dstream *q = raw_stream(ctx, true);
+        /* Four partitions, so that one key's partial states merge across workers. */
+        spate_dstream *rp = spate_dstream_repartition(q, 4, &err);
+        struct spate_column_def vals[] = {{"avg", SPATE_TYPE_F64}, {"rows", SPATE_TYPE_I64}};
+        spate_dstream *m = spate_dstream_combine_by_key(rp, 0, &c, vals, 2, &err);
+        assert_non_null(m);
+        memset(&col, 0, sizeof(col));
+        assert_int_equal(spate_dstream_foreach_batch(m, collect, &col, &err), SPATE_OK);
+        harness_run(ctx, NBATCH);
+        assert_int_equal(col.batches, NBATCH);
+        for (uint32_t b = 1; b <= NBATCH; b++) {
+            groups.n = 0;
+            naive_add_left(&groups, b);
+            want.n = 0;
+            for (uint32_t i = 0; i < groups.n; i++) {
+                const struct moments *g = &groups.left[i];
+                if (g->n == 0)
+                    add_line(&want, "%s|<null>|%lld", groups.key[i], (long long)g->nulls);
+                else
+                    add_line(&want, "%s|%.3f|%lld", groups.key[i], (double)g->s / (double)g->n,
+                             (long long)(g->n + g->nulls));
+            }
+            check(&col, &want, b);
+        }
+    }
+}
+
 /* What print writes for a grouped stream: Scala's CompactBuffer(a, b). */
 static void grouped_print_format(void **state) {
     (void)state;
@@ -781,6 +872,22 @@ static void definition_errors(void **state) {
     spate_window_opts_init(&wo);
     wo.length_ms = 1500;
     assert_null(spate_dstream_group_by_key_and_window(q, NULL, &wo, &err));
+    struct spate_combiner c = {.state_size = sizeof(struct avg_state),
+                               .create = avg_create,
+                               .merge_value = avg_merge_value,
+                               .merge_combiners = avg_merge,
+                               .finish = avg_finish};
+    struct spate_column_def avg[] = {{"avg", SPATE_TYPE_F64}};
+    assert_non_null(spate_dstream_combine_by_key(q, 0, &c, avg, 1, &err));
+    assert_null(spate_dstream_combine_by_key(q, 1, &c, avg, 0, &err));
+    assert_null(spate_dstream_combine_by_key(q, 9, &c, avg, 1, &err));
+    c.finish = NULL;
+    assert_null(spate_dstream_combine_by_key(q, 0, &c, avg, 1, &err));
+    assert_non_null(strstr(err.message, "are required"));
+    c.finish = avg_finish;
+    c.state_size = 0;
+    assert_null(spate_dstream_combine_by_key(q, 0, &c, avg, 1, &err));
+    assert_null(spate_dstream_combine_by_key(q, 0, NULL, avg, 1, &err));
     harness_close(ctx);
 }
 
@@ -794,6 +901,7 @@ int main(void) {
         cmocka_unit_test(cogroup_matches_naive),
         cmocka_unit_test(group_by_key_and_window_matches_naive),
         cmocka_unit_test(grouped_values_feed_map_values),
+        cmocka_unit_test(combine_by_key_matches_naive),
         cmocka_unit_test(grouped_print_format),
         cmocka_unit_test(grouped_arrow_export),
         cmocka_unit_test(definition_errors),
