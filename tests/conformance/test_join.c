@@ -229,6 +229,79 @@ static void joins_same_on_any_worker_count(void **state) {
     }
 }
 
+/* Windowed streams joined with each other: window(2 batches) on both sides, every outer
+ * join kind, against the naive join of the rows of the last two batches of each side. */
+static spate_status collect_by_batch(void *user, const spate_batch *b, struct spate_error *err) {
+    struct lines *per = user;
+    int64_t k = spate_batch_time_ms(b) / 1000;
+    return k >= 1 && k <= 3 ? collect(&per[k], b, err) : EIO;
+}
+
+static void windowed_streams_join(void **state) {
+    (void)state;
+    static struct side ls[4], rs[4], lw, rw;
+    for (uint32_t b = 1; b <= 3; b++) {
+        fill(&ls[b], 60 * b, 12, 20 + b);
+        fill(&rs[b], 50, 15, 30 + b);
+    }
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_FULL; kind++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def lc[] = {{"key", SPATE_TYPE_I64}, {"lval", SPATE_TYPE_I64}};
+        struct spate_column_def rc[] = {{"key", SPATE_TYPE_I64}, {"rval", SPATE_TYPE_I64}};
+        spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+        spate_dstream *rq = spate_context_queue_stream(ctx, rc, 2, &err);
+        for (uint32_t b = 1; b <= 3; b++) {
+            struct spate_column_data ld[] = {{ls[b].key, ls[b].valid}, {ls[b].val, NULL}};
+            struct spate_column_data rd[] = {{rs[b].key, rs[b].valid}, {rs[b].val, NULL}};
+            assert_int_equal(spate_queue_push(lq, ld, ls[b].n, &err), SPATE_OK);
+            assert_int_equal(spate_queue_push(rq, rd, rs[b].n, &err), SPATE_OK);
+        }
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 2000;
+        spate_dstream *lwin = spate_dstream_window(lq, &wo, &err);
+        spate_dstream *rwin = spate_dstream_window(rq, &wo, &err);
+        struct spate_join_opts jo;
+        spate_join_opts_init(&jo);
+        jo.kind = (enum spate_join_kind)kind;
+        spate_dstream *j = spate_dstream_join(lwin, rwin, &jo, &err);
+        assert_non_null(j);
+        static struct lines got[4];
+        memset(got, 0, sizeof(got));
+        assert_int_equal(spate_dstream_foreach_batch(j, collect_by_batch, got, &err), SPATE_OK);
+        harness_run(ctx, 3);
+        for (uint32_t b = 1; b <= 3; b++) {
+            /* The window: batches b-1 and b of each side, concatenated. */
+            memset(&lw, 0, sizeof(lw));
+            memset(&rw, 0, sizeof(rw));
+            for (uint32_t k = b > 1 ? b - 1 : b; k <= b; k++) {
+                for (uint32_t sd = 0; sd < 2; sd++) {
+                    struct side *w = sd ? &rw : &lw;
+                    const struct side *src = sd ? &rs[k] : &ls[k];
+                    for (uint32_t i = 0; i < src->n; i++, w->n++) {
+                        w->key[w->n] = src->key[i];
+                        w->val[w->n] = src->val[i];
+                        if (valid(src, i))
+                            w->valid[w->n / 64] |= 1ull << (w->n % 64);
+                    }
+                }
+            }
+            struct lines want = {NULL, 0, 0};
+            naive(&lw, &rw, (enum spate_join_kind)kind, &want);
+            if (got[b].n > 0)
+                qsort(got[b].l, got[b].n, LINE, cmp_line);
+            if (want.n > 0)
+                qsort(want.l, want.n, LINE, cmp_line);
+            assert_int_equal(got[b].n, want.n);
+            for (uint32_t i = 0; i < want.n; i++)
+                assert_string_equal(got[b].l[i], want.l[i]);
+            free(got[b].l);
+            free(want.l);
+        }
+    }
+}
+
 /* A stream joined with a static table (a constant stream): every batch sees the whole table. */
 static spate_status count_batch(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
@@ -344,6 +417,7 @@ int main(void) {
         cmocka_unit_test(joins_match_naive),
         cmocka_unit_test(joins_with_an_empty_side),
         cmocka_unit_test(joins_same_on_any_worker_count),
+        cmocka_unit_test(windowed_streams_join),
         cmocka_unit_test(stream_static_join),
         cmocka_unit_test(join_definition_errors),
     };
