@@ -323,3 +323,337 @@ fail:
         return sp_error_set(err, ENOMEM, "export: out of memory");
     return rc;
 }
+
+/* ---- Zero-copy export: an Arrow stream of one record batch per chunk ---- */
+
+/*
+ * Who still holds a batch's zero-copy exports: live counts the export
+ * objects not released; refs counts them plus the batch, so that the token
+ * outlives whichever of the two goes last and a late release never touches
+ * the batch's (reused) memory.
+ */
+struct sp_zc_token {
+    _Atomic uint32_t live;
+    _Atomic uint32_t refs;
+};
+
+static struct sp_zc_token *zc_token_get(struct spate_batch *b) {
+    struct sp_zc_token *t = atomic_load(&b->zc);
+    if (t == NULL) {
+        struct sp_zc_token *n = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*n), 64);
+        if (n == NULL)
+            return NULL;
+        atomic_init(&n->refs, 1); /* the batch's */
+        atomic_init(&n->live, 0);
+        if (atomic_compare_exchange_strong(&b->zc, &t, n))
+            t = n;
+        else /* another partition's callback made it first: t is that one */
+            sp_mem_free(SP_MEM_DEFAULT_ARENA, n, sizeof(*n));
+    }
+    atomic_fetch_add(&t->refs, 1);
+    atomic_fetch_add(&t->live, 1);
+    return t;
+}
+
+static void zc_token_drop(struct sp_zc_token *t, bool live) {
+    if (live)
+        atomic_fetch_sub(&t->live, 1);
+    if (atomic_fetch_sub(&t->refs, 1) == 1)
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, t, sizeof(*t));
+}
+
+spate_status sp_arrow_check_borrowed(struct spate_batch *b, struct spate_error *err) {
+    struct sp_zc_token *t = atomic_exchange(&b->zc, NULL);
+    if (t == NULL)
+        return SPATE_OK;
+    uint32_t live = atomic_load(&t->live);
+    zc_token_drop(t, false);
+    if (live == 0)
+        return SPATE_OK;
+    return sp_error_set(err, EINVAL,
+                        "the callback returned with %u zero-copy Arrow export(s) of the batch "
+                        "not released (release them before returning)",
+                        live);
+}
+
+struct zc_stream {
+    struct spate_batch *b;
+    struct sp_zc_token *tok;
+    uint32_t part, chunk; /* the next chunk */
+    char error[256];
+};
+
+/* Private data of every borrowed array: its owned blocks, and its token when it counts. */
+struct zc_array {
+    struct owned *owned;
+    struct sp_zc_token *tok;
+};
+
+static void zc_release_array(struct ArrowArray *a) {
+    for (int64_t i = 0; i < a->n_children; i++)
+        if (a->children[i]->release != NULL)
+            a->children[i]->release(a->children[i]);
+    struct zc_array *z = a->private_data;
+    free_owned(z->owned);
+    if (z->tok != NULL)
+        zc_token_drop(z->tok, true);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+    a->release = NULL;
+}
+
+/* A column whose buffers the array borrows from the chunk (fixed width, no selection). */
+static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_t rows,
+                                     struct ArrowArray *a) {
+    struct owned *o = new_owned();
+    if (o == NULL)
+        return ENOMEM;
+    struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
+    if (z == NULL) {
+        free_owned(o);
+        return ENOMEM;
+    }
+    z->owned = o;
+    a->private_data = z;
+    a->release = zc_release_array;
+    a->length = rows;
+    a->n_buffers = 2;
+    a->buffers = own(o, sizeof(void *) * 2);
+    if (a->buffers == NULL)
+        return ENOMEM;
+    int64_t nulls = 0;
+    for (uint32_t i = 0; cv->validity != NULL && i < rows; i++)
+        nulls += !sp_valid(cv->validity, i);
+    a->null_count = nulls;
+    a->buffers[0] = nulls > 0 ? (const void *)cv->validity : NULL; /* LSB-first bits, as Arrow */
+    a->buffers[1] = cv->data;
+    return SPATE_OK;
+}
+
+/* A string column as Arrow string views: spate's view array, rewritten (gathered through the
+ * chunk's selection, long strings given a buffer index and offset where spate has a pointer)
+ * unless every view is inline and there is no selection: then it is lent as it is. The string
+ * bytes are never copied: each long string is a variadic buffer of its own. */
+static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t col,
+                                    struct ArrowArray *a) {
+    const struct spate_column_view *cv = &v->columns[col];
+    const struct spate_string *s = cv->data;
+    uint32_t rows = v->rows, nlong = 0;
+    int64_t nulls = 0;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t row = sp_chunk_row(v, i);
+        bool ok = sp_valid(cv->validity, row);
+        nulls += !ok;
+        nlong += ok && s[row].len > SPATE_STRING_INLINE;
+    }
+    struct owned *o = new_owned();
+    if (o == NULL)
+        return ENOMEM;
+    struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
+    if (z == NULL) {
+        free_owned(o);
+        return ENOMEM;
+    }
+    z->owned = o;
+    a->private_data = z;
+    a->release = zc_release_array;
+    a->length = rows;
+    a->null_count = nulls;
+    /* validity, views, one variadic buffer per long string, then the variadic sizes */
+    a->n_buffers = 2 + nlong + 1;
+    a->buffers = own(o, sizeof(void *) * (size_t)a->n_buffers);
+    int64_t *sizes = own(o, sizeof(int64_t) * (nlong ? nlong : 1));
+    if (a->buffers == NULL || sizes == NULL)
+        return ENOMEM;
+    a->buffers[a->n_buffers - 1] = sizes;
+    if (nlong == 0 && v->sel == NULL) {
+        a->buffers[0] = nulls > 0 ? (const void *)cv->validity : NULL;
+        a->buffers[1] = cv->data; /* every view is inline: the same 16 bytes as Arrow's */
+        return SPATE_OK;
+    }
+    struct spate_string *views = own(o, sizeof(*views) * (rows ? rows : 1));
+    uint8_t *valid = nulls > 0 ? own(o, (rows + 7) / 8) : NULL;
+    if (views == NULL || (nulls > 0 && valid == NULL))
+        return ENOMEM;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t row = sp_chunk_row(v, i);
+        if (!sp_valid(cv->validity, row)) {
+            memset(&views[i], 0, sizeof(views[i]));
+            continue;
+        }
+        if (valid != NULL)
+            valid[i >> 3] |= (uint8_t)(1u << (i & 7));
+        views[i] = s[row];
+        if (s[row].len > SPATE_STRING_INLINE) {
+            uint32_t index = k, offset = 0;
+            memcpy((char *)&views[i] + 8, &index, 4);
+            memcpy((char *)&views[i] + 12, &offset, 4);
+            a->buffers[2 + k] = s[row].u.ptr;
+            sizes[k++] = s[row].len;
+        }
+    }
+    a->buffers[0] = valid;
+    a->buffers[1] = views;
+    return SPATE_OK;
+}
+
+/* The schema of b's columns as a struct, with strings as "vu". */
+static spate_status zc_schema(const struct spate_batch *b, struct ArrowSchema *schema) {
+    uint32_t ncols = b->schema->ncols;
+    memset(schema, 0, sizeof(*schema));
+    struct owned *so = new_owned();
+    if (so == NULL)
+        return ENOMEM;
+    schema->private_data = so;
+    schema->release = release_schema;
+    schema->format = "+s";
+    schema->name = "";
+    schema->children = own(so, sizeof(struct ArrowSchema *) * ncols);
+    struct ArrowSchema *cs = own(so, sizeof(struct ArrowSchema) * ncols);
+    if (schema->children == NULL || cs == NULL)
+        goto fail;
+    for (uint32_t col = 0; col < ncols; col++)
+        schema->children[col] = &cs[col];
+    schema->n_children = ncols;
+    for (uint32_t col = 0; col < ncols; col++) {
+        if (export_field(&b->schema->cols[col], &cs[col]) != SPATE_OK)
+            goto fail;
+        if (b->schema->cols[col].type == SPATE_TYPE_STRING)
+            cs[col].format = "vu";
+    }
+    return SPATE_OK;
+fail:
+    schema->release(schema);
+    return ENOMEM;
+}
+
+/* Chunk ch of b as a struct array; every array made counts as borrowed until released. */
+static spate_status zc_chunk(struct spate_batch *b, const struct sp_chunk *ch,
+                             struct ArrowArray *out, struct spate_error *err) {
+    uint32_t ncols = b->schema->ncols, rows = ch->view.rows;
+    memset(out, 0, sizeof(*out));
+    struct owned *ao = new_owned();
+    struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
+    if (ao == NULL || z == NULL) {
+        free_owned(ao);
+        if (z != NULL)
+            sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+        return ENOMEM;
+    }
+    z->owned = ao;
+    z->tok = zc_token_get(b);
+    out->private_data = z;
+    out->release = zc_release_array;
+    out->length = rows;
+    out->n_buffers = 1;
+    out->buffers = own(ao, sizeof(void *));
+    out->children = own(ao, sizeof(struct ArrowArray *) * ncols);
+    struct ArrowArray *ca = own(ao, sizeof(struct ArrowArray) * ncols);
+    spate_status rc = ENOMEM;
+    if (out->buffers == NULL || out->children == NULL || ca == NULL)
+        goto fail;
+    for (uint32_t col = 0; col < ncols; col++)
+        out->children[col] = &ca[col];
+    out->n_children = ncols;
+    if (z->tok == NULL)
+        goto fail;
+    for (uint32_t col = 0; col < ncols; col++) {
+        const struct spate_column_view *cv = &ch->cols[col];
+        enum spate_type t = cv->type;
+        bool fixed = t == SPATE_TYPE_I64 || t == SPATE_TYPE_F64 || t == SPATE_TYPE_TIMESTAMP;
+        if (ch->view.sel == NULL && fixed) {
+            rc = zc_borrow_column(cv, rows, &ca[col]);
+        } else if (t == SPATE_TYPE_STRING) {
+            rc = zc_string_views(&ch->view, col, &ca[col]);
+        } else {
+            /* Copied: bools (bit-packed in Arrow), lists, fixed-width rows under a selection. */
+            struct cell *cells = cells_alloc(rows);
+            if (cells == NULL)
+                goto fail;
+            size_t width = sp_type_width(t);
+            for (uint32_t i = 0; i < rows; i++) {
+                uint32_t row = sp_chunk_row(&ch->view, i);
+                cells[i].p = (const char *)cv->data + width * row;
+                cells[i].valid = sp_valid(cv->validity, row);
+            }
+            rc = export_values(t, b->schema->cols[col].name, cells, rows, &ca[col], err);
+            cells_free(cells, rows);
+        }
+        if (rc != SPATE_OK)
+            goto fail;
+    }
+    return SPATE_OK;
+fail:
+    out->release(out);
+    return rc;
+}
+
+static struct zc_stream *zc_of(struct ArrowArrayStream *s) {
+    return s->private_data;
+}
+
+static int zc_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
+    struct zc_stream *z = zc_of(s);
+    if (zc_schema(z->b, out) != SPATE_OK) {
+        snprintf(z->error, sizeof(z->error), "out of memory exporting the schema");
+        return ENOMEM;
+    }
+    return 0;
+}
+
+static int zc_get_next(struct ArrowArrayStream *s, struct ArrowArray *out) {
+    struct zc_stream *z = zc_of(s);
+    while (z->part < z->b->nparts && z->chunk >= z->b->parts[z->part].nchunks) {
+        z->part++;
+        z->chunk = 0;
+    }
+    if (z->part >= z->b->nparts) {
+        memset(out, 0, sizeof(*out)); /* the end: release NULL */
+        return 0;
+    }
+    const struct sp_chunk *ch = z->b->parts[z->part].chunks[z->chunk++];
+    struct spate_error err;
+    err.message[0] = '\0';
+    spate_status rc = zc_chunk(z->b, ch, out, &err);
+    if (rc != SPATE_OK) {
+        snprintf(z->error, sizeof(z->error), "%s", err.message[0] ? err.message : strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+static const char *zc_get_last_error(struct ArrowArrayStream *s) {
+    struct zc_stream *z = zc_of(s);
+    return z->error[0] ? z->error : NULL;
+}
+
+static void zc_release_stream(struct ArrowArrayStream *s) {
+    struct zc_stream *z = zc_of(s);
+    zc_token_drop(z->tok, true);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+    s->release = NULL;
+}
+
+spate_status spate_batch_export_stream(const spate_batch *batch, struct ArrowArrayStream *out,
+                                       struct spate_error *err) {
+    if (batch == NULL || out == NULL)
+        return sp_error_set(err, EINVAL, "export_stream: NULL argument");
+    if (batch->text)
+        return sp_error_set(err, EINVAL, "export_stream: the batch is raw text, not chunks");
+    struct zc_stream *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
+    if (z == NULL)
+        return sp_error_set(err, ENOMEM, "export_stream: out of memory");
+    /* The engine's own batch: borrowed counts exports, the batch stays read-only otherwise. */
+    z->b = (struct spate_batch *)(uintptr_t)batch;
+    z->tok = zc_token_get(z->b);
+    if (z->tok == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+        return sp_error_set(err, ENOMEM, "export_stream: out of memory");
+    }
+    out->get_schema = zc_get_schema;
+    out->get_next = zc_get_next;
+    out->get_last_error = zc_get_last_error;
+    out->release = zc_release_stream;
+    out->private_data = z;
+    return SPATE_OK;
+}

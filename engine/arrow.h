@@ -7,4 +7,11 @@
 
 #include "spate/batch.h"
 
+/*
+ * After a callback got batch b: forget its zero-copy exports; EINVAL with a
+ * message when some were not released (their later release is still safe:
+ * it no longer touches b).
+ */
+spate_status sp_arrow_check_borrowed(struct spate_batch *b, struct spate_error *err);
+
 #endif /* SP_ARROW_H */

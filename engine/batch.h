@@ -13,6 +13,8 @@
 #include "engine/common.h"
 #include "engine/region.h"
 
+#include <stdatomic.h>
+
 #ifndef SPATE_CHUNK_ROWS
 #define SPATE_CHUNK_ROWS 2048
 #endif
@@ -74,9 +76,12 @@ struct spate_batch {
     const struct sp_schema *schema;
     uint32_t nparts;
     struct sp_part *parts;
-    bool text;     /* partitions are text ranges (lines), not chunks */
-    uint64_t rows; /* rows, known for chunk batches; lines for text batches */
+    bool text;                        /* partitions are text ranges (lines), not chunks */
+    uint64_t rows;                    /* rows, known for chunk batches; lines for text batches */
+    _Atomic(struct sp_zc_token *) zc; /* zero-copy Arrow exports made during a callback */
 };
+
+struct sp_zc_token;
 
 /* A batch of nparts empty partitions in r. NULL on ENOMEM. */
 struct spate_batch *sp_batch_new(struct sp_region *r, const struct sp_schema *s, uint32_t nparts,

@@ -11,6 +11,7 @@
  * as long (the input ring range, a queue item, or a region).
  */
 #include "engine/exec.h"
+#include "engine/arrow.h"
 #include "engine/agg.h"
 #include "engine/engine.h"
 #include "engine/input.h"
@@ -1998,6 +1999,10 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
     spate_status rc = ds->kind == SP_NODE_TRANSFORM2
                           ? ds->u.transform2.fn(ds->u.transform2.user, in, right, &w, &e)
                           : ds->u.transform.fn(ds->u.transform.user, in, &w, &e);
+    if (rc == SPATE_OK)
+        rc = sp_arrow_check_borrowed(in, &e);
+    if (rc == SPATE_OK && right != NULL)
+        rc = sp_arrow_check_borrowed(right, &e);
     if (rc != SPATE_OK) {
         record_error(ex, rc, "transform function failed: %s",
                      e.message[0] ? e.message : strerror(rc));
@@ -2045,6 +2050,9 @@ static spate_status run_map_partitions(struct sp_exec *ex, struct spate_dstream 
         return ENOMEM;
     }
     sp_pool_run(ex->pool, mr.in->nparts, mpart_task, &mr);
+    struct spate_error e;
+    if (sp_arrow_check_borrowed(mr.in, &e) != SPATE_OK)
+        record_error(ex, EINVAL, "map_partitions: %s", e.message);
     if (atomic_load(&ex->failed))
         return ex->err_code;
     sp_batch_count_rows(mr.out);
@@ -3097,6 +3105,8 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
             case SP_OUT_FOREACH:
                 what = "foreach_batch";
                 rc = o->fn(o->user, b, &oe);
+                if (rc == SPATE_OK)
+                    rc = sp_arrow_check_borrowed(b, &oe);
                 break;
             }
         } else {

@@ -96,6 +96,24 @@ SPATE_API SPATE_NODISCARD spate_status spate_batch_export(const spate_batch *bat
                                                           struct spate_error *err);
 
 /*
+ * Export the batch without copying its data, as an Arrow stream of record
+ * batches, one per chunk (partition 0's chunks first). i64, f64 and
+ * timestamp columns and validity bitmaps point at the chunk's own buffers;
+ * strings are Arrow string views ("vu"), whose 16-byte layout is spate's for
+ * strings of up to 12 bytes, with longer strings' bytes left where they are
+ * (each one a variadic buffer of its own); bools, lists and chunks with a
+ * selection are copied. The export borrows the batch: the stream and every
+ * array it gave must be released before the callback that got batch
+ * returns. A foreach_batch callback that returns with an export still
+ * unreleased fails its batch with a message saying so (the consumer would
+ * otherwise read freed memory). Returns SPATE_OK, EINVAL (NULL arguments),
+ * ENOMEM. Ownership: the caller owns *out and must call its release.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_batch_export_stream(const spate_batch *batch,
+                                                                 struct ArrowArrayStream *out,
+                                                                 struct spate_error *err);
+
+/*
  * Builder for the output of a chunk callback (map). Output columns hold as
  * many rows as the input chunk; values are written by the callback.
  */
