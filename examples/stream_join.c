@@ -9,10 +9,30 @@
  *   impressions(ad, cost) --window 3 s--+
  *                                       +--> left outer join on ad --> print
  *   clicks(ad, user) -------------------+
+ *                                       +--> join on ad --> print
+ *   advertisers(ad, name), static ------+
+ *
+ * The second join is a stream-static join (Spark's transform(rdd =>
+ * rdd.join(table))): the advertisers table is a constant stream, hashed once
+ * at start and probed inside the clicks' pipeline.
  */
 #include "spate/spate.h"
 
 #include <stdio.h>
+#include <string.h>
+
+/* A string view of s (which must outlive its use): inline up to 12 bytes, else a pointer. */
+static struct spate_string view(const char *s) {
+    struct spate_string v;
+    memset(&v, 0, sizeof(v));
+    v.len = (uint32_t)strlen(s);
+    memcpy(v.prefix, s, v.len < 4 ? v.len : 4);
+    if (v.len > SPATE_STRING_INLINE)
+        v.u.ptr = s;
+    else if (v.len > 4)
+        memcpy(v.u.inlined, s + 4, v.len - 4);
+    return v;
+}
 
 static int fail(const char *what, const struct spate_error *err) {
     fprintf(stderr, "stream_join: %s: %s\n", what, err->message);
@@ -53,6 +73,17 @@ int main(void) {
     spate_dstream *joined = recent ? spate_dstream_join(clicks, recent, &jo, &err) : NULL;
     if (joined == NULL || spate_dstream_print(joined, 10, &err) != SPATE_OK)
         return fail("define", &err);
+    /* The static table: which advertiser owns each ad. */
+    int64_t table_ad[] = {1, 2, 3};
+    struct spate_string names[3] = {view("acme"), view("globe"), view("initech industries")};
+    struct spate_column_def adv_cols[] = {{"ad", SPATE_TYPE_I64},
+                                          {"advertiser", SPATE_TYPE_STRING}};
+    struct spate_column_data adv[] = {{table_ad, NULL}, {names, NULL}};
+    spate_dstream *advertisers = spate_context_constant_stream(ssc, adv_cols, 2, adv, 3, &err);
+    spate_join_opts_init(&jo); /* inner */
+    spate_dstream *owned = advertisers ? spate_dstream_join(clicks, advertisers, &jo, &err) : NULL;
+    if (owned == NULL || spate_dstream_print(owned, 10, &err) != SPATE_OK)
+        return fail("define the static join", &err);
 
     /* Batch 1: impressions of ads 1 and 2; batch 2: clicks on 1 and 3; batch 5: a click on 2. */
     int64_t imp_ad[] = {1, 2, 1}, imp_cost[] = {10, 20, 5};
