@@ -37,6 +37,32 @@ struct sp_level {
     int64_t *constant;    /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
 };
 
+/*
+ * The stage-1 table of the commonest aggregation, COUNT or SUM of i64 by an
+ * i64 key: open addressing over 16-byte slots holding the key and its running
+ * value side by side (INT64_MIN marks an empty slot; that key itself is kept
+ * aside), so a probe touches one cache line and no entry array. At most a
+ * quarter of the slots are used: a probe that misses its first slot costs a
+ * branch misprediction, and at L2-resident sizes mispredictions, not cache
+ * misses, set the speed (keyed-sum with 10K keys, one worker: 89 M rows/s at
+ * a load of 5/8, 164 M at 1/4; the generic sp_agg_table, slot then entry,
+ * 104 M). Stage 2 hashes the keys again and merges them into its radix
+ * partition's table.
+ */
+#define SP_ITAB_EMPTY INT64_MIN
+
+struct sp_islot {
+    int64_t key; /* SP_ITAB_EMPTY = empty */
+    int64_t val;
+};
+
+struct sp_itab {
+    struct sp_islot *slots;
+    uint32_t mask, n; /* n: keys in slots, at most 1/4 of them */
+    bool has_min;     /* the key INT64_MIN, kept aside */
+    int64_t min_val;
+};
+
 struct sp_wstate {
     alignas(64) struct sp_region persist; /* scratch, for the life of the context */
     struct sp_region batch;               /* this batch's results, reset after it */
@@ -54,9 +80,11 @@ struct sp_wstate {
         char *states;          /* state_size bytes per entry */
         uint32_t cap;          /* states allocated */
         bool ready;
-    } ctab[SP_AGG_RADIX];          /* combine_by_key: this batch's partial combiners */
-    uint32_t last_n[SP_AGG_RADIX]; /* keys each partial table ended with last time: the
-                                      next table starts that big instead of growing again */
+    } ctab[SP_AGG_RADIX];              /* combine_by_key: this batch's partial combiners */
+    struct sp_itab itab[SP_AGG_RADIX]; /* i64-key COUNT / SUM partials (see sp_itab) */
+    uint32_t last_in[SP_AGG_RADIX];    /* keys each itab ended with last time */
+    uint32_t last_n[SP_AGG_RADIX];     /* keys each partial table ended with last time: the
+                                          next table starts that big instead of growing again */
     uint64_t count;
     bool has_acc; /* reduce: the worker's partial result */
     union {
@@ -135,6 +163,7 @@ struct chain_run {
     const struct sp_schema *schema; /* schema reaching the sink */
     struct sp_agg_spec spec;        /* agg */
     uint32_t key_col, val_col;      /* agg */
+    bool itab; /* agg: i64 keys with COUNT or SUM of i64: the flat tables of sp_wstate.itab */
 };
 
 static void record_error(struct sp_exec *ex, spate_status code, const char *fmt, ...)
@@ -542,6 +571,116 @@ agg_fast_rows(struct sp_wstate *ws, const struct sp_chunk *in, const void *keys,
     return true;
 }
 
+/* The slot of key k: a multiplicative hash, independent of the XXH3 radix partition. */
+static inline uint32_t itab_slot(int64_t k, uint32_t mask) {
+    return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
+static bool itab_init(struct sp_itab *t, struct sp_region *r, uint32_t hint) {
+    uint32_t slots = 64;
+    while (slots * 1 < hint * 4 && slots < (1u << 30))
+        slots *= 2;
+    t->slots = sp_region_alloc(r, sizeof(struct sp_islot) * slots, 64);
+    if (t->slots == NULL)
+        return false;
+    for (uint32_t i = 0; i < slots; i++)
+        t->slots[i].key = SP_ITAB_EMPTY;
+    t->mask = slots - 1;
+    t->n = 0;
+    t->has_min = false;
+    t->min_val = 0;
+    return true;
+}
+
+static bool itab_grow(struct sp_itab *t, struct sp_region *r) {
+    struct sp_itab g;
+    if (t->mask >= (1u << 29) || !itab_init(&g, r, (t->mask + 1) * 2 * 1 / 4))
+        return false;
+    for (uint32_t s = 0; s <= t->mask; s++) {
+        const struct sp_islot *e = &t->slots[s];
+        if (e->key == SP_ITAB_EMPTY)
+            continue;
+        /* The slot of a key is its multiplicative hash's high bits (see itab_slot). */
+        uint32_t d = itab_slot(e->key, g.mask);
+        while (g.slots[d].key != SP_ITAB_EMPTY)
+            d = (d + 1) & g.mask;
+        g.slots[d] = *e;
+    }
+    g.n = t->n;
+    g.has_min = t->has_min;
+    g.min_val = t->min_val;
+    *t = g;
+    return true;
+}
+
+/* Add add to key k in t (the table of k's radix partition). Returns false on ENOMEM. */
+static inline __attribute__((always_inline)) bool itab_add(struct sp_itab *t, struct sp_region *r,
+                                                           int64_t k, uint64_t add) {
+    if (__builtin_expect(k == SP_ITAB_EMPTY, 0)) {
+        t->min_val = (int64_t)((uint64_t)t->min_val + add);
+        t->has_min = true;
+        return true;
+    }
+    uint32_t s = itab_slot(k, t->mask);
+    for (;;) {
+        struct sp_islot *e = &t->slots[s];
+        if (e->key == k) {
+            e->val = (int64_t)((uint64_t)e->val + add); /* wraps, as Java's long */
+            return true;
+        }
+        if (e->key == SP_ITAB_EMPTY)
+            break;
+        s = (s + 1) & t->mask;
+    }
+    if (4 * (t->n + 1) > 1 * (t->mask + 1)) {
+        if (!itab_grow(t, r))
+            return false;
+        s = itab_slot(k, t->mask);
+        while (t->slots[s].key != SP_ITAB_EMPTY)
+            s = (s + 1) & t->mask;
+    }
+    t->slots[s].key = k;
+    t->slots[s].val = (int64_t)add;
+    t->n++;
+    return true;
+}
+
+/* The dense case (no selection, no nulls), COUNT or SUM: the tightest loop. */
+static inline __attribute__((always_inline)) bool itab_dense(struct sp_wstate *ws, uint32_t rows,
+                                                             const int64_t *restrict keys,
+                                                             const int64_t *restrict vals,
+                                                             const bool count) {
+    const uint64_t *restrict hashes = ws->hashes;
+    for (uint32_t i = 0; i < rows; i++) {
+        if (!itab_add(&ws->itab[sp_agg_radix(hashes[i])], &ws->batch, keys[i],
+                      count ? 1u : (uint64_t)vals[i]))
+            return false;
+    }
+    return true;
+}
+
+/* COUNT (vals NULL) or SUM of i64 values by i64 key into the worker's itabs; rows with a null
+ * key or value are skipped. Returns false on ENOMEM. Not inlined: a function of its own keeps
+ * the loop's registers (inlined into push it spilled to the stack at every row). */
+static __attribute__((noinline)) bool itab_rows(struct sp_wstate *ws,
+                                                const struct spate_chunk_view *in,
+                                                const int64_t *keys, const uint64_t *kvalid,
+                                                const int64_t *vals, const uint64_t *vvalid) {
+    const uint16_t *sel = in->sel;
+    if (sel == NULL && kvalid == NULL && (vals == NULL || vvalid == NULL))
+        return vals == NULL ? itab_dense(ws, in->rows, keys, NULL, true)
+                            : itab_dense(ws, in->rows, keys, vals, false);
+    for (uint32_t i = 0; i < in->rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        if (!sp_valid(kvalid, phys) || (vals != NULL && !sp_valid(vvalid, phys)))
+            continue;
+        if (!itab_add(&ws->itab[sp_agg_radix(ws->hashes[i])], &ws->batch, keys[phys],
+                      vals != NULL ? (uint64_t)vals[phys] : 1u))
+            return false;
+    }
+    return true;
+}
+
 static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
     uint32_t rows = in->view.rows;
     if (rows == 0)
@@ -554,6 +693,12 @@ static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp
         cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
     else
         cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    if (cr->itab) {
+        if (!itab_rows(ws, &in->view, kc->data, kc->validity, vc != NULL ? vc->data : NULL,
+                       vc != NULL ? vc->validity : NULL))
+            record_error(cr->ex, ENOMEM, "out of memory in reduce_by_key");
+        return;
+    }
     bool sum_i64 = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_SUM && !cr->spec.value_is_f64;
     if (kc->validity == NULL && (count_only || (sum_i64 && vc->validity == NULL))) {
         const int64_t *vals = vc != NULL ? vc->data : NULL;
@@ -1118,7 +1263,7 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     struct sp_wstate *ws = &ex->ws[worker];
     uint32_t hint = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++)
-        hint += ex->ws[w].tables[r].n;
+        hint += cr->itab ? ex->ws[w].itab[r].n + ex->ws[w].itab[r].has_min : ex->ws[w].tables[r].n;
     if (hint == 0)
         return;
     /* The final table of partition r lives in tables[] of a scratch array on this worker. */
@@ -1126,7 +1271,37 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     if (sp_agg_table_init(&final[r], &ws->batch, hint) != SPATE_OK)
         goto oom;
     bool count_merge = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_COUNT;
-    for (uint32_t w = 0; w < ex->nworkers; w++) {
+    for (uint32_t w = 0; cr->itab && w < ex->nworkers; w++) {
+        /* COUNT and SUM partials both add up. Keys are hashed again, a chunk at a time. */
+        const struct sp_itab *t = &ex->ws[w].itab[r];
+        int64_t *keys = ws->gacc, *vals = ws->gval; /* scratch of SPATE_CHUNK_ROWS */
+        uint32_t m = 0;
+        for (uint32_t s = 0; s <= t->mask + 1; s++) {
+            bool last = s == t->mask + 1;
+            if (!last && t->n > 0 && t->slots[s].key != SP_ITAB_EMPTY) {
+                keys[m] = t->slots[s].key;
+                vals[m++] = t->slots[s].val;
+            }
+            if (last && t->has_min) {
+                keys[m] = INT64_MIN;
+                vals[m++] = t->min_val;
+            }
+            if (m < SPATE_CHUNK_ROWS && !last)
+                continue;
+            ex->k->hash_i64(keys, NULL, m, ws->hashes);
+            for (uint32_t j = 0; j < m; j++) {
+                bool fresh;
+                uint32_t idx =
+                    sp_agg_find_or_add_i64(&final[r], &ws->batch, ws->hashes[j], keys[j], &fresh);
+                if (idx == UINT32_MAX)
+                    goto oom;
+                struct sp_agg_entry *f = &final[r].entries[idx];
+                f->val.i = (int64_t)((uint64_t)f->val.i + (uint64_t)vals[j]);
+            }
+            m = 0;
+        }
+    }
+    for (uint32_t w = 0; !cr->itab && w < ex->nworkers; w++) {
         const struct sp_agg_table *t = &ex->ws[w].tables[r];
         for (uint32_t i = 0; i < t->n; i++) {
             const struct sp_agg_entry *e = &t->entries[i];
@@ -1186,7 +1361,8 @@ static spate_status agg_init(struct sp_exec *ex) {
         ws->stamp = 1;
         for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
             if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) !=
-                SPATE_OK)
+                    SPATE_OK ||
+                !itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
                 return ENOMEM;
     }
     return SPATE_OK;
@@ -1339,6 +1515,8 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
     cr.sink = SINK_AGG;
     set_agg_spec(&cr, ro, &ds->schema);
+    cr.itab = !cr.spec.key_is_string && cr.spec.fn == NULL && !cr.spec.value_is_f64 &&
+              (cr.spec.agg == SPATE_AGG_COUNT || cr.spec.agg == SPATE_AGG_SUM);
     cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
     if (cr.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
@@ -1349,8 +1527,10 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     if (!atomic_load(&ex->failed))
         sp_pool_run(ex->pool, cr.src->nparts, chain_task, &cr);
     for (uint32_t w = 0; w < ex->nworkers; w++)
-        for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+        for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
             ex->ws[w].last_n[r] = ex->ws[w].tables[r].n;
+            ex->ws[w].last_in[r] = ex->ws[w].itab[r].n;
+        }
     if (!atomic_load(&ex->failed))
         sp_pool_run(ex->pool, SP_AGG_RADIX, merge_task, &cr);
     if (atomic_load(&ex->failed))

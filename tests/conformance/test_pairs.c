@@ -736,6 +736,75 @@ static void combine_by_key_matches_naive(void **state) {
     }
 }
 
+/* ---- reduce_by_key on i64 keys: the flat stage-1 tables, edge keys, nulls, growth ---- */
+
+static int64_t ekeys[NBATCH + 1][MAXROWS], evals[NBATCH + 1][MAXROWS];
+static uint64_t ekvalid[NBATCH + 1][MAXROWS / 64 + 1], evvalid[NBATCH + 1][MAXROWS / 64 + 1];
+
+static void i64_keys_sum_and_count(void **state) {
+    (void)state;
+    static const int64_t edge[] = {INT64_MIN, INT64_MAX, 0, -1, 1, INT64_MIN + 1};
+    for (uint32_t b = 1; b <= NBATCH; b++) {
+        memset(ekvalid[b], 0, sizeof(ekvalid[b]));
+        memset(evvalid[b], 0, sizeof(evvalid[b]));
+        for (uint32_t i = 0; i < MAXROWS; i++) {
+            /* Batch 2 has ~1900 distinct keys (the tables grow), the others few. */
+            ekeys[b][i] = i % 10 < 6 ? edge[i % 6] : (int64_t)(b == 2 ? i * 7919 : i % 17);
+            evals[b][i] = (int64_t)(i % 13) - 6 + (i == 5 ? INT64_MAX : 0); /* a wrap */
+            if (i % 29 != 3)
+                ekvalid[b][i >> 6] |= 1ull << (i & 63);
+            if (i % 31 != 4)
+                evvalid[b][i >> 6] |= 1ull << (i & 63);
+        }
+    }
+    for (int count = 0; count <= 1; count++) {
+        for (uint32_t workers = 1; workers <= 4; workers *= 2) {
+            spate_context *ctx = harness_manual_ctx(workers);
+            struct spate_error err;
+            struct spate_column_def cols[] = {{"k", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+            spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+            for (uint32_t b = 1; b <= NBATCH; b++) {
+                struct spate_column_data d[] = {{ekeys[b], ekvalid[b]}, {evals[b], evvalid[b]}};
+                assert_int_equal(spate_queue_push(q, d, MAXROWS, &err), SPATE_OK);
+            }
+            /* Batch 3 goes through a filter: chunks with a selection. */
+            spate_dstream *f = spate_dstream_filter_i64(q, 1, SPATE_CMP_NE, 3, &err);
+            struct spate_reduce_opts ro;
+            spate_reduce_opts_init(&ro);
+            ro.agg = count ? SPATE_AGG_COUNT : SPATE_AGG_SUM;
+            spate_dstream *r = spate_dstream_reduce_by_key(f, &ro, &err);
+            assert_non_null(r);
+            memset(&col, 0, sizeof(col));
+            assert_int_equal(spate_dstream_foreach_batch(r, collect, &col, &err), SPATE_OK);
+            harness_run(ctx, NBATCH);
+            assert_int_equal(col.batches, NBATCH);
+            for (uint32_t b = 1; b <= NBATCH; b++) {
+                /* Naive: a linear table of the distinct keys (few enough). */
+                static int64_t k[MAXROWS], v[MAXROWS];
+                uint32_t n = 0;
+                for (uint32_t i = 0; i < MAXROWS; i++) {
+                    bool kv = (ekvalid[b][i >> 6] >> (i & 63)) & 1u;
+                    bool vv = (evvalid[b][i >> 6] >> (i & 63)) & 1u;
+                    if (!kv || !vv || evals[b][i] == 3) /* null values never pass the filter */
+                        continue;
+                    uint32_t j = 0;
+                    while (j < n && k[j] != ekeys[b][i])
+                        j++;
+                    if (j == n) {
+                        k[n] = ekeys[b][i];
+                        v[n++] = 0;
+                    }
+                    v[j] = (int64_t)((uint64_t)v[j] + (count ? 1u : (uint64_t)evals[b][i]));
+                }
+                want.n = 0;
+                for (uint32_t j = 0; j < n; j++)
+                    add_line(&want, "%lld|%lld", (long long)k[j], (long long)v[j]);
+                check(&col, &want, b);
+            }
+        }
+    }
+}
+
 /* What print writes for a grouped stream: Scala's CompactBuffer(a, b). */
 static void grouped_print_format(void **state) {
     (void)state;
@@ -902,6 +971,7 @@ int main(void) {
         cmocka_unit_test(group_by_key_and_window_matches_naive),
         cmocka_unit_test(grouped_values_feed_map_values),
         cmocka_unit_test(combine_by_key_matches_naive),
+        cmocka_unit_test(i64_keys_sum_and_count),
         cmocka_unit_test(grouped_print_format),
         cmocka_unit_test(grouped_arrow_export),
         cmocka_unit_test(definition_errors),
