@@ -58,7 +58,7 @@ struct sp_islot {
 
 struct sp_itab {
     struct sp_islot *slots;
-    uint32_t mask, n; /* n: keys in slots, at most 1/4 of them */
+    uint32_t mask, n; /* n: keys in slots, at most itab_capacity() */
     bool has_min;     /* the key INT64_MIN, kept aside */
     int64_t min_val;
 };
@@ -576,9 +576,15 @@ static inline uint32_t itab_slot(int64_t k, uint32_t mask) {
     return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 32) & mask;
 }
 
+/* Keys a table of slots slots may hold: a quarter while it is small enough for L2 (where
+ * mispredictions cost most), half beyond (where cache misses do, and memory counts). */
+static inline uint32_t itab_capacity(uint32_t slots) {
+    return slots <= (1u << 15) ? slots / 4 : slots / 2;
+}
+
 static bool itab_init(struct sp_itab *t, struct sp_region *r, uint32_t hint) {
     uint32_t slots = 64;
-    while (slots * 1 < hint * 4 && slots < (1u << 30))
+    while (itab_capacity(slots) < hint && slots < (1u << 30))
         slots *= 2;
     t->slots = sp_region_alloc(r, sizeof(struct sp_islot) * slots, 64);
     if (t->slots == NULL)
@@ -594,7 +600,7 @@ static bool itab_init(struct sp_itab *t, struct sp_region *r, uint32_t hint) {
 
 static bool itab_grow(struct sp_itab *t, struct sp_region *r) {
     struct sp_itab g;
-    if (t->mask >= (1u << 29) || !itab_init(&g, r, (t->mask + 1) * 2 * 1 / 4))
+    if (t->mask >= (1u << 29) || !itab_init(&g, r, itab_capacity((t->mask + 1) * 2)))
         return false;
     for (uint32_t s = 0; s <= t->mask; s++) {
         const struct sp_islot *e = &t->slots[s];
@@ -632,7 +638,7 @@ static inline __attribute__((always_inline)) bool itab_add(struct sp_itab *t, st
             break;
         s = (s + 1) & t->mask;
     }
-    if (4 * (t->n + 1) > 1 * (t->mask + 1)) {
+    if (t->n + 1 > itab_capacity(t->mask + 1)) {
         if (!itab_grow(t, r))
             return false;
         s = itab_slot(k, t->mask);
@@ -1257,13 +1263,73 @@ static void chain_task(void *arg, uint32_t part, uint32_t worker) {
 
 /* ---- Stage 2: late merge of partial aggregates ---- */
 
+/* Emit the keys of itab t as (key, value) chunks of partition r of out. */
+static bool itab_emit(const struct sp_itab *t, struct sp_region *rg, struct spate_batch *out,
+                      uint32_t r) {
+    struct sp_chunk *c = NULL;
+    for (uint32_t s = 0; s <= t->mask + 1; s++) {
+        bool last = s == t->mask + 1;
+        int64_t key, val;
+        if (!last && t->slots[s].key != SP_ITAB_EMPTY) {
+            key = t->slots[s].key;
+            val = t->slots[s].val;
+        } else if (last && t->has_min) {
+            key = INT64_MIN;
+            val = t->min_val;
+        } else {
+            continue;
+        }
+        if (c == NULL || c->view.rows == SPATE_CHUNK_ROWS) {
+            if ((c = sp_chunk_new(rg, out->schema)) == NULL ||
+                sp_part_append(rg, &out->parts[r], c) != SPATE_OK)
+                return false;
+        }
+        ((int64_t *)sp_col_data(c, 0))[c->view.rows] = key;
+        ((int64_t *)sp_col_data(c, 1))[c->view.rows++] = val;
+    }
+    return true;
+}
+
+/* Stage 2 of an itab aggregation: partition r of every worker added into one itab (COUNT and
+ * SUM partials both add up), or with one worker its table as it is, then emitted. */
+static void merge_itab(struct chain_run *cr, struct sp_wstate *ws, uint32_t r) {
+    struct sp_exec *ex = cr->ex;
+    const struct sp_itab *single = &ex->ws[0].itab[r];
+    struct sp_itab final;
+    if (ex->nworkers > 1) {
+        uint32_t hint = 0;
+        for (uint32_t w = 0; w < ex->nworkers; w++)
+            hint += ex->ws[w].itab[r].n;
+        if (!itab_init(&final, &ws->batch, hint))
+            goto oom;
+        for (uint32_t w = 0; w < ex->nworkers; w++) {
+            const struct sp_itab *t = &ex->ws[w].itab[r];
+            for (uint32_t s = 0; t->n > 0 && s <= t->mask; s++)
+                if (t->slots[s].key != SP_ITAB_EMPTY &&
+                    !itab_add(&final, &ws->batch, t->slots[s].key, (uint64_t)t->slots[s].val))
+                    goto oom;
+            if (t->has_min && !itab_add(&final, &ws->batch, INT64_MIN, (uint64_t)t->min_val))
+                goto oom;
+        }
+        single = &final;
+    }
+    if (itab_emit(single, &ws->batch, cr->out, r))
+        return;
+oom:
+    record_error(ex, ENOMEM, "out of memory merging reduce_by_key partials");
+}
+
 static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     struct chain_run *cr = arg;
     struct sp_exec *ex = cr->ex;
     struct sp_wstate *ws = &ex->ws[worker];
+    if (cr->itab) {
+        merge_itab(cr, ws, r);
+        return;
+    }
     uint32_t hint = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++)
-        hint += cr->itab ? ex->ws[w].itab[r].n + ex->ws[w].itab[r].has_min : ex->ws[w].tables[r].n;
+        hint += ex->ws[w].tables[r].n;
     if (hint == 0)
         return;
     /* The final table of partition r lives in tables[] of a scratch array on this worker. */
@@ -1271,37 +1337,7 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     if (sp_agg_table_init(&final[r], &ws->batch, hint) != SPATE_OK)
         goto oom;
     bool count_merge = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_COUNT;
-    for (uint32_t w = 0; cr->itab && w < ex->nworkers; w++) {
-        /* COUNT and SUM partials both add up. Keys are hashed again, a chunk at a time. */
-        const struct sp_itab *t = &ex->ws[w].itab[r];
-        int64_t *keys = ws->gacc, *vals = ws->gval; /* scratch of SPATE_CHUNK_ROWS */
-        uint32_t m = 0;
-        for (uint32_t s = 0; s <= t->mask + 1; s++) {
-            bool last = s == t->mask + 1;
-            if (!last && t->n > 0 && t->slots[s].key != SP_ITAB_EMPTY) {
-                keys[m] = t->slots[s].key;
-                vals[m++] = t->slots[s].val;
-            }
-            if (last && t->has_min) {
-                keys[m] = INT64_MIN;
-                vals[m++] = t->min_val;
-            }
-            if (m < SPATE_CHUNK_ROWS && !last)
-                continue;
-            ex->k->hash_i64(keys, NULL, m, ws->hashes);
-            for (uint32_t j = 0; j < m; j++) {
-                bool fresh;
-                uint32_t idx =
-                    sp_agg_find_or_add_i64(&final[r], &ws->batch, ws->hashes[j], keys[j], &fresh);
-                if (idx == UINT32_MAX)
-                    goto oom;
-                struct sp_agg_entry *f = &final[r].entries[idx];
-                f->val.i = (int64_t)((uint64_t)f->val.i + (uint64_t)vals[j]);
-            }
-            m = 0;
-        }
-    }
-    for (uint32_t w = 0; !cr->itab && w < ex->nworkers; w++) {
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
         const struct sp_agg_table *t = &ex->ws[w].tables[r];
         for (uint32_t i = 0; i < t->n; i++) {
             const struct sp_agg_entry *e = &t->entries[i];
@@ -1354,18 +1390,22 @@ oom:
 /* Reset every worker's partial tables. Runs on the scheduler thread while the
  * workers are idle (a pool task would not reach every worker: tasks go to
  * whichever worker claims them). */
+static void agg_init_task(void *arg, uint32_t w, uint32_t worker) {
+    struct sp_exec *ex = arg;
+    (void)worker;
+    struct sp_wstate *ws = &ex->ws[w]; /* worker w's tables, set up by whichever runs this */
+    ws->gcount = 0;
+    ws->stamp = 1;
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+        if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) != SPATE_OK ||
+            !itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
+            record_error(ex, ENOMEM, "out of memory in reduce_by_key");
+}
+
+/* Empty partial tables on every worker, sized from last time, set up in parallel. */
 static spate_status agg_init(struct sp_exec *ex) {
-    for (uint32_t w = 0; w < ex->nworkers; w++) {
-        struct sp_wstate *ws = &ex->ws[w];
-        ws->gcount = 0;
-        ws->stamp = 1;
-        for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
-            if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) !=
-                    SPATE_OK ||
-                !itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
-                return ENOMEM;
-    }
-    return SPATE_OK;
+    sp_pool_run(ex->pool, ex->nworkers, agg_init_task, ex);
+    return atomic_load(&ex->failed) ? ENOMEM : SPATE_OK;
 }
 
 /* ---- Batches per node ---- */
