@@ -63,6 +63,12 @@ struct sp_itab {
     int64_t min_val;
 };
 
+/* Sub-partitions of a radix partition for the scatter plan: 4 per stage-2 task. */
+#define SP_AGG_SUB_BITS (SP_AGG_RADIX_BITS + 2)
+#define SP_AGG_SUB (1u << SP_AGG_SUB_BITS)
+/* Keys from which reduce_by_key scatters rows instead of pre-aggregating them per worker. */
+#define SP_AGG_SCATTER_KEYS (1u << 17)
+
 struct sp_wstate {
     alignas(64) struct sp_region persist; /* scratch, for the life of the context */
     struct sp_region batch;               /* this batch's results, reset after it */
@@ -82,9 +88,13 @@ struct sp_wstate {
         bool ready;
     } ctab[SP_AGG_RADIX];              /* combine_by_key: this batch's partial combiners */
     struct sp_itab itab[SP_AGG_RADIX]; /* i64-key COUNT / SUM partials (see sp_itab) */
-    uint32_t last_in[SP_AGG_RADIX];    /* keys each itab ended with last time */
-    uint32_t last_n[SP_AGG_RADIX];     /* keys each partial table ended with last time: the
-                                          next table starts that big instead of growing again */
+    struct sp_kvbuf {
+        uint32_t n, cap;
+        struct sp_islot *kv;
+    } kvbuf[SP_AGG_SUB]; /* ... or, with many keys, the rows by sub-partition (see merge_kv) */
+    uint32_t last_in[SP_AGG_RADIX]; /* keys each itab ended with last time */
+    uint32_t last_n[SP_AGG_RADIX];  /* keys each partial table ended with last time: the
+                                       next table starts that big instead of growing again */
     uint64_t count;
     bool has_acc; /* reduce: the worker's partial result */
     union {
@@ -132,7 +142,10 @@ struct sp_exec {
     struct spate_batch **snaps;      /* by node id: a map_with_state node's snapshot this batch */
     struct sp_raw_window **raws;     /* by node id: window() state */
     struct sp_static_join **statics; /* by node id: hashed constant tables of broadcast joins */
-    struct sp_queue_item *items;     /* rows transform functions appended this batch */
+    uint64_t *agg_keys; /* by node id: keys reduce_by_key output last batch (picks its plan) */
+    bool agg_scatter;   /* the aggregation being set up scatters (no partial tables) */
+    size_t agg_keys_bytes;
+    struct sp_queue_item *items; /* rows transform functions appended this batch */
 };
 
 /* A writer appends to a transform's output batch, or (flat_map) pushes chunks down a chain. */
@@ -163,7 +176,9 @@ struct chain_run {
     const struct sp_schema *schema; /* schema reaching the sink */
     struct sp_agg_spec spec;        /* agg */
     uint32_t key_col, val_col;      /* agg */
-    bool itab; /* agg: i64 keys with COUNT or SUM of i64: the flat tables of sp_wstate.itab */
+    bool itab;    /* agg: i64 keys with COUNT or SUM of i64: the flat tables of sp_wstate.itab */
+    bool scatter; /* ... and so many keys that rows are scattered, aggregated once in stage 2 */
+    uint32_t node_id; /* agg: the reduce node */
 };
 
 static void record_error(struct sp_exec *ex, spate_status code, const char *fmt, ...)
@@ -319,8 +334,10 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
     ex->snaps = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->raws = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
     ex->statics = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->windows_bytes, 64);
+    ex->agg_keys_bytes = sizeof(uint64_t) * (ctx->nnodes + 1);
+    ex->agg_keys = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, ex->agg_keys_bytes, 64);
     if (ex->ws == NULL || ex->sources == NULL || ex->windows == NULL || ex->states == NULL ||
-        ex->snaps == NULL || ex->raws == NULL || ex->statics == NULL)
+        ex->snaps == NULL || ex->raws == NULL || ex->statics == NULL || ex->agg_keys == NULL)
         goto oom;
     for (struct spate_dstream *ds = ctx->nodes; ds != NULL; ds = ds->next_in_ctx) {
         if (ds->kind != SP_NODE_JOIN_STATIC)
@@ -412,6 +429,7 @@ void sp_exec_destroy(struct sp_exec *ex) {
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->states, ex->windows_bytes);
     }
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->snaps, ex->windows_bytes);
+    sp_mem_free(SP_MEM_DEFAULT_ARENA, ex->agg_keys, ex->agg_keys_bytes);
     if (ex->statics != NULL) {
         for (struct spate_dstream *ds = ex->ctx->nodes; ds != NULL; ds = ds->next_in_ctx)
             static_join_free(ex->statics[ds->id]);
@@ -687,6 +705,33 @@ static __attribute__((noinline)) bool itab_rows(struct sp_wstate *ws,
     return true;
 }
 
+/* The scatter plan's stage 1: (key, value) of every row with a valid key (and value) into the
+ * worker's buffer of its sub-partition; value 1 for COUNT. Returns false on ENOMEM. */
+static __attribute__((noinline)) bool kv_scatter_rows(struct sp_wstate *ws,
+                                                      const struct spate_chunk_view *in,
+                                                      const int64_t *keys, const uint64_t *kvalid,
+                                                      const int64_t *vals, const uint64_t *vvalid) {
+    const uint16_t *sel = in->sel;
+    for (uint32_t i = 0; i < in->rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        if (!sp_valid(kvalid, phys) || (vals != NULL && !sp_valid(vvalid, phys)))
+            continue;
+        struct sp_kvbuf *b = &ws->kvbuf[ws->hashes[i] >> (64 - SP_AGG_SUB_BITS)];
+        if (b->n == b->cap) {
+            uint32_t cap = b->cap ? b->cap * 2 : 1024;
+            struct sp_islot *kv = sp_region_alloc(&ws->batch, sizeof(*kv) * cap, 64);
+            if (kv == NULL)
+                return false;
+            if (b->n > 0)
+                memcpy(kv, b->kv, sizeof(*kv) * b->n);
+            b->kv = kv;
+            b->cap = cap;
+        }
+        b->kv[b->n++] = (struct sp_islot){keys[phys], vals != NULL ? vals[phys] : 1};
+    }
+    return true;
+}
+
 static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
     uint32_t rows = in->view.rows;
     if (rows == 0)
@@ -699,6 +744,12 @@ static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp
         cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
     else
         cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+    if (cr->scatter) {
+        if (!kv_scatter_rows(ws, &in->view, kc->data, kc->validity, vc != NULL ? vc->data : NULL,
+                             vc != NULL ? vc->validity : NULL))
+            record_error(cr->ex, ENOMEM, "out of memory in reduce_by_key");
+        return;
+    }
     if (cr->itab) {
         if (!itab_rows(ws, &in->view, kc->data, kc->validity, vc != NULL ? vc->data : NULL,
                        vc != NULL ? vc->validity : NULL))
@@ -1319,10 +1370,48 @@ oom:
     record_error(ex, ENOMEM, "out of memory merging reduce_by_key partials");
 }
 
+/*
+ * The scatter plan's stage 2 for radix partition r: each of its sub-partitions
+ * aggregated from every worker's rows into one itab small enough for the
+ * cache (a quarter of a radix partition's keys), then emitted. Rows cross
+ * memory twice in sequence (scatter, then here) instead of being probed at
+ * random into per-worker tables of every key and merged again.
+ */
+static void merge_kv(struct chain_run *cr, struct sp_wstate *ws, uint32_t r) {
+    struct sp_exec *ex = cr->ex;
+    uint32_t per = SP_AGG_SUB / SP_AGG_RADIX;
+    uint64_t expect = cr->ex->agg_keys[cr->node_id] / SP_AGG_SUB;
+    for (uint32_t sub = r * per; sub < (r + 1) * per; sub++) {
+        uint64_t rows = 0;
+        for (uint32_t w = 0; w < ex->nworkers; w++)
+            rows += ex->ws[w].kvbuf[sub].n;
+        if (rows == 0)
+            continue;
+        struct sp_itab t;
+        if (!itab_init(&t, &ws->batch, (uint32_t)SP_MIN(rows, expect + expect / 4 + 16)))
+            goto oom;
+        for (uint32_t w = 0; w < ex->nworkers; w++) {
+            const struct sp_kvbuf *b = &ex->ws[w].kvbuf[sub];
+            for (uint32_t i = 0; i < b->n; i++)
+                if (!itab_add(&t, &ws->batch, b->kv[i].key, (uint64_t)b->kv[i].val))
+                    goto oom;
+        }
+        if (!itab_emit(&t, &ws->batch, cr->out, r))
+            goto oom;
+    }
+    return;
+oom:
+    record_error(ex, ENOMEM, "out of memory in reduce_by_key");
+}
+
 static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     struct chain_run *cr = arg;
     struct sp_exec *ex = cr->ex;
     struct sp_wstate *ws = &ex->ws[worker];
+    if (cr->scatter) {
+        merge_kv(cr, ws, r);
+        return;
+    }
     if (cr->itab) {
         merge_itab(cr, ws, r);
         return;
@@ -1396,10 +1485,16 @@ static void agg_init_task(void *arg, uint32_t w, uint32_t worker) {
     struct sp_wstate *ws = &ex->ws[w]; /* worker w's tables, set up by whichever runs this */
     ws->gcount = 0;
     ws->stamp = 1;
-    for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
+    for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
+        if (ex->agg_scatter) { /* no partial tables: rows go to kvbuf */
+            memset(&ws->itab[r], 0, sizeof(ws->itab[r]));
+            memset(&ws->tables[r], 0, sizeof(ws->tables[r]));
+            continue;
+        }
         if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) != SPATE_OK ||
             !itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
             record_error(ex, ENOMEM, "out of memory in reduce_by_key");
+    }
 }
 
 /* Empty partial tables on every worker, sized from last time, set up in parallel. */
@@ -1557,6 +1652,11 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     set_agg_spec(&cr, ro, &ds->schema);
     cr.itab = !cr.spec.key_is_string && cr.spec.fn == NULL && !cr.spec.value_is_f64 &&
               (cr.spec.agg == SPATE_AGG_COUNT || cr.spec.agg == SPATE_AGG_SUM);
+    cr.node_id = ds->id;
+    cr.scatter = cr.itab && ex->agg_keys[ds->id] >= SP_AGG_SCATTER_KEYS;
+    for (uint32_t w = 0; cr.scatter && w < ex->nworkers; w++)
+        memset(ex->ws[w].kvbuf, 0, sizeof(ex->ws[w].kvbuf));
+    ex->agg_scatter = cr.scatter;
     cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
     if (cr.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
@@ -1576,6 +1676,7 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     if (atomic_load(&ex->failed))
         return ex->err_code;
     sp_batch_count_rows(cr.out);
+    ex->agg_keys[ds->id] = cr.out->rows;
     *out = cr.out;
     return SPATE_OK;
 }

@@ -805,6 +805,120 @@ static void i64_keys_sum_and_count(void **state) {
     }
 }
 
+/* ---- reduce_by_key with many i64 keys: the scatter plan (chosen past 2^17 keys) ---- */
+
+#define MANY 300000
+
+struct many_check {
+    int64_t *want[NBATCH + 1]; /* expected sum (or count) per key 0..MANY, per batch */
+    bool *seen;
+    uint32_t batches;
+    uint64_t rows[NBATCH + 1];
+    bool bad;
+};
+
+static spate_status check_many(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct many_check *m = user;
+    uint32_t k = ++m->batches;
+    if (k > NBATCH)
+        return EIO;
+    memset(m->seen, 0, MANY + 1);
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++)
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t key, val;
+                if (!spate_chunk_get_i64(&v, 0, r, &key) || !spate_chunk_get_i64(&v, 1, r, &val))
+                    m->bad = true;
+                int64_t slot = key == INT64_MIN ? MANY : key; /* INT64_MIN counts at MANY */
+                if (slot < 0 || slot > MANY || m->seen[slot] || m->want[k][slot] != val)
+                    m->bad = true;
+                else
+                    m->seen[slot] = true;
+                m->rows[k]++;
+            }
+        }
+    return SPATE_OK;
+}
+
+static void many_i64_keys(void **state) {
+    (void)state;
+    enum { ROWS = 700000 };
+    int64_t *keys = malloc(sizeof(int64_t) * ROWS), *vals = malloc(sizeof(int64_t) * ROWS);
+    uint64_t *kvalid = calloc(ROWS / 64 + 1, 8);
+    struct many_check m;
+    memset(&m, 0, sizeof(m));
+    m.seen = malloc(MANY + 1);
+    assert_non_null(keys);
+    assert_non_null(vals);
+    assert_non_null(kvalid);
+    assert_non_null(m.seen);
+    uint64_t want_rows[NBATCH + 1];
+    for (uint32_t b = 1; b <= NBATCH; b++) {
+        m.want[b] = calloc(MANY + 1, sizeof(int64_t));
+        assert_non_null(m.want[b]);
+    }
+    for (int count = 0; count <= 1; count++) {
+        for (uint32_t workers = 1; workers <= 2; workers++) {
+            spate_context *ctx = harness_manual_ctx(workers);
+            struct spate_error err;
+            struct spate_column_def cols[] = {{"k", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+            spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+            for (uint32_t b = 1; b <= NBATCH; b++) {
+                uint32_t distinct = b == 3 ? 1000 : MANY; /* a batch with few keys between */
+                uint64_t seed = b * 7 + (uint64_t)count;
+                memset(m.want[b], 0, sizeof(int64_t) * (MANY + 1));
+                memset(kvalid, 0, (ROWS / 64 + 1) * 8);
+                bool *present = calloc(MANY + 1, 1);
+                want_rows[b] = 0;
+                for (uint32_t i = 0; i < ROWS; i++) {
+                    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                    int64_t key = (int64_t)((seed >> 33) % distinct);
+                    if (i % 1000 == 7)
+                        key = INT64_MIN;
+                    keys[i] = key;
+                    vals[i] = (int64_t)((seed >> 20) % 100) - 50;
+                    bool valid = i % 97 != 3;
+                    if (valid)
+                        kvalid[i >> 6] |= 1ull << (i & 63);
+                    if (!valid || vals[i] == 13) /* the filter below drops 13 */
+                        continue;
+                    int64_t slot = key == INT64_MIN ? MANY : key;
+                    m.want[b][slot] += count ? 1 : vals[i];
+                    want_rows[b] += !present[slot];
+                    present[slot] = true;
+                }
+                free(present);
+                struct spate_column_data d[] = {{keys, kvalid}, {vals, NULL}};
+                assert_int_equal(spate_queue_push(q, d, ROWS, &err), SPATE_OK);
+            }
+            spate_dstream *f = spate_dstream_filter_i64(q, 1, SPATE_CMP_NE, 13, &err);
+            struct spate_reduce_opts ro;
+            spate_reduce_opts_init(&ro);
+            ro.agg = count ? SPATE_AGG_COUNT : SPATE_AGG_SUM;
+            spate_dstream *r = spate_dstream_reduce_by_key(f, &ro, &err);
+            m.batches = 0;
+            m.bad = false;
+            memset(m.rows, 0, sizeof(m.rows));
+            assert_int_equal(spate_dstream_foreach_batch(r, check_many, &m, &err), SPATE_OK);
+            harness_run(ctx, NBATCH);
+            assert_int_equal(m.batches, NBATCH);
+            assert_false(m.bad);
+            for (uint32_t b = 1; b <= NBATCH; b++)
+                assert_int_equal(m.rows[b], want_rows[b]);
+        }
+    }
+    for (uint32_t b = 1; b <= NBATCH; b++)
+        free(m.want[b]);
+    free(m.seen);
+    free(keys);
+    free(vals);
+    free(kvalid);
+}
+
 /* What print writes for a grouped stream: Scala's CompactBuffer(a, b). */
 static void grouped_print_format(void **state) {
     (void)state;
@@ -972,6 +1086,7 @@ int main(void) {
         cmocka_unit_test(grouped_values_feed_map_values),
         cmocka_unit_test(combine_by_key_matches_naive),
         cmocka_unit_test(i64_keys_sum_and_count),
+        cmocka_unit_test(many_i64_keys),
         cmocka_unit_test(grouped_print_format),
         cmocka_unit_test(grouped_arrow_export),
         cmocka_unit_test(definition_errors),
