@@ -337,6 +337,12 @@ struct sp_zc_token {
     _Atomic uint32_t refs;
 };
 
+/* One more live export of t's batch. */
+static void zc_token_ref(struct sp_zc_token *t) {
+    atomic_fetch_add(&t->refs, 1);
+    atomic_fetch_add(&t->live, 1);
+}
+
 static struct sp_zc_token *zc_token_get(struct spate_batch *b) {
     struct sp_zc_token *t = atomic_load(&b->zc);
     if (t == NULL) {
@@ -350,8 +356,7 @@ static struct sp_zc_token *zc_token_get(struct spate_batch *b) {
         else /* another partition's callback made it first: t is that one */
             sp_mem_free(SP_MEM_DEFAULT_ARENA, n, sizeof(*n));
     }
-    atomic_fetch_add(&t->refs, 1);
-    atomic_fetch_add(&t->live, 1);
+    zc_token_ref(t);
     return t;
 }
 
@@ -401,9 +406,10 @@ static void zc_release_array(struct ArrowArray *a) {
     a->release = NULL;
 }
 
-/* A column whose buffers the array borrows from the chunk (fixed width, no selection). */
+/* A column whose buffers the array borrows from the chunk (fixed width, no selection). It
+ * counts as an export of its own (tok): a consumer may move it out of its parent. */
 static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_t rows,
-                                     struct ArrowArray *a) {
+                                     struct sp_zc_token *tok, struct ArrowArray *a) {
     struct owned *o = new_owned();
     if (o == NULL)
         return ENOMEM;
@@ -413,6 +419,8 @@ static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_
         return ENOMEM;
     }
     z->owned = o;
+    z->tok = tok;
+    zc_token_ref(tok);
     a->private_data = z;
     a->release = zc_release_array;
     a->length = rows;
@@ -430,11 +438,12 @@ static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_
 }
 
 /* A string column as Arrow string views: spate's view array, rewritten (gathered through the
- * chunk's selection, long strings given a buffer index and offset where spate has a pointer)
- * unless every view is inline and there is no selection: then it is lent as it is. The string
+ * chunk's selection, long strings given a buffer index and offset where spate has a pointer,
+ * nulls zeroed) unless every view is inline and there is no selection and no null: then it is
+ * lent as it is. The string
  * bytes are never copied: each long string is a variadic buffer of its own. */
 static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t col,
-                                    struct ArrowArray *a) {
+                                    struct sp_zc_token *tok, struct ArrowArray *a) {
     const struct spate_column_view *cv = &v->columns[col];
     const struct spate_string *s = cv->data;
     uint32_t rows = v->rows, nlong = 0;
@@ -454,6 +463,8 @@ static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t c
         return ENOMEM;
     }
     z->owned = o;
+    z->tok = tok;
+    zc_token_ref(tok);
     a->private_data = z;
     a->release = zc_release_array;
     a->length = rows;
@@ -465,8 +476,8 @@ static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t c
     if (a->buffers == NULL || sizes == NULL)
         return ENOMEM;
     a->buffers[a->n_buffers - 1] = sizes;
-    if (nlong == 0 && v->sel == NULL) {
-        a->buffers[0] = nulls > 0 ? (const void *)cv->validity : NULL;
+    if (nlong == 0 && v->sel == NULL && nulls == 0) {
+        a->buffers[0] = NULL;
         a->buffers[1] = cv->data; /* every view is inline: the same 16 bytes as Arrow's */
         return SPATE_OK;
     }
@@ -562,12 +573,13 @@ static spate_status zc_chunk(struct spate_batch *b, const struct sp_chunk *ch,
         enum spate_type t = cv->type;
         bool fixed = t == SPATE_TYPE_I64 || t == SPATE_TYPE_F64 || t == SPATE_TYPE_TIMESTAMP;
         if (ch->view.sel == NULL && fixed) {
-            rc = zc_borrow_column(cv, rows, &ca[col]);
+            rc = zc_borrow_column(cv, rows, z->tok, &ca[col]);
         } else if (t == SPATE_TYPE_STRING) {
-            rc = zc_string_views(&ch->view, col, &ca[col]);
+            rc = zc_string_views(&ch->view, col, z->tok, &ca[col]);
         } else {
             /* Copied: bools (bit-packed in Arrow), lists, fixed-width rows under a selection. */
             struct cell *cells = cells_alloc(rows);
+            rc = ENOMEM;
             if (cells == NULL)
                 goto fail;
             size_t width = sp_type_width(t);

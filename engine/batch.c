@@ -348,6 +348,9 @@ spate_status spate_builder_set_null(spate_chunk_builder *b, uint32_t col, uint32
         for (uint32_t i = 0; i < (SPATE_CHUNK_ROWS + 63) / 64; i++)
             v[i] = ~0ull;
     }
+    /* A null cell holds zeroes, so that nothing reads a stale view or list through it. */
+    size_t width = sp_type_width(b->chunk->cols[col].type);
+    memset((char *)sp_col_data(b->chunk, col) + width * row, 0, width);
     v[row >> 6] &= ~(1ull << (row & 63));
     return SPATE_OK;
 }

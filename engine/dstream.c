@@ -160,6 +160,9 @@ static spate_dstream *finish_values(spate_dstream *out, const char *what, uint32
     if (key_col >= in->ncols)
         rc = sp_error_set(err, EINVAL, "%s: no key column %u (the stream has %u)", what, key_col,
                           in->ncols);
+    else if (SPATE_TYPE_IS_LIST(in->cols[key_col].type))
+        rc = sp_error_set(err, EINVAL, "%s: the key column '%s' is a list", what,
+                          in->cols[key_col].name);
     else if (n == 0 || columns == NULL || n >= SP_MAX_COLUMNS)
         rc = sp_error_set(err, EINVAL, "%s: 1 to %u value columns are needed, got %u", what,
                           SP_MAX_COLUMNS - 1, n);

@@ -2268,6 +2268,8 @@ spate_status spate_batch_writer_append(spate_batch_writer *w,
         return sp_error_set(err, EINVAL, "batch_writer_append: the writer is NULL");
     if (rows == 0)
         return SPATE_OK;
+    if (rows > UINT32_MAX)
+        return sp_error_set(err, EINVAL, "batch_writer_append: %" PRIu64 " rows in one call", rows);
     struct spate_column_data keyed[SP_MAX_COLUMNS];
     if (w->key_chunk != NULL) {
         if (columns == NULL)
@@ -2320,10 +2322,18 @@ static spate_status run_transform(struct sp_exec *ex, struct spate_dstream *ds,
     spate_status rc = ds->kind == SP_NODE_TRANSFORM2
                           ? ds->u.transform2.fn(ds->u.transform2.user, in, right, &w, &e)
                           : ds->u.transform.fn(ds->u.transform.user, in, &w, &e);
-    if (rc == SPATE_OK)
-        rc = sp_arrow_check_borrowed(in, &e);
-    if (rc == SPATE_OK && right != NULL)
-        rc = sp_arrow_check_borrowed(right, &e);
+    /* Always forget the batches' exports; an export left out fails the batch unless the
+     * function already did. */
+    struct spate_error be;
+    spate_status brc = sp_arrow_check_borrowed(in, &be);
+    if (right != NULL && brc == SPATE_OK)
+        brc = sp_arrow_check_borrowed(right, &be);
+    else if (right != NULL)
+        (void)sp_arrow_check_borrowed(right, NULL);
+    if (rc == SPATE_OK && brc != SPATE_OK) {
+        rc = brc;
+        e = be;
+    }
     if (rc != SPATE_OK) {
         record_error(ex, rc, "transform function failed: %s",
                      e.message[0] ? e.message : strerror(rc));
@@ -2531,6 +2541,7 @@ struct win_run {
     uint64_t k;                     /* batch index */
     bool emit;
     struct spate_batch *out;
+    _Atomic bool broken; /* a task failed: the window state may be half updated */
 };
 
 /* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns). */
@@ -2695,11 +2706,19 @@ static bool win_flip(struct win_run *wr, uint32_t r) {
     struct sp_window_state *st = wr->st;
     const struct sp_agg_spec *spec = &wr->cr.spec;
     const struct sp_suffix *newer = NULL;
+    uint64_t pane_keys = 0, suffix_keys = 0;
+    st->merge_only[r] = false;
     for (uint32_t j = st->npanes - 1; j >= 1; j--) {
         uint32_t s = (wr->slot + j) % st->npanes;
         struct sp_suffix *x = &st->suffix[s * SP_AGG_RADIX + r];
         const struct sp_pane_part *p = &st->parts[s * SP_AGG_RADIX + r];
         sp_window_clear_suffix(st, s, r);
+        pane_keys += p->n;
+        if (p->n == 0 && newer != NULL) { /* an empty pane: the same aggregate as the newer */
+            x->alias = newer;
+            x->ready = true;
+            continue;
+        }
         uint32_t hint = p->n + (newer != NULL ? newer->table.n : 0);
         if (sp_agg_table_init(&x->table, &x->region, hint > 0 ? hint : 1) != SPATE_OK)
             return false;
@@ -2708,7 +2727,17 @@ static bool win_flip(struct win_run *wr, uint32_t r) {
             return false;
         if (newer != NULL && !win_add_table(&x->table, &x->region, spec, &newer->table))
             return false;
+        suffix_keys += x->table.n;
         newer = x;
+        /* Keys that change from pane to pane make every suffix hold most of the window:
+         * past four times the panes' own keys, give the memory back and merge the panes at
+         * each slide instead (until the next flip finds the keys settled). */
+        if (suffix_keys > 4 * pane_keys + 4096) {
+            for (uint32_t i = 1; i < st->npanes; i++)
+                sp_window_clear_suffix(st, (wr->slot + i) % st->npanes, r);
+            st->merge_only[r] = true;
+            break;
+        }
     }
     /* The back is now empty. */
     struct sp_running *run = &st->running[r];
@@ -2779,8 +2808,28 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
         return;
     /* 3. Emit: the running table, or the oldest front suffix combined with the back. */
     const struct sp_suffix *front = NULL;
+    if (!wr->def->inverse && wr->front_n > 0 && st->merge_only[r]) {
+        /* The suffixes gave up (see win_flip): merge the panes in the window, oldest first. */
+        struct sp_agg_table t;
+        uint32_t hint = 1;
+        for (uint32_t s = 0; s < st->npanes; s++)
+            hint += st->parts[s * SP_AGG_RADIX + r].n;
+        if (sp_agg_table_init(&t, &ws->batch, hint) != SPATE_OK)
+            goto oom;
+        for (uint32_t j = 1; j <= st->npanes; j++) {
+            uint32_t s = (wr->slot + j) % st->npanes;
+            if ((s == wr->slot || st->pane_batch[s] != 0) &&
+                !win_add_pane(&t, &ws->batch, &wr->cr.spec, &st->parts[s * SP_AGG_RADIX + r]))
+                goto oom;
+        }
+        if (!win_emit(wr, ws, &t, r))
+            goto oom;
+        return;
+    }
     if (!wr->def->inverse && wr->front_n > 0) {
         front = &st->suffix[((wr->slot + 1) % st->npanes) * SP_AGG_RADIX + r];
+        if (front->alias != NULL)
+            front = front->alias;
         if (SPATE_NEVER(!front->ready))
             front = NULL;
     }
@@ -2796,6 +2845,7 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
         goto oom;
     return;
 oom:
+    atomic_store(&wr->broken, true);
     record_error(ex, ENOMEM, "out of memory in reduce_by_key_and_window");
 }
 
@@ -2849,19 +2899,31 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     struct sp_window_state *st = ex->windows[ds->id];
     if (k % ds->parent->slide_b != 0)
         return SPATE_OK;
+    /* A batch that never reached the window (its pane failed, or the clock skipped it): the
+     * panes no longer line up with their slots, so the window starts again from empty. */
+    if (st->last_k != 0 && k != st->last_k + ds->parent->slide_b)
+        sp_window_reset(st);
     struct win_run wr;
     memset(&wr, 0, sizeof(wr));
     struct spate_batch *pane;
     wr.cr.ex = ex;
+    spate_status pane_rc;
     if (def->keyless) {
-        SPATE_RETURN_NOT_OK(keyless_pane(ex, ds, &pane));
+        pane_rc = keyless_pane(ex, ds, &pane);
         wr.cr.spec.agg = def->reduce.fn != NULL ? SPATE_AGG_SUM : def->reduce.agg;
         wr.cr.spec.fn = def->reduce.fn;
         wr.cr.spec.user = def->reduce.user;
         wr.cr.spec.value_is_f64 = ds->schema.cols[0].type == SPATE_TYPE_F64;
     } else {
-        SPATE_RETURN_NOT_OK(run_reduce(ex, ds, &def->reduce, &pane));
+        pane_rc = run_reduce(ex, ds, &def->reduce, &pane);
         set_agg_spec(&wr.cr, &def->reduce, &ds->schema);
+    }
+    /* A batch whose pane failed (a user function, memory) fails, and only it: its pane is
+     * empty, so the window goes on with every other batch's data in the right slots. */
+    if (pane_rc != SPATE_OK &&
+        (pane = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms)) == NULL) {
+        sp_window_reset(st);
+        return pane_rc;
     }
     wr.st = st;
     wr.def = def;
@@ -2885,11 +2947,14 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
     sp_pool_run(ex->pool, SP_AGG_RADIX, window_task, &wr);
     st->pane_batch[wr.slot] = k;
     st->front_n = wr.front_n;
-    if (atomic_load(&ex->failed)) {
+    if (atomic_load(&wr.broken)) {
         /* The window's state may be half updated: start it again from empty. */
         sp_window_reset(st);
         return ex->err_code;
     }
+    st->last_k = k;
+    if (pane_rc != SPATE_OK)
+        return pane_rc;
     if (wr.emit) {
         sp_batch_count_rows(wr.out);
         ds->memo = wr.out;
@@ -3426,8 +3491,9 @@ void sp_exec_run_job(struct sp_exec *ex, struct sp_job *job, struct spate_batch_
             case SP_OUT_FOREACH:
                 what = "foreach_batch";
                 rc = o->fn(o->user, b, &oe);
+                spate_status brc = sp_arrow_check_borrowed(b, rc == SPATE_OK ? &oe : NULL);
                 if (rc == SPATE_OK)
-                    rc = sp_arrow_check_borrowed(b, &oe);
+                    rc = brc;
                 break;
             }
         } else {

@@ -26,8 +26,9 @@ struct sp_window_state *sp_window_create(uint32_t npanes) {
         return NULL;
     }
     for (uint32_t i = 0; i < npanes * SP_AGG_RADIX; i++) {
-        sp_region_init(&st->parts[i].region, SP_MEM_DEFAULT_ARENA, 64 << 10);
-        sp_region_init(&st->suffix[i].region, SP_MEM_DEFAULT_ARENA, 64 << 10);
+        /* Small first blocks: a window holds npanes x 16 of each, often nearly empty. */
+        sp_region_init(&st->parts[i].region, SP_MEM_DEFAULT_ARENA, 16 << 10);
+        sp_region_init(&st->suffix[i].region, SP_MEM_DEFAULT_ARENA, 16 << 10);
     }
     for (uint32_t r = 0; r < SP_AGG_RADIX; r++)
         sp_region_init(&st->running[r].region, SP_MEM_DEFAULT_ARENA, 256 << 10);
@@ -68,6 +69,7 @@ void sp_window_clear_suffix(struct sp_window_state *st, uint32_t slot, uint32_t 
     struct sp_suffix *x = &st->suffix[slot * SP_AGG_RADIX + r];
     sp_region_destroy(&x->region);
     memset(&x->table, 0, sizeof(x->table));
+    x->alias = NULL;
     x->ready = false;
 }
 
@@ -82,8 +84,10 @@ void sp_window_reset(struct sp_window_state *st) {
     for (uint32_t r = 0; r < SP_AGG_RADIX; r++) {
         sp_region_destroy(&st->running[r].region);
         st->running[r].ready = false;
+        st->merge_only[r] = false;
     }
     st->front_n = 0;
+    st->last_k = 0;
 }
 
 bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,

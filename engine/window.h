@@ -40,11 +40,15 @@ struct sp_running {
  * is empty, the back's panes become the front (their suffixes built newest
  * first), O(panes x keys) once every npanes slides. Suffix tables point at
  * their panes' key bytes: a pane leaves the window no earlier than any
- * suffix that holds its keys.
+ * suffix that holds its keys. An empty pane's suffix is an alias of the
+ * newer one. When keys turn over from pane to pane the suffixes would hold
+ * O(panes x window keys); past four times the panes' keys a partition drops
+ * them and merges its panes at each slide until the next flip.
  */
 struct sp_suffix {
     struct sp_region region;
     struct sp_agg_table table;
+    const struct sp_suffix *alias; /* an empty pane's: the newer suffix it equals */
     bool ready;
 };
 
@@ -53,8 +57,10 @@ struct sp_window_state {
     uint64_t *pane_batch;       /* batch index held by each slot; 0 = empty */
     struct sp_pane_part *parts; /* [slot * SP_AGG_RADIX + r] */
     struct sp_running running[SP_AGG_RADIX];
-    struct sp_suffix *suffix; /* [slot * SP_AGG_RADIX + r]: two-stacks front (no inverse) */
-    uint32_t front_n;         /* panes in the front stack */
+    struct sp_suffix *suffix;      /* [slot * SP_AGG_RADIX + r]: two-stacks front (no inverse) */
+    uint32_t front_n;              /* panes in the front stack */
+    bool merge_only[SP_AGG_RADIX]; /* partition r's suffixes outgrew their panes: merge instead */
+    uint64_t last_k;               /* batch index of the newest pane; 0 = none */
 };
 
 /* Free the suffix aggregate of slot in partition r. */

@@ -56,8 +56,9 @@ SPATE_API spate_dstream *spate_dstream_map(spate_dstream *ds,
 
 /*
  * mapValues: a map over the values of a pair stream that keeps its key: the
- * output is the key column key_col of ds (zero copy) followed by the value
- * columns computed by fn. fn gets the whole input chunk and a builder whose
+ * output is the key column key_col of ds (passed through: its values, string
+ * views included, are copied as they are, never computed) followed by the
+ * value columns computed by fn. fn gets the whole input chunk and a builder whose
  * columns 0..num_columns are the value columns. Returns NULL on EINVAL (no
  * function, key_col out of range, no value columns), EBUSY, ECANCELED, ENOMEM.
  */

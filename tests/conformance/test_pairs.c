@@ -1045,7 +1045,9 @@ static void definition_errors(void **state) {
     assert_null(spate_dstream_cogroup(q, NULL, NULL, &err));
     spate_dstream *g = spate_dstream_group_by_key(q, NULL, &err);
     assert_non_null(g);
-    /* A list is not a key or a value to group or reduce. */
+    /* A list is not a key or a value to group or reduce, nor a key to carry. */
+    assert_null(spate_dstream_map_values(g, 1, vals, 1, halve, NULL, &err));
+    assert_non_null(strstr(err.message, "is a list"));
     spate_group_opts_init(&go);
     assert_null(spate_dstream_group_by_key(g, &go, &err));
     struct spate_reduce_opts ro;

@@ -684,9 +684,120 @@ static void window_definition_errors(void **state) {
     spate_context_destroy(ctx);
 }
 
+/* ---- A failed batch fails alone: the window goes on with every other batch's data ---- */
+
+static spate_status fail_on_666(void *user, const struct spate_chunk_view *in,
+                                spate_chunk_builder *b, struct spate_error *err) {
+    (void)user;
+    int64_t *v = spate_builder_column(b, 1);
+    for (uint32_t i = 0; i < in->rows; i++) {
+        const char *s;
+        uint32_t len;
+        if (!spate_chunk_get_string(in, 0, i, &s, &len) || !spate_chunk_get_i64(in, 1, i, &v[i]))
+            return EINVAL;
+        if (spate_builder_set_string(b, 0, i, s, len) != SPATE_OK)
+            return ENOMEM;
+        if (v[i] == 666) {
+            snprintf(err->message, sizeof(err->message), "boom");
+            return EIO;
+        }
+    }
+    return SPATE_OK;
+}
+
+struct sums {
+    int64_t time[16], sum[16], rows[16];
+    uint32_t n;
+};
+
+static spate_status sum_rows(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct sums *s = user;
+    if (s->n >= 16)
+        return EIO;
+    uint32_t k = s->n++;
+    s->time[k] = spate_batch_time_ms(b);
+    s->sum[k] = s->rows[k] = 0;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++)
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                const char *str;
+                uint32_t len;
+                int64_t x;
+                if (!spate_chunk_get_string(&v, 0, r, &str, &len) ||
+                    !spate_chunk_get_i64(&v, 1, r, &x) ||
+                    (x != 0 && atoi(str + strlen("a-long-key-number-")) != x))
+                    return EIO; /* the key names its batch (0: an inverse window's leftover) */
+                s->sum[k] += x;
+                s->rows[k]++;
+            }
+        }
+    return SPATE_OK;
+}
+
+static void failed_batch_leaves_the_window_going(void **state) {
+    (void)state;
+    static char names[11][48];
+    for (int inverse = 0; inverse <= 1; inverse++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def cols[] = {{"key", SPATE_TYPE_STRING}, {"value", SPATE_TYPE_I64}};
+        spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+        spate_dstream *m = spate_dstream_map(q, cols, 2, fail_on_666, NULL, &err);
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 3000;
+        wo.use_inverse = inverse;
+        spate_dstream *w = spate_dstream_reduce_by_key_and_window(m, &ro, &wo, &err);
+        assert_non_null(w);
+        static struct sums got;
+        memset(&got, 0, sizeof(got));
+        assert_int_equal(spate_dstream_foreach_batch(w, sum_rows, &got, &err), SPATE_OK);
+        for (int b = 1; b <= 10; b++) {
+            snprintf(names[b], sizeof(names[b]), "a-long-key-number-%d", b);
+            struct spate_string s;
+            memset(&s, 0, sizeof(s));
+            s.len = (uint32_t)strlen(names[b]);
+            memcpy(s.prefix, names[b], 4);
+            s.u.ptr = names[b];
+            int64_t val = b == 5 ? 666 : b;
+            struct spate_column_data d[] = {{&s, NULL}, {&val, NULL}};
+            assert_int_equal(spate_queue_push(q, d, 1, &err), SPATE_OK);
+        }
+        assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+        assert_int_equal(spate_context_advance(ctx, 10, &err), SPATE_OK);
+        bool stopped;
+        assert_int_equal(spate_context_await_termination_timeout(ctx, 0, &stopped, &err), EIO);
+        assert_non_null(strstr(err.message, "boom"));
+        harness_close(ctx);
+        /* Every batch but 5 emitted its window of the last three batches, 5's rows left out. */
+        assert_int_equal(got.n, 9);
+        for (uint32_t i = 0; i < got.n; i++) {
+            int64_t b = got.time[i] / 1000, want = 0, rows = 0;
+            assert_int_not_equal(b, 5);
+            for (int64_t j = b - 2; j <= b; j++)
+                if (j >= 1 && j != 5) {
+                    want += j;
+                    rows++;
+                }
+            if (inverse) /* the running window keeps keys at 0: rows only grow */
+                assert_true(got.rows[i] >= rows);
+            else
+                assert_int_equal(got.rows[i], rows);
+            assert_int_equal(got.sum[i], want);
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(windows_match_naive),
+        cmocka_unit_test(failed_batch_leaves_the_window_going),
         cmocka_unit_test(window_aggregates),
         cmocka_unit_test(window_string_keys),
         cmocka_unit_test(window_same_on_any_worker_count),
