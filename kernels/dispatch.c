@@ -4,8 +4,8 @@
  *
  * One const table per ISA, all defined here so that the set of variants of
  * each kernel reads at a glance. A kernel without a SIMD variant points at
- * the scalar function in the SIMD tables: make_views and hash_str in both
- * (neither gained from SIMD: per-string lengths and branches dominate).
+ * the scalar function in the SIMD tables: make_views, hash_str and parse_f64
+ * in both (none gained from SIMD: per-string lengths and branches dominate).
  * Selection is a pure function of the name, the build and the CPU; the
  * caller keeps the returned pointer (there is no process-wide choice, so
  * tests can run two tables side by side).
@@ -16,6 +16,7 @@
 
 #include "kernels/filter/filter.h"
 #include "kernels/hash/hash.h"
+#include "kernels/parse/parse.h"
 #include "kernels/text/text.h"
 
 const struct sp_kernels sp_kernels_scalar = {
@@ -27,6 +28,8 @@ const struct sp_kernels sp_kernels_scalar = {
     .filter_eq_str = sp_filter_eq_str_scalar,
     .hash_i64 = sp_hash_i64_scalar,
     .hash_str = sp_hash_str_scalar,
+    .parse_i64 = sp_parse_i64_scalar,
+    .parse_f64 = sp_parse_f64_scalar,
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -39,6 +42,8 @@ const struct sp_kernels sp_kernels_avx2 = {
     .filter_eq_str = sp_filter_eq_str_avx2,
     .hash_i64 = sp_hash_i64_avx2,
     .hash_str = sp_hash_str_scalar,
+    .parse_i64 = sp_parse_i64_avx2,
+    .parse_f64 = sp_parse_f64_scalar,
 };
 #endif
 
@@ -52,6 +57,8 @@ const struct sp_kernels sp_kernels_avx512 = {
     .filter_eq_str = sp_filter_eq_str_avx512,
     .hash_i64 = sp_hash_i64_avx512,
     .hash_str = sp_hash_str_scalar,
+    .parse_i64 = sp_parse_i64_avx512,
+    .parse_f64 = sp_parse_f64_scalar,
 };
 #endif
 

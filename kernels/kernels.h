@@ -90,6 +90,18 @@ struct sp_kernels {
     /* out[i] = XXH3_64bits(data(v[i]), len(v[i])) (sel_in as above, outputs dense). */
     void (*hash_str)(const struct spate_string *restrict v, const uint16_t *restrict sel_in,
                      uint32_t n, uint64_t *restrict out);
+
+    /*
+     * Parse n text fields ptr[i][0, len[i]) as decimal integers / doubles
+     * (grammar in kernels/parse/parse.h) into out[i], setting bit i of ok
+     * for a valid field and clearing it (out[i] = 0) for an invalid one.
+     * Returns the number of invalid fields. No variant touches a page outside
+     * a field's bytes (see kernels/parse/parse.h).
+     */
+    uint32_t (*parse_i64)(const char *const *restrict ptr, const uint32_t *restrict len, uint32_t n,
+                          int64_t *restrict out, uint64_t *restrict ok);
+    uint32_t (*parse_f64)(const char *const *restrict ptr, const uint32_t *restrict len, uint32_t n,
+                          double *restrict out, uint64_t *restrict ok);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;

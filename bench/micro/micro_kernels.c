@@ -10,6 +10,7 @@
  * the scalar function is labelled "scalar code".
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,10 +312,82 @@ static void bench_make_views(sp_bench_state *st, const void *arg) {
     free(out);
 }
 
+/* Integer fields as a CSV column carries them: 1 to 10 digits, some negative. */
+static const char *num_ptr[ROWS];
+static uint32_t num_len[ROWS];
+static char num_text[ROWS][24];
+static uint64_t num_bytes;
+
+static void make_numbers(void) {
+    uint64_t x = 12345;
+    for (uint32_t i = 0; i < ROWS; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int digits = 1 + (int)((x >> 40) % 10);
+        uint64_t v = (x >> 20) % 10000000000ull;
+        uint64_t mod = 1;
+        for (int d = 0; d < digits; d++)
+            mod *= 10;
+        int n = snprintf(num_text[i], sizeof num_text[i], "%s%llu", (x >> 60) % 4 == 0 ? "-" : "",
+                         (unsigned long long)(v % mod));
+        num_ptr[i] = num_text[i];
+        num_len[i] = (uint32_t)n;
+        num_bytes += (uint64_t)n + 1; /* and its delimiter */
+    }
+}
+
+/* What a user writes: strtoll on a NUL-terminated copy, checking the end pointer. */
+static uint32_t naive_parse_i64(uint32_t n, int64_t *out, uint64_t *ok) {
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        char buf[32];
+        uint32_t len = num_len[i] < 31 ? num_len[i] : 31;
+        memcpy(buf, num_ptr[i], len);
+        buf[len] = '\0';
+        char *end;
+        errno = 0;
+        long long v = strtoll(buf, &end, 10);
+        bool good = len > 0 && end == buf + len && errno == 0;
+        out[i] = good ? v : 0;
+        if (good)
+            ok[i >> 6] |= 1ull << (i & 63);
+        else
+            ok[i >> 6] &= ~(1ull << (i & 63));
+        bad += !good;
+    }
+    return bad;
+}
+
+static void bench_parse_i64(sp_bench_state *st, const void *arg) {
+    const struct bcase *c = arg;
+    static int64_t out[ROWS];
+    static uint64_t ok[ROWS / 64 + 1];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k)
+                c->k->parse_i64(num_ptr, num_len, c->size, out, ok);
+            else
+                naive_parse_i64(c->size, out, ok);
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * c->size);
+        sp_bench_set_bytes(st, sp_bench_iterations(st) * num_bytes);
+    }
+}
+
 /* ---- Registration ---- */
 
 /* Which table entry a benchmark exercises, to spot SIMD slots holding scalar code. */
-enum slot { S_TOKENIZE, S_NEWLINES, S_FILTER, S_EQ_STR, S_HASH_I64, S_HASH_STR, S_VIEWS };
+enum slot {
+    S_TOKENIZE,
+    S_NEWLINES,
+    S_FILTER,
+    S_EQ_STR,
+    S_HASH_I64,
+    S_HASH_STR,
+    S_VIEWS,
+    S_PARSE_I64
+};
 
 static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
     const struct sp_kernels *r = &sp_kernels_scalar;
@@ -333,6 +406,8 @@ static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
         return k->hash_str == r->hash_str;
     case S_VIEWS:
         return k->make_views == r->make_views;
+    case S_PARSE_I64:
+        return k->parse_i64 == r->parse_i64;
     }
     return false;
 }
@@ -359,6 +434,7 @@ static const struct family families[] = {
     {"hash_i64_sel", bench_hash_i64, S_HASH_I64, ROWS, WITH_SEL, true},
     {"hash_str", bench_hash_str, S_HASH_STR, ROWS, PLAIN, true},
     {"make_views", bench_make_views, S_VIEWS, ROWS, PLAIN, false},
+    {"parse_i64", bench_parse_i64, S_PARSE_I64, ROWS, PLAIN, true},
 };
 
 #define FAMILIES (sizeof families / sizeof families[0])
@@ -387,6 +463,7 @@ static void register_all(void) {
 
 int main(int argc, char **argv) {
     make_inputs();
+    make_numbers();
     register_all();
     return sp_bench_main(argc, argv);
 }
