@@ -12,7 +12,10 @@
 #include "engine/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
 
 struct spate_dstream *sp_dstream_new(struct spate_context *ctx, enum sp_node_kind kind,
                                      struct spate_dstream *parent, struct spate_error *err) {
@@ -37,6 +40,10 @@ void sp_dstream_free_node(struct spate_dstream *ds) {
                     sizeof(struct spate_dstream *) * ds->u.uni.n);
     if (ds->kind == SP_NODE_FILTER_STR && ds->u.filter_str.s != NULL)
         sp_mem_free(SP_MEM_DEFAULT_ARENA, ds->u.filter_str.s, ds->u.filter_str.len + 1);
+    if (ds->kind == SP_NODE_PARSE_CSV && ds->u.csv.dead_fd >= 0) {
+        close(ds->u.csv.dead_fd);
+        ds->u.csv.dead_fd = -1;
+    }
 }
 
 /* Common checks of a transformation on ds. */
@@ -1051,4 +1058,63 @@ spate_dstream *spate_dstream_combine_by_key(spate_dstream *ds, uint32_t key_col,
     out->u.combine.c = *combiner;
     out->u.combine.key_col = key_col;
     return finish_values(out, what, key_col, columns, num_columns, err);
+}
+
+/* ---- parse_csv ---- */
+
+void spate_csv_opts_init(struct spate_csv_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->delimiter = ',';
+}
+
+spate_dstream *spate_dstream_parse_csv(spate_dstream *ds, const struct spate_column_def *columns,
+                                       uint32_t num_columns, const struct spate_csv_opts *opts,
+                                       struct spate_error *err) {
+    const char *what = "parse_csv";
+    if (!can_define(ds, what, err))
+        return NULL;
+    struct spate_csv_opts o;
+    spate_csv_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (o.col >= ds->schema.ncols || ds->schema.cols[o.col].type != SPATE_TYPE_STRING) {
+        sp_error_set(err, EINVAL, "%s: column %u must exist and be a string (the line)", what,
+                     o.col);
+        return NULL;
+    }
+    if (o.delimiter == '"' || o.delimiter == '\r' || o.delimiter == '\n' || o.delimiter == '\0') {
+        sp_error_set(err, EINVAL, "%s: the delimiter cannot be a quote, NUL or a line end", what);
+        return NULL;
+    }
+    if (columns == NULL || num_columns == 0) {
+        sp_error_set(err, EINVAL, "%s: at least one column is needed", what);
+        return NULL;
+    }
+    if (sp_schema_no_lists(columns, num_columns, what, err) != SPATE_OK)
+        return NULL;
+    int fd = -1;
+    if (o.dead_letter != NULL) {
+        fd = open(o.dead_letter, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            sp_error_set(err, EIO, "%s: cannot open the dead-letter file '%s': %s", what,
+                         o.dead_letter, strerror(errno));
+            return NULL;
+        }
+    }
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_PARSE_CSV, ds, err);
+    if (out == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    out->u.csv.col = o.col;
+    out->u.csv.delimiter = o.delimiter;
+    out->u.csv.dead_fd = fd;
+    return finish(out, columns, num_columns, err);
+}
+
+uint64_t spate_dstream_malformed(const spate_dstream *ds) {
+    return ds != NULL && ds->kind == SP_NODE_PARSE_CSV ? atomic_load(&ds->malformed) : 0;
 }

@@ -40,7 +40,8 @@ enum sp_node_kind {
     SP_NODE_FLAT_MAP_VALUES,
     SP_NODE_MAP_PARTITIONS,
     SP_NODE_GROUP, /* group_by_key (no right side) and cogroup */
-    SP_NODE_COMBINE
+    SP_NODE_COMBINE,
+    SP_NODE_PARSE_CSV
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -95,6 +96,11 @@ struct spate_dstream {
             uint32_t key_col;
         } combine;
         struct {
+            uint32_t col;
+            char delimiter;
+            int dead_fd; /* -1: none */
+        } csv;
+        struct {
             uint32_t key_col;
             int64_t value;
         } pair;
@@ -145,6 +151,7 @@ struct spate_dstream {
         } uni;
     } u;
     struct sp_queue_item *initial; /* update_state / map_with_state: initial (key, state) rows */
+    _Atomic uint64_t malformed;    /* parse_csv: lines skipped as malformed */
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;
     int64_t memo_time;
@@ -159,9 +166,10 @@ static inline bool sp_node_is_stateful(const struct spate_dstream *ds) {
 static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
     return ds->kind == SP_NODE_FLAT_MAP_WORDS || ds->kind == SP_NODE_MAP ||
            ds->kind == SP_NODE_FLAT_MAP || ds->kind == SP_NODE_SELECT ||
-           ds->kind == SP_NODE_FLAT_MAP_VALUES || ds->kind == SP_NODE_JOIN_STATIC ||
-           ds->kind == SP_NODE_MAP_TO_PAIR || ds->kind == SP_NODE_FILTER_FN ||
-           ds->kind == SP_NODE_FILTER_I64 || ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FLAT_MAP_VALUES || ds->kind == SP_NODE_PARSE_CSV ||
+           ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
+           ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
+           ds->kind == SP_NODE_FILTER_STR;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

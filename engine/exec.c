@@ -12,6 +12,7 @@
  */
 #include "engine/exec.h"
 #include "engine/arrow.h"
+#include "engine/csv.h"
 #include "engine/agg.h"
 #include "engine/engine.h"
 #include "engine/input.h"
@@ -31,10 +32,11 @@
 
 /* Scratch of one worker for one node: output buffers reused chunk after chunk. */
 struct sp_level {
-    struct sp_chunk *out; /* full buffers with the node's schema */
-    struct sp_chunk *hdr; /* header only: filters and map_to_pair point it at other buffers */
-    uint16_t *sel;        /* SPATE_CHUNK_ROWS */
-    int64_t *constant;    /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
+    struct sp_chunk *out;      /* full buffers with the node's schema */
+    struct sp_chunk *hdr;      /* header only: filters and map_to_pair point it at other buffers */
+    uint16_t *sel;             /* SPATE_CHUNK_ROWS */
+    int64_t *constant;         /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
+    struct sp_csv_scratch csv; /* parse_csv: the fields of a chunk */
 };
 
 /*
@@ -390,6 +392,9 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
             lv->hdr = sp_chunk_new_header(r, &ds->schema);
             lv->sel = sp_region_alloc(r, sizeof(uint16_t) * SPATE_CHUNK_ROWS, 64);
             if (lv->out == NULL || lv->hdr == NULL || lv->sel == NULL)
+                goto oom;
+            if (ds->kind == SP_NODE_PARSE_CSV &&
+                !sp_csv_scratch_init(&lv->csv, r, ds->schema.ncols))
                 goto oom;
             if (ds->kind == SP_NODE_MAP_TO_PAIR) {
                 lv->constant = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
@@ -1141,6 +1146,14 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
                          e.message[0] ? e.message : strerror(rc));
         return;
     }
+    case SP_NODE_PARSE_CSV:
+        if (!sp_csv_parse_chunk(node, k, &lv->csv, &ws->batch, in, lv->out)) {
+            record_error(cr->ex, ENOMEM, "out of memory in parse_csv");
+            return;
+        }
+        if (lv->out->view.rows > 0)
+            push(cr, ws, part, level + 1, lv->out);
+        return;
     case SP_NODE_FLAT_MAP_VALUES: {
         struct spate_batch_writer w = {.ex = cr->ex,
                                        .cr = cr,

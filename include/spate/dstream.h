@@ -112,6 +112,41 @@ SPATE_API spate_dstream *spate_dstream_filter_i64(spate_dstream *ds, uint32_t co
 SPATE_API spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, const char *s,
                                                      bool prefix, struct spate_error *err);
 
+/* Options of parse_csv; initialise with spate_csv_opts_init(). */
+struct spate_csv_opts {
+    uint32_t col;            /* the string column holding one line each (default 0) */
+    char delimiter;          /* between fields (default ','); not '"', '\r' or '\n' */
+    const char *dead_letter; /* a file malformed lines are appended to, as they came (one per
+                                line); NULL: only counted. Opened (created) at definition. */
+};
+
+SPATE_API void spate_csv_opts_init(struct spate_csv_opts *opts);
+
+/*
+ * parse_csv: every line of ds's string column becomes one record of the
+ * declared columns (i64, f64, bool, timestamp or string; the i64 and f64
+ * fields through the SIMD parse kernels), fused with what follows. Fields are
+ * separated by the delimiter; a field may be quoted ("a,b", with "" for a
+ * quote inside); an empty field is null; a final '\r' is dropped. bool is
+ * true/false (any case) or 1/0; timestamp is ISO-8601 (2026-11-25,
+ * 2026-11-25T21:00:00.5Z, with a space for the T, an offset like +01:00) or
+ * an integer of milliseconds since the epoch; string fields point into the
+ * line (no copy unless unquoting). A line with another number of fields, or
+ * a field its type cannot read, is malformed: counted (spate_dstream_malformed),
+ * appended to the dead-letter file when there is one, and skipped, while the
+ * lines around it are kept. Blank lines are skipped silently.
+ * Returns NULL on EINVAL (no columns, a list column, col not a string, a bad
+ * delimiter), EIO (the dead-letter file cannot be opened), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_parse_csv(spate_dstream *ds,
+                                                 const struct spate_column_def *columns,
+                                                 uint32_t num_columns,
+                                                 const struct spate_csv_opts *opts,
+                                                 struct spate_error *err);
+
+/* Records parse_csv stream ds skipped as malformed since it was defined (0 for other streams). */
+SPATE_API uint64_t spate_dstream_malformed(const spate_dstream *ds);
+
 /*
  * union: the records of streams[0], then of streams[1], ... (Spark's union of
  * many). The streams must belong to one context, have the same slide and the

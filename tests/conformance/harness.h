@@ -48,7 +48,18 @@ static inline void harness_run(spate_context *ctx, uint32_t batches) {
     spate_context_destroy(ctx);
 }
 
-/* Stop (engine too) and destroy a context that was only defined. */
+/* Start and run batches batches, requiring that none failed; the context stays (close it). */
+static inline void harness_run_keep(spate_context *ctx, uint32_t batches) {
+    struct spate_error err;
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    assert_int_equal(spate_context_advance(ctx, batches, &err), SPATE_OK);
+    bool stopped;
+    spate_status rc = spate_context_await_termination_timeout(ctx, 0, &stopped, &err);
+    if (rc != SPATE_OK)
+        fail_msg("a batch failed: %s", err.message);
+}
+
+/* Stop (engine too) and destroy a context that was only defined (or run with _keep). */
 static inline void harness_close(spate_context *ctx) {
     struct spate_error err;
     assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
