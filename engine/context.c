@@ -237,7 +237,7 @@ static void free_job(spate_context *ctx, struct sp_job *job) {
     uint32_t i = 0;
     for (struct sp_input *in = ctx->inputs; in != NULL; in = in->next, i++)
         if (in->kind == SP_INPUT_QUEUE && job->cuts[i].item != in->constant)
-            sp_queue_item_free(job->cuts[i].item);
+            sp_queue_item_free_list(job->cuts[i].item);
     sp_mem_free(SP_MEM_DEFAULT_ARENA, job, bytes);
 }
 

@@ -3429,6 +3429,23 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
             b->rows = lines;
             atomic_fetch_add(&in->records, lines);
             atomic_fetch_add(&in->bytes, len);
+        } else if (cut->item != NULL && in->receiver) {
+            /* Every store since the last batch, each a partition of its own. */
+            uint32_t items = 0;
+            for (const struct sp_queue_item *it = cut->item; it != NULL; it = it->next)
+                items++;
+            b = sp_batch_new(&ex->sched, &in->ds->schema, items, job->time_ms);
+            if (b == NULL)
+                return ENOMEM;
+            uint32_t p = 0;
+            for (const struct sp_queue_item *it = cut->item; it != NULL; it = it->next, p++) {
+                const struct sp_part *src = &it->batch->parts[0];
+                for (uint32_t c = 0; c < src->nchunks; c++)
+                    if (sp_part_append(&ex->sched, &b->parts[p], src->chunks[c]) != SPATE_OK)
+                        return ENOMEM;
+                b->rows += it->rows;
+            }
+            atomic_fetch_add(&in->records, b->rows);
         } else if (cut->item != NULL) {
             /* Contiguous runs of chunks per partition: reading the partitions in turn
              * gives the rows in the order they were pushed. */

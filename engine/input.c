@@ -173,6 +173,14 @@ fail:
     return NULL;
 }
 
+void sp_queue_item_free_list(struct sp_queue_item *item) {
+    while (item != NULL) {
+        struct sp_queue_item *next = item->next;
+        sp_queue_item_free(item);
+        item = next;
+    }
+}
+
 void sp_queue_item_free(struct sp_queue_item *item) {
     if (item == NULL)
         return;
@@ -261,19 +269,17 @@ oom:
     return sp_error_set(err, ENOMEM, "%s: out of memory", what);
 }
 
-spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_data *columns,
-                              uint64_t rows, struct spate_error *err) {
-    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->input->constant != NULL)
-        return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
+/* Copy rows into an item and append it to in's queue (queue pushes and receiver stores). */
+static spate_status enqueue(struct sp_input *in, const struct spate_column_data *columns,
+                            uint64_t rows, const char *what, struct spate_error *err) {
     struct sp_queue_item *item;
-    SPATE_RETURN_NOT_OK(
-        sp_queue_item_build(&queue->schema, columns, rows, "queue_push", &item, err));
-    struct sp_input *in = queue->input;
+    SPATE_RETURN_NOT_OK(sp_queue_item_build(&in->ds->schema, columns, rows, what, &item, err));
     pthread_mutex_lock(&in->mu);
-    if (in->closed) {
+    if (in->closed || in->rstopped) {
         pthread_mutex_unlock(&in->mu);
         sp_queue_item_free(item);
-        return sp_error_set(err, ECANCELED, "queue_push: the context is stopped");
+        return sp_error_set(err, ECANCELED, "%s: the %s is stopped", what,
+                            in->receiver ? "receiver" : "context");
     }
     if (in->qtail != NULL)
         in->qtail->next = item;
@@ -282,6 +288,39 @@ spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_da
     in->qtail = item;
     pthread_mutex_unlock(&in->mu);
     return SPATE_OK;
+}
+
+spate_status spate_queue_push(spate_dstream *queue, const struct spate_column_data *columns,
+                              uint64_t rows, struct spate_error *err) {
+    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->input->constant != NULL ||
+        queue->input->receiver)
+        return sp_error_set(err, EINVAL, "queue_push: not a queue stream");
+    return enqueue(queue->input, columns, rows, "queue_push", err);
+}
+
+spate_status spate_receiver_store(spate_receiver *receiver, const struct spate_column_data *columns,
+                                  uint64_t rows, struct spate_error *err) {
+    if (receiver == NULL || receiver->in == NULL)
+        return sp_error_set(err, EINVAL, "receiver_store: the receiver is NULL");
+    return enqueue(receiver->in, columns, rows, "receiver_store", err);
+}
+
+spate_dstream *spate_context_receiver_stream(spate_context *ctx,
+                                             const struct spate_column_def *columns,
+                                             uint32_t num_columns,
+                                             const struct spate_receiver_ops *ops,
+                                             struct spate_error *err) {
+    if (ops == NULL || ops->start == NULL || ops->stop == NULL) {
+        sp_error_set(err, EINVAL, "receiver_stream: the ops and their start and stop are required");
+        return NULL;
+    }
+    spate_dstream *ds = spate_context_queue_stream(ctx, columns, num_columns, err);
+    if (ds == NULL)
+        return NULL;
+    ds->input->receiver = true;
+    ds->input->rops = *ops;
+    ds->input->handle.in = ds->input;
+    return ds;
 }
 
 spate_dstream *spate_context_constant_stream(spate_context *ctx,
@@ -304,13 +343,12 @@ spate_dstream *spate_context_constant_stream(spate_context *ctx,
     return ds;
 }
 
-spate_status spate_queue_push_lines(spate_dstream *queue, const char *const *lines, uint64_t count,
-                                    struct spate_error *err) {
-    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->schema.ncols != 1 ||
-        queue->schema.cols[0].type != SPATE_TYPE_STRING)
-        return sp_error_set(err, EINVAL, "queue_push_lines: not a one-column string queue");
+/* Lines as views to the caller's bytes, handed to queue_push or receiver_store (which copy). */
+static spate_status push_lines(spate_dstream *queue, spate_receiver *receiver,
+                               const char *const *lines, uint64_t count, const char *what,
+                               struct spate_error *err) {
     if (lines == NULL && count > 0)
-        return sp_error_set(err, EINVAL, "queue_push_lines: lines is NULL");
+        return sp_error_set(err, EINVAL, "%s: lines is NULL", what);
     /* Views to the caller's bytes; queue_push copies them. */
     struct sp_region r;
     sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 1 << 16);
@@ -333,9 +371,28 @@ spate_status spate_queue_push_lines(spate_dstream *queue, const char *const *lin
         }
     }
     struct spate_column_data col = {views, NULL};
-    spate_status rc = spate_queue_push(queue, &col, count, err);
+    spate_status rc = receiver != NULL ? spate_receiver_store(receiver, &col, count, err)
+                                       : spate_queue_push(queue, &col, count, err);
     sp_region_destroy(&r);
     return rc;
+}
+
+spate_status spate_queue_push_lines(spate_dstream *queue, const char *const *lines, uint64_t count,
+                                    struct spate_error *err) {
+    if (queue == NULL || queue->kind != SP_NODE_QUEUE || queue->schema.ncols != 1 ||
+        queue->schema.cols[0].type != SPATE_TYPE_STRING)
+        return sp_error_set(err, EINVAL, "queue_push_lines: not a one-column string queue");
+    return push_lines(queue, NULL, lines, count, "queue_push_lines", err);
+}
+
+spate_status spate_receiver_store_lines(spate_receiver *receiver, const char *const *lines,
+                                        uint64_t count, struct spate_error *err) {
+    if (receiver == NULL || receiver->in == NULL)
+        return sp_error_set(err, EINVAL, "receiver_store_lines: the receiver is NULL");
+    const struct sp_schema *s = &receiver->in->ds->schema;
+    if (s->ncols != 1 || s->cols[0].type != SPATE_TYPE_STRING)
+        return sp_error_set(err, EINVAL, "receiver_store_lines: not a one-column string stream");
+    return push_lines(NULL, receiver, lines, count, "receiver_store_lines", err);
 }
 
 spate_status spate_input_stats(const spate_dstream *input, struct spate_input_stats *out,
@@ -396,9 +453,29 @@ static spate_status start_generator(struct sp_input *in, struct spate_error *err
     return SPATE_OK;
 }
 
+/* Stop a program's receiver once (idempotent); later stores fail. */
+static void receiver_stop(struct sp_input *in) {
+    pthread_mutex_lock(&in->mu);
+    bool call = in->rstarted && !in->rstopped;
+    in->rstopped = true;
+    pthread_mutex_unlock(&in->mu);
+    if (call)
+        in->rops.stop(in->rops.user); /* stores until it returns still land */
+}
+
 spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct spate_error *err) {
     if (in->kind == SP_INPUT_GENERATOR)
         return start_generator(in, err);
+    if (in->receiver) {
+        struct spate_error e;
+        e.message[0] = '\0';
+        spate_status rc = in->rops.start(in->rops.user, &in->handle, &e);
+        if (rc != SPATE_OK)
+            return sp_error_set(err, rc, "receiver_stream cannot start: %s",
+                                e.message[0] ? e.message : strerror(rc));
+        in->rstarted = true;
+        return SPATE_OK;
+    }
     if (in->kind != SP_INPUT_SOCKET)
         return SPATE_OK;
     struct sp_socket_receiver_opts ro;
@@ -442,6 +519,8 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
 }
 
 void sp_input_stop(struct sp_input *in) {
+    if (in->receiver)
+        receiver_stop(in);
     if (in->kind == SP_INPUT_SOCKET && in->rx != NULL)
         sp_socket_receiver_stop(in->rx);
     if (in->kind == SP_INPUT_GENERATOR && in->gen != NULL)
@@ -459,6 +538,8 @@ static void keep_rx_stats(struct sp_input *in) {
 void sp_input_destroy(struct sp_input *in) {
     if (in == NULL)
         return;
+    if (in->receiver)
+        receiver_stop(in);
     if (in->gen != NULL) {
         const struct sp_gen_receiver_stats *gs = sp_gen_receiver_stats(in->gen);
         pthread_mutex_lock(&in->mu);
@@ -508,7 +589,9 @@ void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
     }
     pthread_mutex_lock(&in->mu);
     cut->item = in->qhead;
-    if (in->qhead != NULL) {
+    if (in->receiver) { /* everything stored since the last cut */
+        in->qhead = in->qtail = NULL;
+    } else if (in->qhead != NULL) {
         in->qhead = in->qhead->next;
         if (in->qhead == NULL)
             in->qtail = NULL;
@@ -533,7 +616,7 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
         return;
     }
     if (cut->item != in->constant)
-        sp_queue_item_free(cut->item);
+        sp_queue_item_free_list(cut->item);
     cut->item = NULL;
 }
 

@@ -19,6 +19,12 @@
 struct sp_socket_receiver;
 struct sp_gen_receiver;
 struct spate_dstream;
+struct sp_input;
+
+/* The handle a program's receiver stores through. */
+struct spate_receiver {
+    struct sp_input *in;
+};
 
 enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE, SP_INPUT_GENERATOR };
 
@@ -50,6 +56,12 @@ struct sp_input {
     struct sp_queue_item *qhead, *qtail; /* under mu */
     bool closed;                         /* under mu: context stopped */
     struct sp_queue_item *constant;      /* constant stream: the rows of every batch */
+    /* receiver stream (a queue whose batches take every item stored since the last) */
+    bool receiver;
+    struct spate_receiver_ops rops;
+    struct spate_receiver handle;
+    bool rstarted; /* start returned OK */
+    bool rstopped; /* under mu: stop was called; stores fail */
     /* counters */
     _Atomic uint64_t records;
     _Atomic uint64_t bytes;
@@ -60,7 +72,8 @@ struct sp_input {
 /* What a job took from one input. */
 struct sp_cut {
     uint32_t start, end;        /* socket: ring positions */
-    struct sp_queue_item *item; /* queue: the batch taken, or NULL (empty batch) */
+    struct sp_queue_item *item; /* queue: the batch taken, or NULL (empty batch); receiver:
+                                   every item stored since the last cut, a list by next */
 };
 
 /* Start / stop receivers of socket inputs. start: SPATE_OK or EIO/ENOMEM with a message. */
@@ -77,6 +90,8 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut);
 /* Ring memory of a socket input (valid between start and destroy). */
 struct sp_ring *sp_input_ring(struct sp_input *in);
 void sp_queue_item_free(struct sp_queue_item *item);
+/* Free item and every item after it (by next). */
+void sp_queue_item_free_list(struct sp_queue_item *item);
 /* Copy rows of columns (schema s) into a new item (one partition of chunks) with its own region.
  * Returns SPATE_OK, EINVAL (missing data) or ENOMEM, with what naming the call in messages. */
 spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_column_data *columns,

@@ -115,6 +115,51 @@ struct spate_input_stats {
     uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
 };
 
+/* ---- Receivers the program writes (Spark's custom Receiver) ---- */
+
+typedef struct spate_receiver spate_receiver;
+
+/* What spate calls on a program's receiver; user is passed back and never freed by spate. */
+struct spate_receiver_ops {
+    /* Once, when the context starts (on the thread calling spate_context_start): start what
+     * will call spate_receiver_store*, usually a thread of the receiver's own. An error (with
+     * a message in err) fails the start. */
+    spate_status (*start)(void *user, spate_receiver *receiver, struct spate_error *err);
+    /* Once, when the context stops (or its start fails later on): return only when nothing
+     * of the receiver stores any more. Stores after it fail with ECANCELED. */
+    void (*stop)(void *user);
+    void *user;
+};
+
+/*
+ * A stream fed by the program's own receiver. Every batch takes all that was
+ * stored since the previous batch, each store a partition of its own (so
+ * stores from several threads are processed in parallel); a graceful stop
+ * stops the receiver, then processes what it stored. Returns NULL on EINVAL
+ * (no ops, no start or stop, a bad schema), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_context_receiver_stream(spate_context *ctx,
+                                                       const struct spate_column_def *columns,
+                                                       uint32_t num_columns,
+                                                       const struct spate_receiver_ops *ops,
+                                                       struct spate_error *err);
+
+/*
+ * Store rows (columns in the stream's order, copied) from any thread, from
+ * start until stop (the handle stays valid until the context is destroyed;
+ * stores between stop and destroy fail with ECANCELED). Returns SPATE_OK, EINVAL (bad arguments),
+ * ECANCELED (the receiver was stopped), ENOMEM.
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_receiver_store(spate_receiver *receiver,
+                                                            const struct spate_column_data *columns,
+                                                            uint64_t rows, struct spate_error *err);
+
+/* Store lines (NUL-terminated, copied) into a stream of one string column. */
+SPATE_API SPATE_NODISCARD spate_status spate_receiver_store_lines(spate_receiver *receiver,
+                                                                  const char *const *lines,
+                                                                  uint64_t count,
+                                                                  struct spate_error *err);
+
 /* Read the counters of an input stream. Returns SPATE_OK or EINVAL (not an input). */
 SPATE_API SPATE_NODISCARD spate_status spate_input_stats(const spate_dstream *input,
                                                          struct spate_input_stats *out,

@@ -13,3 +13,4 @@ spate_add_test(test_map_state ${CMAKE_CURRENT_LIST_DIR}/test_map_state.c conform
 spate_add_test(test_arrow ${CMAKE_CURRENT_LIST_DIR}/test_arrow.c conformance 60)
 spate_add_test(test_pairs ${CMAKE_CURRENT_LIST_DIR}/test_pairs.c conformance 60)
 spate_add_test(test_csv ${CMAKE_CURRENT_LIST_DIR}/test_csv.c conformance 60)
+spate_add_test(test_receiver ${CMAKE_CURRENT_LIST_DIR}/test_receiver.c conformance 60)
