@@ -11,6 +11,7 @@
 #include "engine/context.h"
 #include "engine/dstream.h"
 #include "engine/mem.h"
+#include "io/receiver_files.h"
 #include "io/receiver_generator.h"
 #include "io/receiver_socket.h"
 #include "io/ring.h"
@@ -100,6 +101,50 @@ spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *
 fail:
     sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
     return NULL;
+}
+
+void spate_file_stream_opts_init(struct spate_file_stream_opts *opts) {
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof(*opts));
+    opts->ring_bytes = 64u << 20;
+    opts->max_line_bytes = 1u << 20;
+}
+
+spate_dstream *spate_context_text_file_stream(spate_context *ctx, const char *dir,
+                                              const struct spate_file_stream_opts *opts,
+                                              struct spate_error *err) {
+    if (ctx == NULL || dir == NULL || dir[0] == '\0') {
+        sp_error_set(err, EINVAL, "text_file_stream: a context and a directory are needed");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "text_file_stream", err) != SPATE_OK)
+        return NULL;
+    struct spate_file_stream_opts o;
+    spate_file_stream_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (strlen(dir) >= sizeof(((struct sp_input *)0)->dir) || o.ring_bytes < 65536 ||
+        o.ring_bytes > (1u << 30) || o.max_line_bytes == 0 || o.max_line_bytes > o.ring_bytes / 2) {
+        sp_error_set(err, EINVAL,
+                     "text_file_stream: a directory path under 4 KiB, ring_bytes 64 KiB..1 GiB, "
+                     "max_line_bytes 1..ring_bytes/2");
+        return NULL;
+    }
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_SOCKET, NULL, err); /* a text ring input */
+    if (ds == NULL)
+        return NULL;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    struct sp_input *in = NULL;
+    if (sp_schema_set(&ds->schema, cols, 1, err) != SPATE_OK ||
+        (in = input_new(ds, SP_INPUT_FILES, err)) == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+        return NULL;
+    }
+    snprintf(in->dir, sizeof(in->dir), "%s", dir);
+    in->fopts = o;
+    sp_context_add_node(ctx, ds);
+    return ds;
 }
 
 void spate_generator_opts_init(struct spate_generator_opts *opts) {
@@ -414,6 +459,15 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
         out->reconnects = c > 0 ? c - 1 : 0;
         out->blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
         out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+    } else if (in->files != NULL) {
+        const struct sp_file_receiver_stats *fs = sp_file_receiver_stats(in->files);
+        out->bytes = atomic_load(&fs->bytes);
+        out->malformed = atomic_load(&fs->malformed);
+        out->blocked_ns = atomic_load(&fs->blocked_ns);
+        out->files = atomic_load(&fs->files);
+    } else if (in->kind == SP_INPUT_FILES) {
+        out->bytes = in->rx_bytes;
+        out->files = in->files_read;
     } else if (in->gen != NULL) {
         const struct sp_gen_receiver_stats *gs = sp_gen_receiver_stats(in->gen);
         out->bytes = atomic_load(&gs->bytes);
@@ -463,9 +517,33 @@ static void receiver_stop(struct sp_input *in) {
         in->rops.stop(in->rops.user); /* stores until it returns still land */
 }
 
+static spate_status start_files(struct sp_input *in, struct spate_error *err) {
+    struct sp_file_receiver_opts fo = {in->dir, in->fopts.include_existing, in->fopts.ring_bytes,
+                                       in->fopts.max_line_bytes};
+    char msg[SPATE_ERROR_MESSAGE_SIZE];
+    msg[0] = '\0';
+    struct sp_file_receiver *r = NULL;
+    int rc = sp_file_receiver_create(&fo, &r, msg, sizeof(msg));
+    if (rc == 0) {
+        in->ring = sp_file_receiver_ring(r);
+        in->sealed = sp_ring_tail(in->ring);
+        pthread_mutex_lock(&in->mu);
+        in->files = r;
+        pthread_mutex_unlock(&in->mu);
+        rc = sp_file_receiver_start(r, msg, sizeof(msg));
+    }
+    if (rc != 0)
+        return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO,
+                            "text_file_stream %s cannot start: %s", in->dir,
+                            msg[0] ? msg : strerror(-rc));
+    return SPATE_OK;
+}
+
 spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct spate_error *err) {
     if (in->kind == SP_INPUT_GENERATOR)
         return start_generator(in, err);
+    if (in->kind == SP_INPUT_FILES)
+        return start_files(in, err);
     if (in->receiver) {
         struct spate_error e;
         e.message[0] = '\0';
@@ -525,6 +603,8 @@ void sp_input_stop(struct sp_input *in) {
         sp_socket_receiver_stop(in->rx);
     if (in->kind == SP_INPUT_GENERATOR && in->gen != NULL)
         sp_gen_receiver_stop(in->gen);
+    if (in->kind == SP_INPUT_FILES && in->files != NULL)
+        sp_file_receiver_stop(in->files);
 }
 
 static void keep_rx_stats(struct sp_input *in) {
@@ -551,6 +631,19 @@ void sp_input_destroy(struct sp_input *in) {
         in->ring = NULL;
         pthread_mutex_unlock(&in->mu);
         sp_gen_receiver_destroy(g);
+    }
+    if (in->files != NULL) {
+        const struct sp_file_receiver_stats *fs = sp_file_receiver_stats(in->files);
+        pthread_mutex_lock(&in->mu);
+        in->files_read = atomic_load(&fs->files);
+        in->rx_bytes = atomic_load(&fs->bytes);
+        in->rx_malformed = atomic_load(&fs->malformed);
+        in->rx_blocked_ns = atomic_load(&fs->blocked_ns);
+        struct sp_file_receiver *f = in->files;
+        in->files = NULL;
+        in->ring = NULL;
+        pthread_mutex_unlock(&in->mu);
+        sp_file_receiver_destroy(f);
     }
     if (in->rx != NULL) {
         pthread_mutex_lock(&in->mu);

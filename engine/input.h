@@ -18,6 +18,7 @@
 
 struct sp_socket_receiver;
 struct sp_gen_receiver;
+struct sp_file_receiver;
 struct spate_dstream;
 struct sp_input;
 
@@ -26,7 +27,7 @@ struct spate_receiver {
     struct sp_input *in;
 };
 
-enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE, SP_INPUT_GENERATOR };
+enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE, SP_INPUT_GENERATOR, SP_INPUT_FILES };
 
 struct sp_queue_item {
     struct sp_queue_item *next;
@@ -48,7 +49,12 @@ struct sp_input {
     struct spate_generator_opts gopts;
     struct sp_gen_receiver *gen; /* from start to destroy */
     uint64_t gen_words;          /* kept after the generator is gone */
-    /* socket and generator: the ring the producer fills (NULL when there is none) */
+    /* files */
+    char dir[4096];
+    struct spate_file_stream_opts fopts;
+    struct sp_file_receiver *files; /* from start to destroy */
+    uint64_t files_read;            /* kept after the receiver is gone */
+    /* socket, generator and files: the ring the producer fills (NULL when there is none) */
     struct sp_ring *ring;
     uint32_t sealed; /* ring position of the last cut (clock side) */
     /* queue */

@@ -106,6 +106,28 @@ SPATE_API spate_dstream *spate_context_generator_stream(spate_context *ctx,
                                                         const struct spate_generator_opts *opts,
                                                         struct spate_error *err);
 
+/* Options of text_file_stream; initialise with spate_file_stream_opts_init(). */
+struct spate_file_stream_opts {
+    bool include_existing;   /* also read the files already there at start (name order) */
+    uint32_t ring_bytes;     /* line ring capacity (default 64 MiB) */
+    uint32_t max_line_bytes; /* longer lines are malformed and skipped (default 1 MiB) */
+};
+
+SPATE_API void spate_file_stream_opts_init(struct spate_file_stream_opts *opts);
+
+/*
+ * Spark's textFileStream: the lines (column "value", string) of every file
+ * that appears in directory dir after start, taken once it is complete
+ * (moved in by rename, or closed after writing), each name once, read with
+ * io_uring. Files already there are ignored unless include_existing; names
+ * starting with '.' are ignored. A last line without '\n' ends with its file.
+ * The directory must exist at start (EIO from start otherwise). Returns NULL
+ * on EINVAL (no dir, bad sizes), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_context_text_file_stream(spate_context *ctx, const char *dir,
+                                                        const struct spate_file_stream_opts *opts,
+                                                        struct spate_error *err);
+
 /* Counters of an input stream. */
 struct spate_input_stats {
     uint64_t records;    /* records taken into batches */
@@ -113,6 +135,7 @@ struct spate_input_stats {
     uint64_t malformed;  /* records skipped as malformed (over-long lines) */
     uint64_t reconnects; /* connections made after the first */
     uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
+    uint64_t files;      /* text_file_stream: files read */
 };
 
 /* ---- Receivers the program writes (Spark's custom Receiver) ---- */

@@ -4,3 +4,4 @@ spate_add_test(test_tcp_wordcount ${CMAKE_CURRENT_LIST_DIR}/test_tcp_wordcount.c
 spate_add_test(test_no_uring ${CMAKE_CURRENT_LIST_DIR}/test_no_uring.c e2e 60)
 spate_add_test(test_signals ${CMAKE_CURRENT_LIST_DIR}/test_signals.c e2e 60)
 spate_add_test(test_generator ${CMAKE_CURRENT_LIST_DIR}/test_generator.c e2e 120)
+spate_add_test(test_files ${CMAKE_CURRENT_LIST_DIR}/test_files.c e2e 60)
