@@ -246,6 +246,8 @@ static void start_failures(void **state) {
     assert_int_equal(atomic_load(&good.starts), 1);
     assert_int_equal(atomic_load(&good.stops), 1);
     assert_int_equal(atomic_load(&bad.stops), 0);
+    rc = spate_context_stop(ctx, true, false, &err); /* the engine goes too */
+    (void)rc;
     spate_context_destroy(ctx);
     assert_int_equal(atomic_load(&good.stops), 1);
 }
