@@ -13,6 +13,7 @@
 #include "engine/mem.h"
 #include "io/receiver_files.h"
 #include "io/receiver_generator.h"
+#include "io/receiver_listen.h"
 #include "io/receiver_socket.h"
 #include "io/ring.h"
 
@@ -45,6 +46,55 @@ static struct sp_input *input_new(spate_dstream *ds, enum sp_input_kind kind,
     pthread_mutex_init(&in->mu, NULL);
     ds->input = in;
     return in;
+}
+
+spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char *host,
+                                                  uint16_t port,
+                                                  const struct spate_socket_opts *opts,
+                                                  struct spate_error *err) {
+    if (ctx == NULL || host == NULL || strlen(host) >= sizeof(((struct sp_input *)0)->host)) {
+        sp_error_set(err, EINVAL, "socket_listen_stream: a context and a host are needed");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "socket_listen_stream", err) != SPATE_OK)
+        return NULL;
+    struct spate_socket_opts o;
+    spate_socket_opts_init(&o);
+    if (opts != NULL)
+        o = *opts;
+    if (o.max_connections == 0)
+        o.max_connections = 256;
+    if (o.max_connections > 65536 || o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
+        sp_error_set(err, EINVAL,
+                     "socket_listen_stream: max_connections up to 65536, a ring of at least two "
+                     "lines");
+        return NULL;
+    }
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_SOCKET, NULL, err); /* a text ring input */
+    if (ds == NULL)
+        return NULL;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    struct sp_input *in = NULL;
+    if (sp_schema_set(&ds->schema, cols, 1, err) != SPATE_OK ||
+        (in = input_new(ds, SP_INPUT_LISTEN, err)) == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+        return NULL;
+    }
+    snprintf(in->host, sizeof(in->host), "%s", host);
+    in->port = port;
+    in->sopts = o;
+    sp_context_add_node(ctx, ds);
+    return ds;
+}
+
+uint16_t spate_input_port(const spate_dstream *input) {
+    if (input == NULL || input->input == NULL || input->input->kind != SP_INPUT_LISTEN)
+        return 0;
+    struct sp_input *in = input->input;
+    pthread_mutex_lock(&in->mu);
+    uint16_t p = in->bound_port;
+    pthread_mutex_unlock(&in->mu);
+    return p;
 }
 
 spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *host, uint16_t port,
@@ -459,6 +509,15 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
         out->reconnects = c > 0 ? c - 1 : 0;
         out->blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
         out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+    } else if (in->lsn != NULL) {
+        const struct sp_listen_receiver_stats *ls = sp_listen_receiver_stats(in->lsn);
+        out->bytes = atomic_load(&ls->bytes);
+        out->malformed = atomic_load(&ls->malformed);
+        out->blocked_ns = atomic_load(&ls->blocked_ns);
+        out->accepted = atomic_load(&ls->accepted);
+    } else if (in->kind == SP_INPUT_LISTEN) {
+        out->bytes = in->rx_bytes;
+        out->accepted = in->accepted;
     } else if (in->files != NULL) {
         const struct sp_file_receiver_stats *fs = sp_file_receiver_stats(in->files);
         out->bytes = atomic_load(&fs->bytes);
@@ -517,6 +576,37 @@ static void receiver_stop(struct sp_input *in) {
         in->rops.stop(in->rops.user); /* stores until it returns still land */
 }
 
+static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
+    uint32_t count = 1;
+    while (count < in->sopts.recv_buffers && count < 32768)
+        count <<= 1;
+    struct sp_listen_receiver_opts lo = {in->host,
+                                         in->port,
+                                         in->sopts.max_connections,
+                                         in->sopts.max_line_bytes,
+                                         in->sopts.ring_bytes,
+                                         in->sopts.recv_buffer_bytes,
+                                         count};
+    char msg[SPATE_ERROR_MESSAGE_SIZE];
+    msg[0] = '\0';
+    struct sp_listen_receiver *r = NULL;
+    int rc = sp_listen_receiver_create(&lo, &r, msg, sizeof(msg));
+    if (rc == 0) {
+        in->ring = sp_listen_receiver_ring(r);
+        in->sealed = sp_ring_tail(in->ring);
+        pthread_mutex_lock(&in->mu);
+        in->lsn = r;
+        in->bound_port = sp_listen_receiver_port(r);
+        pthread_mutex_unlock(&in->mu);
+        rc = sp_listen_receiver_start(r, msg, sizeof(msg));
+    }
+    if (rc != 0)
+        return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO,
+                            "socket_listen_stream %s:%u cannot start: %s", in->host, in->port,
+                            msg[0] ? msg : strerror(-rc));
+    return SPATE_OK;
+}
+
 static spate_status start_files(struct sp_input *in, struct spate_error *err) {
     struct sp_file_receiver_opts fo = {in->dir, in->fopts.include_existing, in->fopts.ring_bytes,
                                        in->fopts.max_line_bytes};
@@ -544,6 +634,8 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
         return start_generator(in, err);
     if (in->kind == SP_INPUT_FILES)
         return start_files(in, err);
+    if (in->kind == SP_INPUT_LISTEN)
+        return start_listen(in, err);
     if (in->receiver) {
         struct spate_error e;
         e.message[0] = '\0';
@@ -605,6 +697,8 @@ void sp_input_stop(struct sp_input *in) {
         sp_gen_receiver_stop(in->gen);
     if (in->kind == SP_INPUT_FILES && in->files != NULL)
         sp_file_receiver_stop(in->files);
+    if (in->kind == SP_INPUT_LISTEN && in->lsn != NULL)
+        sp_listen_receiver_stop(in->lsn);
 }
 
 static void keep_rx_stats(struct sp_input *in) {
@@ -631,6 +725,19 @@ void sp_input_destroy(struct sp_input *in) {
         in->ring = NULL;
         pthread_mutex_unlock(&in->mu);
         sp_gen_receiver_destroy(g);
+    }
+    if (in->lsn != NULL) {
+        const struct sp_listen_receiver_stats *ls = sp_listen_receiver_stats(in->lsn);
+        pthread_mutex_lock(&in->mu);
+        in->accepted = atomic_load(&ls->accepted);
+        in->rx_bytes = atomic_load(&ls->bytes);
+        in->rx_malformed = atomic_load(&ls->malformed);
+        in->rx_blocked_ns = atomic_load(&ls->blocked_ns);
+        struct sp_listen_receiver *l = in->lsn;
+        in->lsn = NULL;
+        in->ring = NULL;
+        pthread_mutex_unlock(&in->mu);
+        sp_listen_receiver_destroy(l);
     }
     if (in->files != NULL) {
         const struct sp_file_receiver_stats *fs = sp_file_receiver_stats(in->files);

@@ -19,6 +19,7 @@
 struct sp_socket_receiver;
 struct sp_gen_receiver;
 struct sp_file_receiver;
+struct sp_listen_receiver;
 struct spate_dstream;
 struct sp_input;
 
@@ -27,7 +28,13 @@ struct spate_receiver {
     struct sp_input *in;
 };
 
-enum sp_input_kind { SP_INPUT_SOCKET, SP_INPUT_QUEUE, SP_INPUT_GENERATOR, SP_INPUT_FILES };
+enum sp_input_kind {
+    SP_INPUT_SOCKET,
+    SP_INPUT_QUEUE,
+    SP_INPUT_GENERATOR,
+    SP_INPUT_FILES,
+    SP_INPUT_LISTEN
+};
 
 struct sp_queue_item {
     struct sp_queue_item *next;
@@ -49,6 +56,10 @@ struct sp_input {
     struct spate_generator_opts gopts;
     struct sp_gen_receiver *gen; /* from start to destroy */
     uint64_t gen_words;          /* kept after the generator is gone */
+    /* listen (host, port and sopts above) */
+    struct sp_listen_receiver *lsn; /* from start to destroy */
+    uint16_t bound_port;
+    uint64_t accepted; /* kept after the receiver is gone */
     /* files */
     char dir[4096];
     struct spate_file_stream_opts fopts;

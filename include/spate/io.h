@@ -25,6 +25,7 @@ struct spate_socket_opts {
     uint32_t reconnect_min_ms;  /* first reconnect delay (default 10) */
     uint32_t reconnect_max_ms;  /* reconnect delay cap (default 1000) */
     bool quiet;                 /* do not log connects and reconnects to stderr */
+    uint32_t max_connections;   /* listen streams: open connections at once (default 256) */
 };
 
 SPATE_API void spate_socket_opts_init(struct spate_socket_opts *opts);
@@ -43,6 +44,26 @@ SPATE_API spate_dstream *spate_context_socket_text_stream(spate_context *ctx, co
                                                           uint16_t port,
                                                           const struct spate_socket_opts *opts,
                                                           struct spate_error *err);
+
+/*
+ * A TCP server stream: listen on host:port (port 0: a free port, see
+ * spate_input_port) and make one record (column "value", string) per line
+ * from every producer that connects, each connection framed on its own (a
+ * line never mixes two connections; a connection's last line without '\n'
+ * ends at its EOF; a broken connection loses only its partial line). One
+ * io_uring thread: multishot accept, a multishot recv per connection, one
+ * provided buffer ring. opts as for socket_text_stream (the reconnect
+ * settings unused); at most max_connections open at once (default 256), more
+ * are refused. Binding happens at start (EIO from start: address in use...).
+ * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char *host,
+                                                            uint16_t port,
+                                                            const struct spate_socket_opts *opts,
+                                                            struct spate_error *err);
+
+/* The port a listen stream is bound to (after start), else 0. */
+SPATE_API uint16_t spate_input_port(const spate_dstream *input);
 
 /*
  * Spark's queueStream (oneAtATime): a stream whose batches the program pushes.
@@ -136,6 +157,7 @@ struct spate_input_stats {
     uint64_t reconnects; /* connections made after the first */
     uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
     uint64_t files;      /* text_file_stream: files read */
+    uint64_t accepted;   /* socket_listen_stream: connections accepted */
 };
 
 /* ---- Receivers the program writes (Spark's custom Receiver) ---- */
