@@ -10,6 +10,31 @@
 
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Number of '\n' in p[0, n): SSE2 compares summed with psadbw (no popcount instruction in
+ * the baseline ISA: a libgcc call per block cost more than the compare). */
+static uint32_t count_newlines(const char *p, size_t n) {
+    uint64_t c = 0;
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n'), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i acc = zero; /* per-byte counts, at most 255 blocks before they are summed */
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), nl));
+        __m128i sums = _mm_sad_epu8(acc, zero);
+        c += (uint64_t)_mm_cvtsi128_si64(sums) +
+             (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+    }
+#endif
+    for (; i < n; i++)
+        c += p[i] == '\n';
+    return (uint32_t)c;
+}
+
 void sp_framer_init(struct sp_line_framer *f, char *carry, uint32_t max_line,
                     _Atomic uint64_t *malformed, sp_line_emit_fn emit, void *user) {
     f->carry = carry;
@@ -51,10 +76,20 @@ int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n) {
             return 0;
         }
         size_t len = (size_t)(nl - p); /* without the '\n' */
+        if (f->carry_len == 0 && left <= (size_t)f->max_line + 1) {
+            /* No line in p[0, left) can be over-long: every complete one in one call. */
+            const char *last = memrchr(nl, '\n', left - len);
+            size_t run = (size_t)(last - p) + 1;
+            int rc = f->emit(f->user, f->carry, 0, p, run, count_newlines(p, run));
+            if (rc != 0)
+                return rc;
+            p += run;
+            continue;
+        }
         if (f->carry_len + len > f->max_line) {
             count_malformed(f);
         } else {
-            int rc = f->emit(f->user, f->carry, f->carry_len, p, len + 1);
+            int rc = f->emit(f->user, f->carry, f->carry_len, p, len + 1, 1);
             if (rc != 0)
                 return rc;
         }
@@ -68,7 +103,7 @@ int sp_framer_finish(struct sp_line_framer *f) {
     int rc = 0;
     if (!f->skipping && f->carry_len > 0) {
         f->carry[f->carry_len] = '\n';
-        rc = f->emit(f->user, f->carry, f->carry_len + 1u, "", 0);
+        rc = f->emit(f->user, f->carry, f->carry_len + 1u, "", 0, 1);
     }
     sp_framer_reset(f);
     return rc;

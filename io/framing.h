@@ -4,7 +4,10 @@
  * The framer is fed the bytes of one connection in pieces of any size and
  * hands every complete line, '\n' included, to its emit callback: a line
  * split across pieces is joined through the carry buffer (max_line + 1
- * bytes, the caller's). A line longer than max_line bytes (without its
+ * bytes, the caller's). Runs of complete lines that cannot hold an over-long
+ * line (the run is at most max_line + 1 bytes) go to emit in one call, with
+ * their count, so a receiver copies a receive buffer in one memcpy. A line
+ * longer than max_line bytes (without its
  * '\n') is counted as malformed and skipped through its '\n', and nothing
  * around it is lost. At the end of the stream a non-empty partial line is
  * emitted with a '\n' added, as readLine() does at EOF.
@@ -17,8 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Receives one line: a[0..alen) then b[0..blen), ending in '\n'. Returns 0 or -errno (stops). */
-typedef int (*sp_line_emit_fn)(void *user, const char *a, size_t alen, const char *b, size_t blen);
+/* Receives lines complete lines: a[0..alen) then b[0..blen), ending in '\n' (a run of
+ * several lines comes in one call). Returns 0 or -errno (stops). */
+typedef int (*sp_line_emit_fn)(void *user, const char *a, size_t alen, const char *b, size_t blen,
+                               uint32_t lines);
 
 struct sp_line_framer {
     char *carry;                 /* max_line + 1 bytes, the caller's */

@@ -105,7 +105,8 @@ static void publish(struct sp_listen_receiver *r) {
     r->pending_lines = 0;
 }
 
-static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen) {
+static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen,
+                uint32_t lines) {
     struct sp_listen_receiver *r = user;
     uint32_t need = (uint32_t)(alen + blen);
     if (sp_ring_free_space(r->ring) - r->pending < need) {
@@ -128,7 +129,7 @@ static int emit(void *user, const char *a, size_t alen, const char *b, size_t bl
         memcpy(dst, a, alen);
     memcpy(dst + alen, b, blen);
     r->pending += need;
-    r->pending_lines++;
+    r->pending_lines += lines;
     return 0;
 }
 

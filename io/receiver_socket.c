@@ -244,10 +244,10 @@ static char *reserve(struct sp_socket_receiver *rx, uint32_t need) {
     return sp_ring_write_ptr(rx->ring) + rx->pending;
 }
 
-/* Copy one line, a[0..alen) then b[0..blen) (b ends with '\n'), into the ring. */
+/* Copy lines complete lines, a[0..alen) then b[0..blen) (b ends with '\n'), into the ring. */
 static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, const char *b,
-                     size_t blen) {
-    uint32_t need = (uint32_t)(alen + blen); /* <= max_line + 1 <= ring capacity */
+                     size_t blen, uint32_t lines) {
+    uint32_t need = (uint32_t)(alen + blen); /* <= max_line + 1 <= ring capacity / 2 */
     char *dst = reserve(rx, need);
     if (dst == NULL)
         return -ECANCELED;
@@ -256,13 +256,14 @@ static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, 
     memcpy(dst + alen, b, blen);
     rx->pending += need;
     rx->avail -= need;
-    rx->pending_lines++;
+    rx->pending_lines += lines;
     return 0;
 }
 
-/* The framer's emit callback: a line into the ring. */
-static int emit_cb(void *user, const char *a, size_t alen, const char *b, size_t blen) {
-    return emit_line(user, a, alen, b, blen);
+/* The framer's emit callback: lines into the ring. */
+static int emit_cb(void *user, const char *a, size_t alen, const char *b, size_t blen,
+                   uint32_t lines) {
+    return emit_line(user, a, alen, b, blen, lines);
 }
 
 /* Cut p[0..n) into lines (io/framing.c). Returns 0, or -ECANCELED when stopped

@@ -22,9 +22,15 @@
  * without it (two-stacks; each run spans at least three flips, so their
  * cost is amortized as in a long run).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +110,12 @@ static double run_batches(spate_context *ctx, uint32_t batches) {
     return t;
 }
 
+/* Peak resident set of the process so far, in bytes. */
+static uint64_t peak_rss(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
+}
+
 static void report(const struct cfg *c, const char *workload, const char *isa, uint64_t records,
                    uint64_t bytes, double secs, double base_secs, bool ok) {
     double rps = (double)records / secs, base = (double)records / base_secs;
@@ -111,9 +123,9 @@ static void report(const struct cfg *c, const char *workload, const char *isa, u
         printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"records\":%" PRIu64
                ",\"seconds\":%.4f,\"records_per_s\":%.0f,\"bytes_per_s\":%.0f,"
                "\"baseline\":\"naive single-threaded C loop\",\"baseline_records_per_s\":%.0f,"
-               "\"ratio\":%.2f,\"check\":\"%s\"}\n",
+               "\"ratio\":%.2f,\"rss_bytes\":%" PRIu64 ",\"check\":\"%s\"}\n",
                workload, used_workers, isa, records, secs, rps, (double)bytes / secs, base,
-               rps / base, ok ? "ok" : "mismatch");
+               rps / base, peak_rss(), ok ? "ok" : "mismatch");
     } else {
         printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | naive loop %9.1f M rec/s | "
                "ratio %5.2fx | check %s\n",
@@ -640,10 +652,205 @@ static void latency(const struct cfg *c) {
     pthread_mutex_destroy(&l.mu);
 }
 
+/* ---- ingest-tcp: loopback producers into a plain recv() loop, then into spate ---- */
+
+#define INGEST_PRODUCERS 4
+
+struct ingest {
+    uint16_t port;
+    uint64_t bytes_each; /* per producer */
+    const char *text;    /* the lines every producer sends, bytes_each long */
+};
+
+static void *ingest_producer(void *arg) {
+    const struct ingest *in = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(in->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int tries = 0; connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0; tries++) {
+        if (tries > 200) {
+            fprintf(stderr, "spate-bench: ingest: cannot connect\n");
+            exit(1);
+        }
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    for (uint64_t at = 0; at < in->bytes_each;) {
+        ssize_t w = send(fd, in->text + at, in->bytes_each - at, MSG_NOSIGNAL);
+        if (w <= 0) {
+            fprintf(stderr, "spate-bench: ingest: send failed: %s\n", strerror(errno));
+            exit(1);
+        }
+        at += (uint64_t)w;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *plain_reader(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    static _Thread_local char buf[1 << 16];
+    uint64_t got = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r <= 0)
+            break;
+        got += (uint64_t)r;
+    }
+    close(fd);
+    return (void *)(uintptr_t)got;
+}
+
+/* The baseline: accept the producers, one blocking recv() loop each that only counts bytes. */
+static double ingest_plain(struct ingest *in, uint64_t *bytes) {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 64) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0) {
+        fprintf(stderr, "spate-bench: ingest: cannot listen\n");
+        exit(1);
+    }
+    in->port = ntohs(sa.sin_port);
+    pthread_t prod[INGEST_PRODUCERS], rd[INGEST_PRODUCERS];
+    double t0 = now_s();
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, ingest_producer, in);
+    for (int p = 0; p < INGEST_PRODUCERS; p++) {
+        int fd = accept(lfd, NULL, NULL);
+        pthread_create(&rd[p], NULL, plain_reader, (void *)(intptr_t)fd);
+    }
+    *bytes = 0;
+    for (int p = 0; p < INGEST_PRODUCERS; p++) {
+        void *got;
+        pthread_join(rd[p], &got);
+        *bytes += (uint64_t)(uintptr_t)got;
+        pthread_join(prod[p], NULL);
+    }
+    double secs = now_s() - t0;
+    close(lfd);
+    return secs;
+}
+
+struct ingest_count {
+    _Atomic uint64_t rows;
+};
+
+static spate_status ingest_add(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct ingest_count *ic = user;
+    atomic_fetch_add(&ic->rows, spate_batch_rows(b));
+    return SPATE_OK;
+}
+
+/* spate: a listen stream, lines counted (parse: parsed into typed columns first). */
+static double ingest_spate(const struct cfg *c, struct ingest *in, uint64_t lines, bool parse,
+                           uint64_t *got, const char **isa) {
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = c->workers;
+    eo.isa = c->isa;
+    spate_engine *engine;
+    if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
+        die("engine", &err);
+    used_workers = spate_engine_workers(engine);
+    *isa = spate_engine_isa(engine);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = 20;
+    spate_context *ctx;
+    if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
+        die("context", &err);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.ring_bytes = 256u << 20;
+    so.recv_buffers = 256;
+    so.quiet = true;
+    spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
+    spate_dstream *out = src;
+    if (parse && src != NULL) {
+        struct spate_column_def cols[] = {
+            {"id", SPATE_TYPE_I64}, {"value", SPATE_TYPE_F64}, {"name", SPATE_TYPE_STRING}};
+        out = spate_dstream_parse_csv(src, cols, 3, NULL, &err);
+    }
+    struct ingest_count ic = {0};
+    if (out == NULL || spate_dstream_foreach_batch(out, ingest_add, &ic, &err) != SPATE_OK ||
+        spate_context_start(ctx, &err) != SPATE_OK)
+        die("ingest", &err);
+    in->port = spate_input_port(src);
+    pthread_t prod[INGEST_PRODUCERS];
+    double t0 = now_s();
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, ingest_producer, in);
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    while (atomic_load(&ic.rows) < lines && now_s() - t0 < 120) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    double secs = now_s() - t0;
+    *got = atomic_load(&ic.rows);
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
+        die("stop", &err);
+    spate_context_destroy(ctx);
+    return secs;
+}
+
+static void ingest_tcp(const struct cfg *c) {
+    /* CSV lines of about 30 bytes: "<id>,<value>,<name>\n". */
+    uint64_t each = c->records / INGEST_PRODUCERS * 30;
+    char *text = malloc(each + 64);
+    uint64_t len = 0, lines = 0;
+    uint64_t seed = 11;
+    while (len < each) {
+        uint64_t x = rng_next(&seed);
+        int n = snprintf(text + len, 64, "%" PRIu64 ",%" PRIu64 ".%02u,name%u\n", x % 100000000,
+                         x % 10000, (unsigned)(x >> 40) % 100, (unsigned)(x >> 50) % 1000);
+        len += (uint64_t)n;
+        lines++;
+    }
+    struct ingest in = {0, len, text};
+    uint64_t plain_bytes;
+    double plain = ingest_plain(&in, &plain_bytes);
+    const uint64_t total = len * INGEST_PRODUCERS, total_lines = lines * INGEST_PRODUCERS;
+    for (int parse = 0; parse <= 1; parse++) {
+        uint64_t got;
+        const char *isa;
+        double secs = ingest_spate(c, &in, total_lines, parse, &got, &isa);
+        const char *name = parse ? "ingest-tcp/parse-csv" : "ingest-tcp/lines";
+        bool ok = got == total_lines && plain_bytes == total;
+        if (c->json)
+            printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"producers\":%d,"
+                   "\"records\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,"
+                   "\"records_per_s\":%.0f,\"bytes_per_s\":%.0f,\"baseline\":\"blocking recv() "
+                   "loop per connection, counting bytes\",\"baseline_bytes_per_s\":%.0f,"
+                   "\"ratio\":%.2f,\"rss_bytes\":%" PRIu64 ",\"check\":\"%s\"}\n",
+                   name, used_workers, isa, INGEST_PRODUCERS, got, total, secs, (double)got / secs,
+                   (double)total / secs, (double)total / plain, plain / secs, peak_rss(),
+                   ok ? "ok" : "mismatch");
+        else
+            printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | plain recv loop "
+                   "%9.1f MB/s | ratio %5.2fx | check %s\n",
+                   name, used_workers, isa, (double)got / secs / 1e6, (double)total / secs / 1e6,
+                   (double)total / plain / 1e6, plain / secs, ok ? "ok" : "MISMATCH");
+        fflush(stdout);
+    }
+    free(text);
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: spate-bench [wordcount|keyed-sum|window|ysb|latency|all] [--workers N] "
-                    "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
-                    "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
+    fprintf(
+        stderr,
+        "usage: spate-bench [wordcount|keyed-sum|window|ysb|latency|ingest-tcp|all] [--workers N] "
+        "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
+        "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
     return 2;
 }
 
@@ -711,9 +918,11 @@ int main(int argc, char **argv) {
         ysb(&c);
     if (all || strcmp(workload, "latency") == 0)
         latency(&c);
+    if (all || strcmp(workload, "ingest-tcp") == 0)
+        ingest_tcp(&c);
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
-        strcmp(workload, "ysb") != 0)
+        strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ysb") != 0)
         return usage();
     return 0;
 }

@@ -19,15 +19,22 @@ struct out {
     uint64_t lines;
 };
 
-static int collect(void *user, const char *a, size_t alen, const char *b, size_t blen) {
+static int collect(void *user, const char *a, size_t alen, const char *b, size_t blen,
+                   uint32_t lines) {
     struct out *o = user;
     if (o->len + alen + blen > sizeof(o->buf) || alen + blen == 0 ||
         (blen > 0 ? b[blen - 1] : a[alen - 1]) != '\n')
         abort();
     memcpy(o->buf + o->len, a, alen);
     memcpy(o->buf + o->len + alen, b, blen);
+    /* A run of lines: its count must be its number of '\n'. */
+    uint32_t nl = 0;
+    for (size_t i = 0; i < alen + blen; i++)
+        nl += o->buf[o->len + i] == '\n';
+    if (nl != lines || lines == 0)
+        abort();
     o->len += alen + blen;
-    o->lines++;
+    o->lines += lines;
     return 0;
 }
 
