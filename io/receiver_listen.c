@@ -37,6 +37,8 @@
 #define RL_BGID 9
 #define RL_POLL_MS 20
 #define RL_REAP_TRIES 50
+#define RL_BACKLOG                                                                                 \
+    1024 /* listen(2) backlog: what a cancelled multishot accept may still hand out */
 
 enum { RL_ACCEPT = 1, RL_RECV = 2, RL_CANCEL = 3 };
 
@@ -45,6 +47,7 @@ struct rl_conn {
     uint32_t gen;
     bool open;  /* fd belongs to a connection */
     bool armed; /* its multishot recv has not ended */
+    bool rearm; /* open, not armed: arming it again is owed (no SQE was free) */
     struct sp_line_framer framer;
 };
 
@@ -71,6 +74,11 @@ struct sp_listen_receiver {
     char init_msg[256];
     struct io_uring uring;
     bool accept_armed;
+    bool accept_cancelled; /* a cancel of the accept is in flight */
+    int *waiting;          /* accepted fds waiting for a free slot (a FIFO of wait_cap) */
+    uint32_t wait_cap;     /* max_conns + the backlog: a cancel of the accept lags */
+    size_t waiting_map;
+    uint32_t wait_head, wait_n;
     uint32_t pending, pending_lines;
 };
 
@@ -163,6 +171,7 @@ static bool arm_accept(struct sp_listen_receiver *r) {
 static bool arm_recv(struct sp_listen_receiver *r, uint32_t slot) {
     struct rl_conn *c = &r->conns[slot];
     struct io_uring_sqe *sqe = sqe_get(r);
+    c->rearm = sqe == NULL; /* no SQE now (a full CQ makes submit fail): later, never dropped */
     if (sqe == NULL)
         return false;
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
@@ -177,20 +186,13 @@ static void close_conn(struct rl_conn *c) {
     if (c->open)
         close(c->fd);
     c->open = false;
+    c->rearm = false;
     c->fd = -1;
     sp_framer_reset(&c->framer);
 }
 
-static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *cqe) {
-    if (!(cqe->flags & IORING_CQE_F_MORE))
-        r->accept_armed = false;
-    if (cqe->res < 0)
-        return;
-    int fd = cqe->res;
-    if (stopping(r)) {
-        close(fd);
-        return;
-    }
+/* Give fd a free slot and start receiving; false when every slot is busy. */
+static bool place_conn(struct sp_listen_receiver *r, int fd) {
     for (uint32_t s = 0; s < r->o.max_conns; s++) {
         struct rl_conn *c = &r->conns[s];
         if (c->open || c->armed)
@@ -199,13 +201,61 @@ static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *c
         c->open = true;
         c->gen++;
         sp_framer_reset(&c->framer);
-        atomic_fetch_add(&r->stats.accepted, 1);
-        if (!arm_recv(r, s))
-            close_conn(c);
+        arm_recv(r, s); /* or owed: rearm_all */
+        return true;
+    }
+    return false;
+}
+
+/* A slot was freed: the oldest waiting connection takes it. */
+static void place_waiting(struct sp_listen_receiver *r) {
+    while (r->wait_n > 0 && !stopping(r)) {
+        int fd = r->waiting[r->wait_head];
+        if (!place_conn(r, fd))
+            return;
+        r->wait_head = (r->wait_head + 1) % r->wait_cap;
+        r->wait_n--;
+    }
+}
+
+/*
+ * Every slot busy: the connection waits (its producer's sends fill the
+ * socket buffer and block, as TCP flow control has it); once half as many
+ * wait as there are slots, the multishot accept is cancelled (the kernel's
+ * backlog holds the rest) until slots free up. The cancel lags: the FIFO has
+ * room for the whole backlog besides, so a connection is never closed
+ * unread and nothing sent is lost.
+ */
+static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *cqe) {
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        r->accept_armed = false;
+        r->accept_cancelled = false;
+    }
+    if (cqe->res < 0)
+        return;
+    int fd = cqe->res;
+    if (stopping(r)) {
+        close(fd);
         return;
     }
-    close(fd); /* every slot busy */
-    atomic_fetch_add(&r->stats.refused, 1);
+    atomic_fetch_add(&r->stats.accepted, 1);
+    if (r->wait_n == 0 && place_conn(r, fd))
+        return;
+    if (r->wait_n == r->wait_cap) { /* beyond the backlog: cannot happen, kept safe */
+        close(fd);
+        atomic_fetch_add(&r->stats.refused, 1);
+        return;
+    }
+    r->waiting[(r->wait_head + r->wait_n) % r->wait_cap] = fd;
+    r->wait_n++;
+    if (r->wait_n * 2 >= r->o.max_conns && r->accept_armed && !r->accept_cancelled) {
+        struct io_uring_sqe *sqe = sqe_get(r);
+        if (sqe != NULL) {
+            io_uring_prep_cancel64(sqe, ud(RL_ACCEPT, 0, 0), 0);
+            io_uring_sqe_set_data64(sqe, ud(RL_CANCEL, 0, 0));
+            r->accept_cancelled = true;
+        }
+    }
 }
 
 /* A recv completion. Returns -ECANCELED when stopped while the ring was full. */
@@ -238,12 +288,18 @@ static int on_recv(struct sp_listen_receiver *r, const struct io_uring_cqe *cqe)
         rc = sp_framer_finish(&c->framer);
         close_conn(c);
     } else if ((cqe->res > 0 || cqe->res == -ENOBUFS) && !stopping(r)) {
-        if (!arm_recv(r, slot))
-            close_conn(c);
+        arm_recv(r, slot); /* or owed: rearm_all */
     } else {
         close_conn(c); /* broken (or stopping): its partial line is lost */
     }
     return rc;
+}
+
+/* Arm the recvs owed (slots whose arming found no free SQE). */
+static void rearm_all(struct sp_listen_receiver *r) {
+    for (uint32_t s = 0; s < r->o.max_conns && !stopping(r); s++)
+        if (r->conns[s].rearm && r->conns[s].open && !r->conns[s].armed)
+            arm_recv(r, s);
 }
 
 static void run(struct sp_listen_receiver *r) {
@@ -253,9 +309,11 @@ static void run(struct sp_listen_receiver *r) {
     while (!stopping(r)) {
         struct io_uring_cqe *cqe;
         int ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
-        if (ret == -ETIME || ret == -EINTR)
+        if (ret == -ETIME || ret == -EINTR) {
+            rearm_all(r);
             continue;
-        if (ret < 0)
+        }
+        if (ret < 0 && ret != -EBUSY)
             break;
         unsigned head, n = 0;
         int rc = 0;
@@ -271,7 +329,9 @@ static void run(struct sp_listen_receiver *r) {
         }
         io_uring_cq_advance(&r->uring, n);
         publish(r);
-        if (!r->accept_armed && !stopping(r))
+        rearm_all(r);
+        place_waiting(r);
+        if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns && !stopping(r))
             arm_accept(r);
     }
     /* Stop: end every request (shut the sockets), reap, close. */
@@ -318,6 +378,8 @@ static void run(struct sp_listen_receiver *r) {
     publish(r);
     for (uint32_t s = 0; s < r->o.max_conns; s++)
         close_conn(&r->conns[s]);
+    for (; r->wait_n > 0; r->wait_n--, r->wait_head = (r->wait_head + 1) % r->wait_cap)
+        close(r->waiting[r->wait_head]);
 }
 
 static int uring_setup(struct sp_listen_receiver *r) {
@@ -325,12 +387,12 @@ static int uring_setup(struct sp_listen_receiver *r) {
     memset(&p, 0, sizeof(p));
     p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
               IORING_SETUP_CLAMP;
-    p.cq_entries = 4 * (r->o.buf_count + r->o.max_conns) + 64;
+    p.cq_entries = 8 * (r->o.buf_count + r->o.max_conns) + 256;
     int rc = io_uring_queue_init_params(64, &r->uring, &p);
     if (rc == -EINVAL) {
         memset(&p, 0, sizeof(p));
         p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
-        p.cq_entries = 4 * (r->o.buf_count + r->o.max_conns) + 64;
+        p.cq_entries = 8 * (r->o.buf_count + r->o.max_conns) + 256;
         rc = io_uring_queue_init_params(64, &r->uring, &p);
     }
     if (rc < 0) {
@@ -403,7 +465,7 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     int lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(lfd, res->ai_addr, res->ai_addrlen) != 0 || listen(lfd, 1024) != 0) {
+        bind(lfd, res->ai_addr, res->ai_addrlen) != 0 || listen(lfd, RL_BACKLOG) != 0) {
         int e = errno;
         snprintf(errbuf, errlen, "cannot listen on %s:%u: %s", o.host ? o.host : "", o.port,
                  strerror(e));
@@ -430,12 +492,15 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     r->br_map = sizeof(struct io_uring_buf) * o.buf_count;
     r->conns_map = sizeof(struct rl_conn) * o.max_conns;
     r->carries_map = (size_t)(o.max_line + 1) * o.max_conns;
+    r->wait_cap = o.max_conns + RL_BACKLOG + 64;
+    r->waiting_map = sizeof(int) * r->wait_cap;
     r->bufs = map_anon(r->bufs_map);
     r->br = map_anon(r->br_map);
     r->conns = map_anon(r->conns_map);
     r->carries = map_anon(r->carries_map);
+    r->waiting = map_anon(r->waiting_map);
     if (r->bufs == NULL || r->br == NULL || r->conns == NULL || r->carries == NULL ||
-        sp_ring_create(o.ring_bytes, &r->ring) != 0) {
+        r->waiting == NULL || sp_ring_create(o.ring_bytes, &r->ring) != 0) {
         sp_listen_receiver_destroy(r);
         snprintf(errbuf, errlen, "out of memory");
         return -ENOMEM;
@@ -492,6 +557,8 @@ void sp_listen_receiver_destroy(struct sp_listen_receiver *r) {
         munmap(r->conns, r->conns_map);
     if (r->carries != NULL)
         munmap(r->carries, r->carries_map);
+    if (r->waiting != NULL)
+        munmap(r->waiting, r->waiting_map);
     sem_destroy(&r->ready);
     munmap(r, sizeof(*r));
 }

@@ -25,7 +25,7 @@ struct sp_listen_receiver;
 struct sp_listen_receiver_opts {
     const char *host;    /* address to bind ("0.0.0.0", "127.0.0.1", "::") */
     uint16_t port;       /* 0: any free port (read it with sp_listen_receiver_port) */
-    uint32_t max_conns;  /* open connections at a time (default 256); more are refused */
+    uint32_t max_conns;  /* connections received at a time (default 256); more wait */
     uint32_t max_line;   /* longer lines are malformed (default 64 KiB) */
     uint32_t ring_bytes; /* (default 4 MiB) */
     uint32_t buf_size;   /* provided buffer bytes (default 64 KiB) */
@@ -34,7 +34,7 @@ struct sp_listen_receiver_opts {
 
 struct sp_listen_receiver_stats {
     _Atomic uint64_t accepted;  /* connections accepted */
-    _Atomic uint64_t refused;   /* connections closed at once: max_conns open */
+    _Atomic uint64_t refused;   /* connections closed unread (never, unless the wait overflows) */
     _Atomic uint64_t lines;     /* lines published */
     _Atomic uint64_t bytes;     /* bytes received */
     _Atomic uint64_t malformed; /* over-long lines skipped */

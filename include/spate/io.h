@@ -53,8 +53,8 @@ SPATE_API spate_dstream *spate_context_socket_text_stream(spate_context *ctx, co
  * ends at its EOF; a broken connection loses only its partial line). One
  * io_uring thread: multishot accept, a multishot recv per connection, one
  * provided buffer ring. opts as for socket_text_stream (the reconnect
- * settings unused); at most max_connections open at once (default 256), more
- * are refused. Binding happens at start (EIO from start: address in use...).
+ * settings unused); at most max_connections are received at once (default
+ * 256); more wait, unread but not lost, for a free slot. Binding happens at start (EIO from start: address in use...).
  * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
  */
 SPATE_API spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char *host,

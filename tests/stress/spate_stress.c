@@ -2,6 +2,7 @@
  * tests/stress/spate_stress.c - exactly-once stress of the socket path.
  *
  *   spate-stress [--producers N] [--seconds S] [--workers W] [--interval MS] [--seed X]
+ *                [--listen 1]
  *
  * N loopback producers (threads here, each its own TCP server) send numbered
  * records "p<id> <seq>" in bursts of random size with random pauses, and
@@ -10,7 +11,10 @@
  * sees; some batches sleep (a slow sink), so rings fill and backpressure
  * kicks in. After the producers stop and everything sent has arrived, the
  * checker proves that every record was delivered exactly once: nothing
- * lost, nothing doubled. It prints what differs and exits 1 on any
+ * lost, nothing doubled. With --listen 1 the roles turn: spate listens on one
+ * socket_listen_stream and the N producers connect to it (and reconnect
+ * every few bursts), all at once, each connection framed on its own.
+ * It prints what differs and exits 1 on any
  * mismatch. make test runs a short run; the README says how to run it for hours.
  */
 #include <arpa/inet.h>
@@ -37,9 +41,11 @@ struct producer {
     uint64_t seed;
     double deadline;
     uint64_t sent;        /* records fully written */
-    uint64_t connections; /* accepted */
+    uint64_t connections; /* accepted (or, with --listen, made) */
     pthread_t thread;
 };
+
+static uint16_t listen_port; /* --listen: spate's port */
 
 static double now_s(void) {
     struct timespec ts;
@@ -73,9 +79,10 @@ static bool send_all(int fd, const char *p, size_t n) {
     return true;
 }
 
+static void send_bursts(struct producer *pr, int fd);
+
 static void *producer_main(void *arg) {
     struct producer *pr = arg;
-    static __thread char buf[2100 * 32];
     while (now_s() < pr->deadline) {
         int fd = accept(pr->listen_fd, NULL, NULL);
         if (fd < 0) {
@@ -84,19 +91,49 @@ static void *producer_main(void *arg) {
             break;
         }
         pr->connections++;
-        int bursts = 1 + (int)(rng(&pr->seed) % 40); /* then close: the receiver reconnects */
-        for (int b = 0; b < bursts && now_s() < pr->deadline; b++) {
-            uint32_t lines = 1 + (uint32_t)(rng(&pr->seed) % 2000);
-            size_t len = 0;
-            for (uint32_t i = 0; i < lines; i++)
-                len += (size_t)snprintf(buf + len, sizeof(buf) - len, "p%d %" PRIu64 "\n", pr->id,
-                                        pr->sent + i);
-            if (!send_all(fd, buf, len))
-                break;
-            pr->sent += lines;
-            if (rng(&pr->seed) % 4 == 0)
-                sleep_ms((long)(rng(&pr->seed) % 20)); /* a pause */
+        send_bursts(pr, fd); /* then close: the receiver reconnects */
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Bursts of numbered records on one connection until it closes; false when the deadline passed
+ * or the connection broke. */
+static void send_bursts(struct producer *pr, int fd) {
+    static __thread char buf[2100 * 32];
+    int bursts = 1 + (int)(rng(&pr->seed) % 40); /* then close: a new connection follows */
+    for (int b = 0; b < bursts && now_s() < pr->deadline; b++) {
+        uint32_t lines = 1 + (uint32_t)(rng(&pr->seed) % 2000);
+        size_t len = 0;
+        for (uint32_t i = 0; i < lines; i++)
+            len += (size_t)snprintf(buf + len, sizeof(buf) - len, "p%d %" PRIu64 "\n", pr->id,
+                                    pr->sent + i);
+        if (!send_all(fd, buf, len))
+            break;
+        pr->sent += lines;
+        if (rng(&pr->seed) % 4 == 0)
+            sleep_ms((long)(rng(&pr->seed) % 20)); /* a pause */
+    }
+}
+
+/* --listen: connect to spate, send, close, again. */
+static void *client_main(void *arg) {
+    struct producer *pr = arg;
+    while (now_s() < pr->deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof(a));
+        a.sin_family = AF_INET;
+        a.sin_port = htons(listen_port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            if (fd >= 0)
+                close(fd);
+            sleep_ms(5);
+            continue;
         }
+        pr->connections++;
+        send_bursts(pr, fd);
         close(fd);
     }
     return NULL;
@@ -168,12 +205,12 @@ static int listen_any(uint16_t *port) {
 
 static int usage(void) {
     fprintf(stderr, "usage: spate-stress [--producers N] [--seconds S] [--workers W] "
-                    "[--interval MS] [--seed X]\n");
+                    "[--interval MS] [--seed X] [--listen 1]\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
-    int producers = 4, seconds = 5, workers = 2, interval = 50;
+    int producers = 4, seconds = 5, workers = 2, interval = 50, listen_mode = 0;
     uint64_t seed = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--producers") == 0)
@@ -186,6 +223,8 @@ int main(int argc, char **argv) {
             interval = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--seed") == 0)
             seed = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--listen") == 0)
+            listen_mode = atoi(argv[i + 1]);
         else
             return usage();
     }
@@ -200,8 +239,8 @@ int main(int argc, char **argv) {
         seen.count[p] = calloc(seen.cap, 1);
         pr[p].id = p;
         pr[p].seed = seed * 1000003u + (uint64_t)p;
-        pr[p].listen_fd = listen_any(&pr[p].port);
-        if (seen.count[p] == NULL || pr[p].listen_fd < 0) {
+        pr[p].listen_fd = listen_mode ? -1 : listen_any(&pr[p].port);
+        if (seen.count[p] == NULL || (!listen_mode && pr[p].listen_fd < 0)) {
             fprintf(stderr, "spate-stress: set-up failed: %s\n", strerror(errno));
             return 1;
         }
@@ -228,26 +267,31 @@ int main(int argc, char **argv) {
     so.reconnect_min_ms = 2;
     so.reconnect_max_ms = 20;
     spate_dstream *streams[MAX_PRODUCERS];
-    for (int p = 0; p < producers; p++) {
-        streams[p] = spate_context_socket_text_stream(ctx, "127.0.0.1", pr[p].port, &so, &err);
+    int nstreams = listen_mode ? 1 : producers;
+    so.max_connections = (uint32_t)producers * 2;
+    for (int p = 0; p < nstreams; p++) {
+        streams[p] =
+            listen_mode ? spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err)
+                        : spate_context_socket_text_stream(ctx, "127.0.0.1", pr[p].port, &so, &err);
         if (streams[p] == NULL)
             goto fail;
     }
-    spate_dstream *all = spate_dstream_union(streams, (uint32_t)producers, &err);
+    spate_dstream *all = spate_dstream_union(streams, (uint32_t)nstreams, &err);
     if (all == NULL || spate_dstream_foreach_batch(all, sink, &seen, &err) != SPATE_OK)
         goto fail;
     if (spate_context_start(ctx, &err) != SPATE_OK)
         goto fail;
+    listen_port = listen_mode ? spate_input_port(streams[0]) : 0;
 
     double t0 = now_s();
     for (int p = 0; p < producers; p++) {
         pr[p].deadline = t0 + seconds;
-        pthread_create(&pr[p].thread, NULL, producer_main, &pr[p]);
+        pthread_create(&pr[p].thread, NULL, listen_mode ? client_main : producer_main, &pr[p]);
     }
     for (int p = 0; p < producers; p++) {
         /* Unblock an accept() waiting past the deadline. */
         while (pthread_tryjoin_np(pr[p].thread, NULL) != 0) {
-            if (now_s() > pr[p].deadline + 0.5)
+            if (now_s() > pr[p].deadline + 0.5 && !listen_mode)
                 shutdown(pr[p].listen_fd, SHUT_RDWR);
             sleep_ms(20);
         }
@@ -278,11 +322,11 @@ int main(int argc, char **argv) {
         }
     }
     uint64_t malformed = 0, reconnects = 0;
-    for (int p = 0; p < producers; p++) {
+    for (int p = 0; p < nstreams; p++) {
         struct spate_input_stats st;
         if (spate_input_stats(streams[p], &st, &err) == SPATE_OK) {
             malformed += st.malformed;
-            reconnects += st.reconnects;
+            reconnects += listen_mode ? st.accepted - (uint64_t)producers : st.reconnects;
         }
     }
     spate_context_destroy(ctx);
@@ -297,7 +341,8 @@ int main(int argc, char **argv) {
            beyond + atomic_load(&seen.bad_lines), ok ? "exactly once" : "MISMATCH");
     for (int p = 0; p < producers; p++) {
         free(seen.count[p]);
-        close(pr[p].listen_fd);
+        if (pr[p].listen_fd >= 0)
+            close(pr[p].listen_fd);
     }
     return ok ? 0 : 1;
 fail:
