@@ -14,6 +14,7 @@
 #include "io/receiver_files.h"
 #include "io/receiver_generator.h"
 #include "io/receiver_listen.h"
+#include "io/receiver_udp.h"
 #include "io/receiver_socket.h"
 #include "io/ring.h"
 
@@ -87,8 +88,45 @@ spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char
     return ds;
 }
 
+spate_dstream *spate_context_udp_stream(spate_context *ctx, const char *host, uint16_t port,
+                                        const struct spate_socket_opts *opts,
+                                        struct spate_error *err) {
+    if (ctx == NULL || host == NULL || strlen(host) >= sizeof(((struct sp_input *)0)->host)) {
+        sp_error_set(err, EINVAL, "udp_stream: a context and a host are needed");
+        return NULL;
+    }
+    if (sp_context_check_definable(ctx, "udp_stream", err) != SPATE_OK)
+        return NULL;
+    struct spate_socket_opts o;
+    spate_socket_opts_init(&o);
+    o.max_line_bytes = 64u << 10; /* a datagram is at most this */
+    o.ring_bytes = 16u << 20;
+    if (opts != NULL)
+        o = *opts;
+    if (o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
+        sp_error_set(err, EINVAL, "udp_stream: the ring must hold two lines");
+        return NULL;
+    }
+    spate_dstream *ds = sp_dstream_new(ctx, SP_NODE_SOCKET, NULL, err); /* a text ring input */
+    if (ds == NULL)
+        return NULL;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    struct sp_input *in = NULL;
+    if (sp_schema_set(&ds->schema, cols, 1, err) != SPATE_OK ||
+        (in = input_new(ds, SP_INPUT_UDP, err)) == NULL) {
+        sp_mem_free(SP_MEM_DEFAULT_ARENA, ds, sizeof(*ds));
+        return NULL;
+    }
+    snprintf(in->host, sizeof(in->host), "%s", host);
+    in->port = port;
+    in->sopts = o;
+    sp_context_add_node(ctx, ds);
+    return ds;
+}
+
 uint16_t spate_input_port(const spate_dstream *input) {
-    if (input == NULL || input->input == NULL || input->input->kind != SP_INPUT_LISTEN)
+    if (input == NULL || input->input == NULL ||
+        (input->input->kind != SP_INPUT_LISTEN && input->input->kind != SP_INPUT_UDP))
         return 0;
     struct sp_input *in = input->input;
     pthread_mutex_lock(&in->mu);
@@ -509,6 +547,15 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
         out->reconnects = c > 0 ? c - 1 : 0;
         out->blocked_ns = atomic_load_explicit(&st->blocked_ns, memory_order_relaxed);
         out->bytes = atomic_load_explicit(&st->bytes, memory_order_relaxed);
+    } else if (in->udp != NULL) {
+        const struct sp_udp_receiver_stats *us = sp_udp_receiver_stats(in->udp);
+        out->bytes = atomic_load(&us->bytes);
+        out->malformed = atomic_load(&us->malformed);
+        out->blocked_ns = atomic_load(&us->blocked_ns);
+        out->datagrams = atomic_load(&us->datagrams);
+    } else if (in->kind == SP_INPUT_UDP) {
+        out->bytes = in->rx_bytes;
+        out->datagrams = in->datagrams;
     } else if (in->lsn != NULL) {
         const struct sp_listen_receiver_stats *ls = sp_listen_receiver_stats(in->lsn);
         out->bytes = atomic_load(&ls->bytes);
@@ -607,6 +654,31 @@ static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
     return SPATE_OK;
 }
 
+static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
+    uint32_t count = 1;
+    while (count < in->sopts.recv_buffers && count < 32768)
+        count <<= 1;
+    struct sp_udp_receiver_opts uo = {in->host, in->port, in->sopts.max_line_bytes,
+                                      in->sopts.ring_bytes, count};
+    char msg[SPATE_ERROR_MESSAGE_SIZE];
+    msg[0] = '\0';
+    struct sp_udp_receiver *r = NULL;
+    int rc = sp_udp_receiver_create(&uo, &r, msg, sizeof(msg));
+    if (rc == 0) {
+        in->ring = sp_udp_receiver_ring(r);
+        in->sealed = sp_ring_tail(in->ring);
+        pthread_mutex_lock(&in->mu);
+        in->udp = r;
+        in->bound_port = sp_udp_receiver_port(r);
+        pthread_mutex_unlock(&in->mu);
+        rc = sp_udp_receiver_start(r, msg, sizeof(msg));
+    }
+    if (rc != 0)
+        return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO, "udp_stream %s:%u cannot start: %s",
+                            in->host, in->port, msg[0] ? msg : strerror(-rc));
+    return SPATE_OK;
+}
+
 static spate_status start_files(struct sp_input *in, struct spate_error *err) {
     struct sp_file_receiver_opts fo = {in->dir, in->fopts.include_existing, in->fopts.ring_bytes,
                                        in->fopts.max_line_bytes};
@@ -636,6 +708,8 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
         return start_files(in, err);
     if (in->kind == SP_INPUT_LISTEN)
         return start_listen(in, err);
+    if (in->kind == SP_INPUT_UDP)
+        return start_udp(in, err);
     if (in->receiver) {
         struct spate_error e;
         e.message[0] = '\0';
@@ -699,6 +773,8 @@ void sp_input_stop(struct sp_input *in) {
         sp_file_receiver_stop(in->files);
     if (in->kind == SP_INPUT_LISTEN && in->lsn != NULL)
         sp_listen_receiver_stop(in->lsn);
+    if (in->kind == SP_INPUT_UDP && in->udp != NULL)
+        sp_udp_receiver_stop(in->udp);
 }
 
 static void keep_rx_stats(struct sp_input *in) {
@@ -725,6 +801,19 @@ void sp_input_destroy(struct sp_input *in) {
         in->ring = NULL;
         pthread_mutex_unlock(&in->mu);
         sp_gen_receiver_destroy(g);
+    }
+    if (in->udp != NULL) {
+        const struct sp_udp_receiver_stats *us = sp_udp_receiver_stats(in->udp);
+        pthread_mutex_lock(&in->mu);
+        in->datagrams = atomic_load(&us->datagrams);
+        in->rx_bytes = atomic_load(&us->bytes);
+        in->rx_malformed = atomic_load(&us->malformed);
+        in->rx_blocked_ns = atomic_load(&us->blocked_ns);
+        struct sp_udp_receiver *u = in->udp;
+        in->udp = NULL;
+        in->ring = NULL;
+        pthread_mutex_unlock(&in->mu);
+        sp_udp_receiver_destroy(u);
     }
     if (in->lsn != NULL) {
         const struct sp_listen_receiver_stats *ls = sp_listen_receiver_stats(in->lsn);

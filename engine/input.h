@@ -20,6 +20,7 @@ struct sp_socket_receiver;
 struct sp_gen_receiver;
 struct sp_file_receiver;
 struct sp_listen_receiver;
+struct sp_udp_receiver;
 struct spate_dstream;
 struct sp_input;
 
@@ -33,7 +34,8 @@ enum sp_input_kind {
     SP_INPUT_QUEUE,
     SP_INPUT_GENERATOR,
     SP_INPUT_FILES,
-    SP_INPUT_LISTEN
+    SP_INPUT_LISTEN,
+    SP_INPUT_UDP
 };
 
 struct sp_queue_item {
@@ -59,7 +61,9 @@ struct sp_input {
     /* listen (host, port and sopts above) */
     struct sp_listen_receiver *lsn; /* from start to destroy */
     uint16_t bound_port;
-    uint64_t accepted; /* kept after the receiver is gone */
+    uint64_t accepted;           /* kept after the receiver is gone */
+    struct sp_udp_receiver *udp; /* udp (host, port and sopts above), from start to destroy */
+    uint64_t datagrams;
     /* files */
     char dir[4096];
     struct spate_file_stream_opts fopts;

@@ -54,15 +54,30 @@ SPATE_API spate_dstream *spate_context_socket_text_stream(spate_context *ctx, co
  * io_uring thread: multishot accept, a multishot recv per connection, one
  * provided buffer ring. opts as for socket_text_stream (the reconnect
  * settings unused); at most max_connections are received at once (default
- * 256); more wait, unread but not lost, for a free slot. Binding happens at start (EIO from start: address in use...).
- * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
+ * 256); more wait, unread but not lost, for a free slot. Binding happens at start (EIO from start:
+ * address in use...). Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM.
  */
 SPATE_API spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char *host,
                                                             uint16_t port,
                                                             const struct spate_socket_opts *opts,
                                                             struct spate_error *err);
 
-/* The port a listen stream is bound to (after start), else 0. */
+/*
+ * A UDP stream: bind host:port (0: a free port, see spate_input_port) and
+ * make one record (column "value", string) per line of every datagram; a
+ * datagram's last line without '\n' ends with it (so one datagram can be one
+ * record). One io_uring thread, a multishot recv with 64 KiB provided
+ * buffers (a datagram never splits). UDP has no flow control: what overflows
+ * the socket's receive buffer while the ring is full is lost, as with any UDP
+ * reader. opts: max_line_bytes and ring_bytes, recv_buffers (a power of two).
+ * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM; binding errors come from start (EIO).
+ */
+SPATE_API spate_dstream *spate_context_udp_stream(spate_context *ctx, const char *host,
+                                                  uint16_t port,
+                                                  const struct spate_socket_opts *opts,
+                                                  struct spate_error *err);
+
+/* The port a listen or UDP stream is bound to (after start), else 0. */
 SPATE_API uint16_t spate_input_port(const spate_dstream *input);
 
 /*
@@ -158,6 +173,7 @@ struct spate_input_stats {
     uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
     uint64_t files;      /* text_file_stream: files read */
     uint64_t accepted;   /* socket_listen_stream: connections accepted */
+    uint64_t datagrams;  /* udp_stream: datagrams received */
 };
 
 /* ---- Receivers the program writes (Spark's custom Receiver) ---- */

@@ -1,0 +1,357 @@
+/*
+ * io/receiver_udp.c - datagrams of lines on io_uring (see receiver_udp.h).
+ *
+ * Invariants: a provided buffer returns to the ring once its datagram was
+ * framed; every published ring position is a line boundary; all memory
+ * comes from mmap (io/ never uses the C heap).
+ */
+#include "io/receiver_udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <liburing.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/framing.h"
+#include "io/ring.h"
+
+#define RU_BGID 11
+#define RU_BUF (64u << 10) /* the largest datagram fits */
+#define RU_POLL_MS 20
+#define RU_REAP_TRIES 50
+
+struct sp_udp_receiver {
+    struct sp_udp_receiver_stats stats;
+    _Atomic bool stop;
+    struct sp_udp_receiver_opts o;
+    int fd;
+    uint16_t port;
+    struct sp_ring *ring;
+    char *bufs;
+    size_t bufs_map;
+    struct io_uring_buf_ring *br;
+    size_t br_map;
+    char *carry;
+    struct sp_line_framer framer;
+    pthread_t thread;
+    bool started, joined;
+    sem_t ready;
+    int init_rc;
+    char init_msg[256];
+    struct io_uring uring;
+    bool armed;
+    uint32_t pending, pending_lines;
+};
+
+static void *map_anon(size_t len) {
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static bool stopping(const struct sp_udp_receiver *r) {
+    return atomic_load_explicit(&r->stop, memory_order_relaxed);
+}
+
+static void publish(struct sp_udp_receiver *r) {
+    if (r->pending == 0)
+        return;
+    atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
+    sp_ring_publish(r->ring, r->pending);
+    r->pending = 0;
+    r->pending_lines = 0;
+}
+
+static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen,
+                uint32_t lines) {
+    struct sp_udp_receiver *r = user;
+    uint32_t need = (uint32_t)(alen + blen);
+    if (sp_ring_free_space(r->ring) - r->pending < need) {
+        publish(r);
+        uint64_t t0 = now_ns();
+        long backoff = 20000;
+        while (sp_ring_free_space(r->ring) < need) {
+            if (stopping(r)) {
+                atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
+                return -ECANCELED;
+            }
+            struct timespec ts = {0, backoff};
+            nanosleep(&ts, NULL);
+            backoff = backoff < 1000000 ? backoff * 2 : backoff;
+        }
+        atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
+    }
+    char *dst = sp_ring_write_ptr(r->ring) + r->pending;
+    if (alen > 0)
+        memcpy(dst, a, alen);
+    memcpy(dst + alen, b, blen);
+    r->pending += need;
+    r->pending_lines += lines;
+    return 0;
+}
+
+static void recycle(struct sp_udp_receiver *r, unsigned bid) {
+    io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RU_BUF, RU_BUF, (unsigned short)bid,
+                          io_uring_buf_ring_mask(r->o.buf_count), 0);
+    io_uring_buf_ring_advance(r->br, 1);
+}
+
+static bool arm(struct sp_udp_receiver *r) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    if (sqe == NULL)
+        return false;
+    io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RU_BGID;
+    io_uring_sqe_set_data64(sqe, 1);
+    r->armed = true;
+    return true;
+}
+
+static void run(struct sp_udp_receiver *r) {
+    struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = RU_POLL_MS * 1000000L};
+    arm(r);
+    while (!stopping(r)) {
+        struct io_uring_cqe *cqe;
+        int ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
+        if (ret == -ETIME || ret == -EINTR || ret == -EBUSY) {
+            if (!r->armed)
+                arm(r);
+            continue;
+        }
+        if (ret < 0)
+            break;
+        unsigned head, n = 0;
+        bool cancelled = false;
+        io_uring_for_each_cqe(&r->uring, head, cqe) {
+            n++;
+            if (cqe->user_data != 1)
+                continue;
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+                if (cqe->res > 0 && !cancelled) {
+                    atomic_fetch_add_explicit(&r->stats.bytes, (uint64_t)cqe->res,
+                                              memory_order_relaxed);
+                    atomic_fetch_add_explicit(&r->stats.datagrams, 1, memory_order_relaxed);
+                    /* One datagram, lines whole: its last line ends with it. */
+                    int rc = sp_framer_consume(&r->framer, r->bufs + (size_t)bid * RU_BUF,
+                                               (size_t)cqe->res);
+                    if (rc == 0)
+                        rc = sp_framer_finish(&r->framer);
+                    cancelled = rc != 0;
+                }
+                recycle(r, bid);
+            }
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                r->armed = false;
+        }
+        io_uring_cq_advance(&r->uring, n);
+        publish(r);
+        if (!r->armed && !stopping(r))
+            arm(r);
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    if (sqe != NULL && r->armed) {
+        io_uring_prep_cancel64(sqe, 1, 0);
+        io_uring_sqe_set_data64(sqe, 2);
+        io_uring_submit(&r->uring);
+    }
+    for (int empty = 0; r->armed && empty < RU_REAP_TRIES;) {
+        struct io_uring_cqe *cqe;
+        int ret = io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts);
+        if (ret == -ETIME || ret == -EINTR) {
+            empty++;
+            continue;
+        }
+        if (ret < 0)
+            break;
+        if (cqe->user_data == 1) {
+            if (cqe->flags & IORING_CQE_F_BUFFER)
+                recycle(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+            if (!(cqe->flags & IORING_CQE_F_MORE))
+                r->armed = false;
+        }
+        io_uring_cqe_seen(&r->uring, cqe);
+    }
+    publish(r);
+}
+
+static void *ru_main(void *arg) {
+    struct sp_udp_receiver *r = arg;
+    pthread_setname_np(pthread_self(), "spate-udp");
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
+              IORING_SETUP_CLAMP;
+    p.cq_entries = 4 * r->o.buf_count + 64;
+    int rc = io_uring_queue_init_params(8, &r->uring, &p);
+    if (rc == -EINVAL) {
+        memset(&p, 0, sizeof(p));
+        p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        p.cq_entries = 4 * r->o.buf_count + 64;
+        rc = io_uring_queue_init_params(8, &r->uring, &p);
+    }
+    if (rc == 0) {
+        io_uring_buf_ring_init(r->br);
+        for (uint32_t bid = 0; bid < r->o.buf_count; bid++)
+            io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RU_BUF, RU_BUF,
+                                  (unsigned short)bid, io_uring_buf_ring_mask(r->o.buf_count),
+                                  (int)bid);
+        io_uring_buf_ring_advance(r->br, (int)r->o.buf_count);
+        struct io_uring_buf_reg reg;
+        memset(&reg, 0, sizeof(reg));
+        reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+        reg.ring_entries = r->o.buf_count;
+        reg.bgid = RU_BGID;
+        rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+        if (rc < 0)
+            io_uring_queue_exit(&r->uring);
+    }
+    if (rc < 0)
+        snprintf(r->init_msg, sizeof(r->init_msg), "io_uring unavailable: %s", strerror(-rc));
+    r->init_rc = rc;
+    sem_post(&r->ready);
+    if (rc < 0)
+        return NULL;
+    run(r);
+    io_uring_unregister_buf_ring(&r->uring, RU_BGID);
+    io_uring_queue_exit(&r->uring);
+    return NULL;
+}
+
+int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_udp_receiver **out,
+                           char *errbuf, size_t errlen) {
+    *out = NULL;
+    struct sp_udp_receiver_opts o = *opts;
+    o.max_line = o.max_line ? o.max_line : RU_BUF;
+    o.ring_bytes = o.ring_bytes ? o.ring_bytes : 16u << 20;
+    o.buf_count = o.buf_count ? o.buf_count : 64;
+    if ((o.buf_count & (o.buf_count - 1)) != 0 || o.buf_count > 32768 ||
+        o.ring_bytes < 2 * (o.max_line + 1)) {
+        snprintf(errbuf, errlen, "udp_stream: a power of two of buffers, a ring of two lines");
+        return -EINVAL;
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", o.port);
+    int gai = getaddrinfo(o.host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(errbuf, errlen, "cannot resolve '%s': %s", o.host ? o.host : "",
+                 gai_strerror(gai));
+        return -EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int rcvbuf = 8 << 20;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        int e = errno;
+        snprintf(errbuf, errlen, "cannot bind %s:%u: %s", o.host ? o.host : "", o.port,
+                 strerror(e));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof(sa);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    struct sp_udp_receiver *r = map_anon(sizeof(*r));
+    if (r == NULL) {
+        close(fd);
+        snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    r->o = o;
+    r->fd = fd;
+    r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                             : ((struct sockaddr_in *)&sa)->sin_port);
+    r->bufs_map = (size_t)RU_BUF * o.buf_count;
+    r->br_map = sizeof(struct io_uring_buf) * o.buf_count;
+    r->bufs = map_anon(r->bufs_map);
+    r->br = map_anon(r->br_map);
+    r->carry = map_anon((size_t)o.max_line + 1);
+    if (r->bufs == NULL || r->br == NULL || r->carry == NULL ||
+        sp_ring_create(o.ring_bytes, &r->ring) != 0) {
+        sp_udp_receiver_destroy(r);
+        snprintf(errbuf, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    sp_framer_init(&r->framer, r->carry, o.max_line, &r->stats.malformed, emit, r);
+    sem_init(&r->ready, 0, 0);
+    *out = r;
+    return 0;
+}
+
+int sp_udp_receiver_start(struct sp_udp_receiver *r, char *errbuf, size_t errlen) {
+    int e = pthread_create(&r->thread, NULL, ru_main, r);
+    if (e != 0) {
+        snprintf(errbuf, errlen, "cannot start a thread: %s", strerror(e));
+        return -e;
+    }
+    r->started = true;
+    while (sem_wait(&r->ready) != 0 && errno == EINTR) {
+    }
+    if (r->init_rc < 0) {
+        pthread_join(r->thread, NULL);
+        r->joined = true;
+        snprintf(errbuf, errlen, "%s", r->init_msg);
+        return r->init_rc;
+    }
+    return 0;
+}
+
+void sp_udp_receiver_stop(struct sp_udp_receiver *r) {
+    if (r == NULL || !r->started || r->joined)
+        return;
+    atomic_store(&r->stop, true);
+    pthread_join(r->thread, NULL);
+    r->joined = true;
+}
+
+void sp_udp_receiver_destroy(struct sp_udp_receiver *r) {
+    if (r == NULL)
+        return;
+    sp_udp_receiver_stop(r);
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->ring != NULL)
+        sp_ring_destroy(r->ring);
+    if (r->bufs != NULL)
+        munmap(r->bufs, r->bufs_map);
+    if (r->br != NULL)
+        munmap(r->br, r->br_map);
+    if (r->carry != NULL)
+        munmap(r->carry, (size_t)r->o.max_line + 1);
+    sem_destroy(&r->ready);
+    munmap(r, sizeof(*r));
+}
+
+uint16_t sp_udp_receiver_port(const struct sp_udp_receiver *r) {
+    return r->port;
+}
+
+struct sp_ring *sp_udp_receiver_ring(struct sp_udp_receiver *r) {
+    return r->ring;
+}
+
+const struct sp_udp_receiver_stats *sp_udp_receiver_stats(const struct sp_udp_receiver *r) {
+    return &r->stats;
+}
