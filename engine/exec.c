@@ -1358,27 +1358,65 @@ static bool itab_emit(const struct sp_itab *t, struct sp_region *rg, struct spat
  * SUM partials both add up), or with one worker its table as it is, then emitted. */
 static void merge_itab(struct chain_run *cr, struct sp_wstate *ws, uint32_t r) {
     struct sp_exec *ex = cr->ex;
-    const struct sp_itab *single = &ex->ws[0].itab[r];
-    struct sp_itab final;
-    if (ex->nworkers > 1) {
-        uint32_t hint = 0;
-        for (uint32_t w = 0; w < ex->nworkers; w++)
-            hint += ex->ws[w].itab[r].n;
-        if (!itab_init(&final, &ws->batch, hint))
+    if (ex->nworkers == 1) { /* nothing to merge: the table as it is */
+        if (!itab_emit(&ex->ws[0].itab[r], &ws->batch, cr->out, r))
             goto oom;
-        for (uint32_t w = 0; w < ex->nworkers; w++) {
-            const struct sp_itab *t = &ex->ws[w].itab[r];
-            for (uint32_t s = 0; t->n > 0 && s <= t->mask; s++)
-                if (t->slots[s].key != SP_ITAB_EMPTY &&
-                    !itab_add(&final, &ws->batch, t->slots[s].key, (uint64_t)t->slots[s].val))
-                    goto oom;
-            if (t->has_min && !itab_add(&final, &ws->batch, INT64_MIN, (uint64_t)t->min_val))
-                goto oom;
-        }
-        single = &final;
-    }
-    if (itab_emit(single, &ws->batch, cr->out, r))
         return;
+    }
+    /* Merged in a generic table (dense entries: the output walks them in order), the keys
+     * hashed again a chunk at a time. */
+    uint32_t hint = 0;
+    for (uint32_t w = 0; w < ex->nworkers; w++)
+        hint += ex->ws[w].itab[r].n + ex->ws[w].itab[r].has_min;
+    if (hint == 0)
+        return;
+    struct sp_agg_table final;
+    if (sp_agg_table_init(&final, &ws->batch, hint) != SPATE_OK)
+        goto oom;
+    int64_t *keys = ws->gacc, *vals = ws->gval; /* scratch of SPATE_CHUNK_ROWS */
+    for (uint32_t w = 0; w < ex->nworkers; w++) {
+        const struct sp_itab *t = &ex->ws[w].itab[r];
+        uint32_t m = 0;
+        for (uint32_t s = 0; s <= t->mask + 1; s++) {
+            bool last = s == t->mask + 1;
+            if (!last && t->n > 0 && t->slots[s].key != SP_ITAB_EMPTY) {
+                keys[m] = t->slots[s].key;
+                vals[m++] = t->slots[s].val;
+            }
+            if (last && t->has_min) {
+                keys[m] = INT64_MIN;
+                vals[m++] = t->min_val;
+            }
+            if (m < SPATE_CHUNK_ROWS && !last)
+                continue;
+            ex->k->hash_i64(keys, NULL, m, ws->hashes);
+            for (uint32_t j = 0; j < m; j++) {
+                bool fresh;
+                uint32_t idx =
+                    sp_agg_find_or_add_i64(&final, &ws->batch, ws->hashes[j], keys[j], &fresh);
+                if (idx == UINT32_MAX)
+                    goto oom;
+                struct sp_agg_entry *f = &final.entries[idx];
+                f->val.i = (int64_t)((uint64_t)f->val.i + (uint64_t)vals[j]); /* COUNT, SUM add */
+            }
+            m = 0;
+        }
+    }
+    for (uint32_t base = 0; base < final.n; base += SPATE_CHUNK_ROWS) {
+        uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, final.n - base);
+        struct sp_chunk *c = sp_chunk_new(&ws->batch, cr->out->schema);
+        if (c == NULL)
+            goto oom;
+        int64_t *k = sp_col_data(c, 0), *v = sp_col_data(c, 1);
+        for (uint32_t i = 0; i < rows; i++) {
+            k[i] = final.entries[base + i].key.i;
+            v[i] = final.entries[base + i].val.i;
+        }
+        c->view.rows = rows;
+        if (sp_part_append(&ws->batch, &cr->out->parts[r], c) != SPATE_OK)
+            goto oom;
+    }
+    return;
 oom:
     record_error(ex, ENOMEM, "out of memory merging reduce_by_key partials");
 }
@@ -1663,10 +1701,15 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
     cr.sink = SINK_AGG;
     set_agg_spec(&cr, ro, &ds->schema);
-    cr.itab = !cr.spec.key_is_string && cr.spec.fn == NULL && !cr.spec.value_is_f64 &&
-              (cr.spec.agg == SPATE_AGG_COUNT || cr.spec.agg == SPATE_AGG_SUM);
+    /* COUNT or SUM of i64 by i64 key: past SP_AGG_SCATTER_KEYS keys the rows are scattered
+     * and aggregated once; below, the flat tables pay off when rows repeat keys (their set-up
+     * and scan are per slot, so a batch of few rows a key, a window's small pane, keeps the
+     * generic tables). */
+    bool flat = !cr.spec.key_is_string && cr.spec.fn == NULL && !cr.spec.value_is_f64 &&
+                (cr.spec.agg == SPATE_AGG_COUNT || cr.spec.agg == SPATE_AGG_SUM);
     cr.node_id = ds->id;
-    cr.scatter = cr.itab && ex->agg_keys[ds->id] >= SP_AGG_SCATTER_KEYS;
+    cr.scatter = flat && ex->agg_keys[ds->id] >= SP_AGG_SCATTER_KEYS;
+    cr.itab = flat && (cr.scatter || cr.src->rows >= 8 * ex->agg_keys[ds->id]);
     for (uint32_t w = 0; cr.scatter && w < ex->nworkers; w++)
         memset(ex->ws[w].kvbuf, 0, sizeof(ex->ws[w].kvbuf));
     ex->agg_scatter = cr.scatter;
