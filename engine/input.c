@@ -633,7 +633,8 @@ static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
                                          in->sopts.max_line_bytes,
                                          in->sopts.ring_bytes,
                                          in->sopts.recv_buffer_bytes,
-                                         count};
+                                         count,
+                                         in->sopts.max_records_per_second};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_listen_receiver *r = NULL;
@@ -658,8 +659,12 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
     uint32_t count = 1;
     while (count < in->sopts.recv_buffers && count < 32768)
         count <<= 1;
-    struct sp_udp_receiver_opts uo = {in->host, in->port, in->sopts.max_line_bytes,
-                                      in->sopts.ring_bytes, count};
+    struct sp_udp_receiver_opts uo = {in->host,
+                                      in->port,
+                                      in->sopts.max_line_bytes,
+                                      in->sopts.ring_bytes,
+                                      count,
+                                      in->sopts.max_records_per_second};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_udp_receiver *r = NULL;
@@ -681,7 +686,7 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
 
 static spate_status start_files(struct sp_input *in, struct spate_error *err) {
     struct sp_file_receiver_opts fo = {in->dir, in->fopts.include_existing, in->fopts.ring_bytes,
-                                       in->fopts.max_line_bytes};
+                                       in->fopts.max_line_bytes, in->fopts.max_records_per_second};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_file_receiver *r = NULL;
@@ -736,6 +741,7 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     ro.reconnect_min_ms = in->sopts.reconnect_min_ms;
     ro.reconnect_max_ms = in->sopts.reconnect_max_ms;
     ro.quiet = in->sopts.quiet;
+    ro.max_records_per_second = in->sopts.max_records_per_second;
     ro.name = ctx_name;
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';

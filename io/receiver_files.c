@@ -32,6 +32,7 @@
 #include <xxhash.h>
 
 #include "io/framing.h"
+#include "io/rate.h"
 #include "io/ring.h"
 
 #define RF_READ (1u << 20)         /* bytes per read */
@@ -52,7 +53,8 @@ struct sp_file_receiver {
     char *carry;
     struct sp_line_framer framer;
     uint32_t pending, pending_lines; /* written, not yet published */
-    uint64_t *names;                 /* set of name hashes (0 = empty) */
+    struct sp_rate rate;
+    uint64_t *names; /* set of name hashes (0 = empty) */
     uint32_t names_cap, names_n;
     struct io_uring uring;
     bool uring_ready;
@@ -80,6 +82,7 @@ static bool stopping(const struct sp_file_receiver *r) {
 static void publish(struct sp_file_receiver *r) {
     if (r->pending == 0)
         return;
+    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
     atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
     sp_ring_publish(r->ring, r->pending);
     r->pending = 0;
@@ -320,6 +323,7 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
     r->ifd = -1;
     snprintf(r->dir, sizeof(r->dir), "%s", opts->dir);
     r->include_existing = opts->include_existing;
+    sp_rate_init(&r->rate, opts->max_records_per_second);
     r->max_line = opts->max_line ? opts->max_line : RF_DEFAULT_MAX_LINE;
     uint32_t ring = opts->ring_bytes ? opts->ring_bytes : RF_DEFAULT_RING;
     if (ring < 2 * (r->max_line + 1))

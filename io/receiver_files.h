@@ -24,9 +24,10 @@ struct sp_file_receiver;
 
 struct sp_file_receiver_opts {
     const char *dir;
-    bool include_existing; /* also the files there at start, in name order */
-    uint32_t ring_bytes;   /* capacity of the line ring */
-    uint32_t max_line;     /* longer lines are malformed */
+    bool include_existing;           /* also the files there at start, in name order */
+    uint32_t ring_bytes;             /* capacity of the line ring */
+    uint32_t max_line;               /* longer lines are malformed */
+    uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
 };
 
 struct sp_file_receiver_stats {

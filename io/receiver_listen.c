@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "io/framing.h"
+#include "io/rate.h"
 #include "io/ring.h"
 
 #define RL_BGID 9
@@ -80,6 +81,7 @@ struct sp_listen_receiver {
     size_t waiting_map;
     uint32_t wait_head, wait_n;
     uint32_t pending, pending_lines;
+    struct sp_rate rate;
 };
 
 static void *map_anon(size_t len) {
@@ -107,6 +109,7 @@ static uint64_t ud(uint32_t tag, uint32_t slot, uint32_t gen) {
 static void publish(struct sp_listen_receiver *r) {
     if (r->pending == 0)
         return;
+    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
     atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
     sp_ring_publish(r->ring, r->pending);
     r->pending = 0;
@@ -486,6 +489,7 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     }
     r->o = o;
     r->lfd = lfd;
+    sp_rate_init(&r->rate, o.max_records_per_second);
     r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
     r->bufs_map = (size_t)o.buf_size * o.buf_count;

@@ -23,13 +23,14 @@ struct sp_ring;
 struct sp_listen_receiver;
 
 struct sp_listen_receiver_opts {
-    const char *host;    /* address to bind ("0.0.0.0", "127.0.0.1", "::") */
-    uint16_t port;       /* 0: any free port (read it with sp_listen_receiver_port) */
-    uint32_t max_conns;  /* connections received at a time (default 256); more wait */
-    uint32_t max_line;   /* longer lines are malformed (default 64 KiB) */
-    uint32_t ring_bytes; /* (default 4 MiB) */
-    uint32_t buf_size;   /* provided buffer bytes (default 64 KiB) */
-    uint32_t buf_count;  /* provided buffers, a power of two (default 64) */
+    const char *host;                /* address to bind ("0.0.0.0", "127.0.0.1", "::") */
+    uint16_t port;                   /* 0: any free port (read it with sp_listen_receiver_port) */
+    uint32_t max_conns;              /* connections received at a time (default 256); more wait */
+    uint32_t max_line;               /* longer lines are malformed (default 64 KiB) */
+    uint32_t ring_bytes;             /* (default 4 MiB) */
+    uint32_t buf_size;               /* provided buffer bytes (default 64 KiB) */
+    uint32_t buf_count;              /* provided buffers, a power of two (default 64) */
+    uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
 };
 
 struct sp_listen_receiver_stats {

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "io/framing.h"
+#include "io/rate.h"
 #include "io/ring.h"
 
 /* ---- Tunables and defaults (used when an option is 0) ---- */
@@ -113,6 +114,7 @@ struct sp_socket_receiver {
     uint32_t pending;             /* bytes written to the ring, not yet published */
     uint32_t avail;               /* cached free space beyond pending */
     uint64_t pending_lines;       /* lines inside pending */
+    struct sp_rate rate;          /* the optional rate limit */
 };
 
 /* ---- Small helpers ---- */
@@ -208,6 +210,7 @@ static void *map_anon(size_t len) {
 static void publish_pending(struct sp_socket_receiver *rx) {
     if (rx->pending == 0)
         return;
+    sp_rate_take(&rx->rate, rx->pending_lines, &rx->stop, &rx->stats.blocked_ns);
     /* Count first: a consumer that sees the lines also sees them counted. */
     stat_add(&rx->stats.lines, rx->pending_lines);
     sp_ring_publish(rx->ring, rx->pending);
@@ -739,6 +742,7 @@ int sp_socket_receiver_create(const struct sp_socket_receiver_opts *opts,
     atomic_init(&rx->stats.blocked_ns, 0);
 
     rc = apply_opts(rx, opts, errbuf, errlen);
+    sp_rate_init(&rx->rate, opts->max_records_per_second);
     if (rc != 0)
         goto fail;
     rc = resolve(rx, errbuf, errlen);

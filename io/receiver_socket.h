@@ -33,8 +33,9 @@ struct sp_socket_receiver_opts {
     uint32_t buf_count;  /* provided buffers (power of two) */
     uint32_t reconnect_min_ms;
     uint32_t reconnect_max_ms;
-    bool quiet;       /* no log lines on stderr */
-    const char *name; /* for log lines and the thread name */
+    bool quiet;                      /* no log lines on stderr */
+    const char *name;                /* for log lines and the thread name */
+    uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
 };
 
 /* Counters, written by the I/O thread, read by anyone (relaxed atomics). */

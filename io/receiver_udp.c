@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "io/framing.h"
+#include "io/rate.h"
 #include "io/ring.h"
 
 #define RU_BGID 11
@@ -49,6 +50,7 @@ struct sp_udp_receiver {
     struct io_uring uring;
     bool armed;
     uint32_t pending, pending_lines;
+    struct sp_rate rate;
 };
 
 static void *map_anon(size_t len) {
@@ -69,6 +71,7 @@ static bool stopping(const struct sp_udp_receiver *r) {
 static void publish(struct sp_udp_receiver *r) {
     if (r->pending == 0)
         return;
+    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
     atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
     sp_ring_publish(r->ring, r->pending);
     r->pending = 0;
@@ -281,6 +284,7 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     }
     r->o = o;
     r->fd = fd;
+    sp_rate_init(&r->rate, o.max_records_per_second);
     r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
     r->bufs_map = (size_t)RU_BUF * o.buf_count;

@@ -25,7 +25,8 @@ struct sp_udp_receiver_opts {
     uint16_t port; /* 0: any free port */
     uint32_t max_line;
     uint32_t ring_bytes;
-    uint32_t buf_count; /* 64 KiB buffers, a power of two (default 64) */
+    uint32_t buf_count;              /* 64 KiB buffers, a power of two (default 64) */
+    uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
 };
 
 struct sp_udp_receiver_stats {

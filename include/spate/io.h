@@ -20,12 +20,15 @@ struct spate_socket_opts {
     uint32_t max_line_bytes; /* longer lines are counted as malformed and skipped (default 1 MiB) */
     uint32_t ring_bytes;     /* bound of the receiver's ring (default 128 MiB, a power of two); a
                                 batch holds at most this much: size it for peak rate x interval */
-    uint32_t recv_buffer_bytes; /* size of each provided receive buffer (default 64 KiB) */
-    uint32_t recv_buffers;      /* number of provided receive buffers (default 64) */
-    uint32_t reconnect_min_ms;  /* first reconnect delay (default 10) */
-    uint32_t reconnect_max_ms;  /* reconnect delay cap (default 1000) */
-    bool quiet;                 /* do not log connects and reconnects to stderr */
-    uint32_t max_connections;   /* listen streams: open connections at once (default 256) */
+    uint32_t recv_buffer_bytes;      /* size of each provided receive buffer (default 64 KiB) */
+    uint32_t recv_buffers;           /* number of provided receive buffers (default 64) */
+    uint32_t reconnect_min_ms;       /* first reconnect delay (default 10) */
+    uint32_t reconnect_max_ms;       /* reconnect delay cap (default 1000) */
+    bool quiet;                      /* do not log connects and reconnects to stderr */
+    uint32_t max_connections;        /* listen streams: open connections at once (default 256) */
+    uint64_t max_records_per_second; /* rate limit of the receiver (Spark's
+                                        spark.streaming.receiver.maxRate); 0 = none. The
+                                        receiver thread waits: TCP senders are slowed down */
 };
 
 SPATE_API void spate_socket_opts_init(struct spate_socket_opts *opts);
@@ -144,9 +147,10 @@ SPATE_API spate_dstream *spate_context_generator_stream(spate_context *ctx,
 
 /* Options of text_file_stream; initialise with spate_file_stream_opts_init(). */
 struct spate_file_stream_opts {
-    bool include_existing;   /* also read the files already there at start (name order) */
-    uint32_t ring_bytes;     /* line ring capacity (default 64 MiB) */
-    uint32_t max_line_bytes; /* longer lines are malformed and skipped (default 1 MiB) */
+    bool include_existing;           /* also read the files already there at start (name order) */
+    uint32_t ring_bytes;             /* line ring capacity (default 64 MiB) */
+    uint32_t max_line_bytes;         /* longer lines are malformed and skipped (default 1 MiB) */
+    uint64_t max_records_per_second; /* rate limit of the reader; 0 = none */
 };
 
 SPATE_API void spate_file_stream_opts_init(struct spate_file_stream_opts *opts);

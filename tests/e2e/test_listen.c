@@ -171,6 +171,77 @@ static void many_producers(void **state) {
     assert_int_equal(st.malformed, 0);
 }
 
+static spate_status ignore(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)user;
+    (void)b;
+    (void)err;
+    return SPATE_OK;
+}
+
+/* A rate limit of 20,000 records/s: 30,000 lines take at least 0.4 s (the bucket holds a
+ * second's worth at most), and all of them arrive. */
+static void rate_limited(void **state) {
+    (void)state;
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 2;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = 20;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.max_records_per_second = 20000;
+    spate_dstream *in = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
+    assert_non_null(in);
+    static struct tracker none;
+    assert_int_equal(spate_dstream_foreach_batch(in, ignore, &none, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(spate_input_port(in));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    static char text[30000 * 8];
+    size_t len = 0;
+    for (int i = 0; i < 30000; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%d\n", i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t at = 0; at < len;) {
+        ssize_t w = send(fd, text + at, len - at, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        at += (size_t)w;
+    }
+    close(fd);
+    struct spate_input_stats st;
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
+        if (st.records >= 30000)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    assert_int_equal(spate_context_stop(ctx, true, true, &err), SPATE_OK);
+    assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
+    spate_context_destroy(ctx);
+    assert_int_equal(st.records, 30000);
+    /* The bucket is one second deep: at most 20,000 + 2,000 records pass unthrottled. */
+    if (!(secs >= 0.4 && secs < 10))
+        fail_msg("took %.3f s, blocked %.3f s, records %llu", secs, (double)st.blocked_ns * 1e-9,
+                 (unsigned long long)st.records);
+    assert_true(st.blocked_ns > 300000000ull); /* the receiver waited on its budget */
+}
+
 static void port_in_use(void **state) {
     (void)state;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -205,6 +276,7 @@ static void port_in_use(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(many_producers),
+        cmocka_unit_test(rate_limited),
         cmocka_unit_test(port_in_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
