@@ -845,12 +845,125 @@ static void ingest_tcp(const struct cfg *c) {
     free(text);
 }
 
+/* ---- ingest-files: a directory's files through text_file_stream, against cat ---- */
+
+static void ingest_files(const struct cfg *c) {
+    char dir[] = "/tmp/spate-bench-files-XXXXXX";
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "spate-bench: ingest-files: mkdtemp: %s\n", strerror(errno));
+        return;
+    }
+    enum { FILES = 8 };
+    uint64_t per = c->records / FILES, bytes = 0, lines = 0, seed = 17;
+    char *buf = malloc(1 << 20);
+    for (int f = 0; f < FILES; f++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/part-%02d.csv", dir, f);
+        FILE *fp = fopen(path, "w");
+        if (fp == NULL || buf == NULL) {
+            fprintf(stderr, "spate-bench: ingest-files: cannot write %s\n", path);
+            exit(1);
+        }
+        size_t at = 0;
+        for (uint64_t i = 0; i < per; i++) {
+            uint64_t x = rng_next(&seed);
+            at += (size_t)snprintf(buf + at, 64, "%" PRIu64 ",%" PRIu64 ".%02u,name%u\n",
+                                   x % 100000000, x % 10000, (unsigned)(x >> 40) % 100,
+                                   (unsigned)(x >> 50) % 1000);
+            if (at > (1 << 20) - 128) {
+                fwrite(buf, 1, at, fp);
+                bytes += at;
+                at = 0;
+            }
+        }
+        fwrite(buf, 1, at, fp);
+        bytes += at;
+        lines += per;
+        fclose(fp);
+    }
+    free(buf);
+    /* The baseline: cat of the same files (warm page cache, as for spate). */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cat %s/*.csv > /dev/null", dir);
+    if (system(cmd) != 0) { /* warm the cache */
+        fprintf(stderr, "spate-bench: ingest-files: cat failed\n");
+        exit(1);
+    }
+    double t0 = now_s();
+    int rc = system(cmd);
+    double cat_s = now_s() - t0;
+    (void)rc;
+    for (int parse = 0; parse <= 1; parse++) {
+        struct spate_error err;
+        struct spate_engine_opts eo;
+        spate_engine_opts_init(&eo);
+        eo.workers = c->workers;
+        eo.isa = c->isa;
+        spate_engine *engine;
+        if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
+            die("engine", &err);
+        used_workers = spate_engine_workers(engine);
+        const char *isa = spate_engine_isa(engine);
+        struct spate_context_opts co;
+        spate_context_opts_init(&co);
+        co.batch_interval_ms = 20;
+        spate_context *ctx;
+        if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
+            die("context", &err);
+        struct spate_file_stream_opts fo;
+        spate_file_stream_opts_init(&fo);
+        fo.include_existing = true;
+        fo.ring_bytes = 256u << 20;
+        spate_dstream *src = spate_context_text_file_stream(ctx, dir, &fo, &err);
+        spate_dstream *out = src;
+        if (parse && src != NULL) {
+            struct spate_column_def cols[] = {
+                {"id", SPATE_TYPE_I64}, {"value", SPATE_TYPE_F64}, {"name", SPATE_TYPE_STRING}};
+            out = spate_dstream_parse_csv(src, cols, 3, NULL, &err);
+        }
+        struct ingest_count ic = {0};
+        if (out == NULL || spate_dstream_foreach_batch(out, ingest_add, &ic, &err) != SPATE_OK)
+            die("ingest-files", &err);
+        t0 = now_s();
+        if (spate_context_start(ctx, &err) != SPATE_OK)
+            die("start", &err);
+        while (atomic_load(&ic.rows) < lines && now_s() - t0 < 120) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        double secs = now_s() - t0;
+        uint64_t got = atomic_load(&ic.rows);
+        if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
+            die("stop", &err);
+        spate_context_destroy(ctx);
+        const char *name = parse ? "ingest-files/parse-csv" : "ingest-files/lines";
+        if (c->json)
+            printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"records\":%" PRIu64
+                   ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"records_per_s\":%.0f,"
+                   "\"bytes_per_s\":%.0f,\"baseline\":\"cat of the same files\","
+                   "\"baseline_bytes_per_s\":%.0f,\"ratio\":%.2f,\"rss_bytes\":%" PRIu64
+                   ",\"check\":\"%s\"}\n",
+                   name, used_workers, isa, got, bytes, secs, (double)got / secs,
+                   (double)bytes / secs, (double)bytes / cat_s, cat_s / secs, peak_rss(),
+                   got == lines ? "ok" : "mismatch");
+        else
+            printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | cat %9.1f MB/s | "
+                   "ratio %5.2fx | check %s\n",
+                   name, used_workers, isa, (double)got / secs / 1e6, (double)bytes / secs / 1e6,
+                   (double)bytes / cat_s / 1e6, cat_s / secs, got == lines ? "ok" : "MISMATCH");
+        fflush(stdout);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "spate-bench: could not remove %s\n", dir);
+}
+
 static int usage(void) {
-    fprintf(
-        stderr,
-        "usage: spate-bench [wordcount|keyed-sum|window|ysb|latency|ingest-tcp|all] [--workers N] "
-        "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
-        "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
+    fprintf(stderr,
+            "usage: spate-bench "
+            "[wordcount|keyed-sum|window|ysb|latency|ingest-tcp|ingest-files|all] [--workers N] "
+            "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
+            "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
     return 2;
 }
 
@@ -920,9 +1033,12 @@ int main(int argc, char **argv) {
         latency(&c);
     if (all || strcmp(workload, "ingest-tcp") == 0)
         ingest_tcp(&c);
+    if (all || strcmp(workload, "ingest-files") == 0)
+        ingest_files(&c);
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
-        strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ysb") != 0)
+        strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&
+        strcmp(workload, "ysb") != 0)
         return usage();
     return 0;
 }
