@@ -65,7 +65,8 @@ spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char
         o = *opts;
     if (o.max_connections == 0)
         o.max_connections = 256;
-    if (o.max_connections > 65536 || o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
+    if (o.max_connections > 65536 || o.max_line_bytes > (1u << 30) ||
+        o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
         sp_error_set(err, EINVAL,
                      "socket_listen_stream: max_connections up to 65536, a ring of at least two "
                      "lines");
@@ -103,7 +104,7 @@ spate_dstream *spate_context_udp_stream(spate_context *ctx, const char *host, ui
     o.ring_bytes = 16u << 20;
     if (opts != NULL)
         o = *opts;
-    if (o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
+    if (o.max_line_bytes > (1u << 30) || o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
         sp_error_set(err, EINVAL, "udp_stream: the ring must hold two lines");
         return NULL;
     }
@@ -647,6 +648,13 @@ static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
         in->bound_port = sp_listen_receiver_port(r);
         pthread_mutex_unlock(&in->mu);
         rc = sp_listen_receiver_start(r, msg, sizeof(msg));
+        if (rc != 0) { /* let the port go now, not at destroy */
+            pthread_mutex_lock(&in->mu);
+            in->lsn = NULL;
+            in->ring = NULL;
+            pthread_mutex_unlock(&in->mu);
+            sp_listen_receiver_destroy(r);
+        }
     }
     if (rc != 0)
         return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO,
@@ -677,6 +685,13 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
         in->bound_port = sp_udp_receiver_port(r);
         pthread_mutex_unlock(&in->mu);
         rc = sp_udp_receiver_start(r, msg, sizeof(msg));
+        if (rc != 0) { /* let the port go now, not at destroy */
+            pthread_mutex_lock(&in->mu);
+            in->udp = NULL;
+            in->ring = NULL;
+            pthread_mutex_unlock(&in->mu);
+            sp_udp_receiver_destroy(r);
+        }
     }
     if (rc != 0)
         return sp_error_set(err, rc == -ENOMEM ? ENOMEM : EIO, "udp_stream %s:%u cannot start: %s",

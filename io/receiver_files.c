@@ -1,15 +1,13 @@
 /*
  * io/receiver_files.c - textFileStream on inotify and io_uring.
  *
- * One thread ("spate-files") owns an io_uring (SINGLE_ISSUER|DEFER_TASKRUN
- * where the kernel has them, plain otherwise) and the directory's inotify
- * descriptor, polled in short slices so stop is seen at once. A complete
- * file is opened and read front to back with io_uring reads of up to
- * RF_READ bytes into a staging buffer, cut into lines by an sp_line_framer
- * and copied into the sp_ring, published after every read; so every
- * published position is a line boundary and the batch clock can cut
- * anywhere. Names seen are kept as XXH3 hashes in an open-addressing set,
- * so a file closed twice is read once.
+ * One thread ("spate-files") uses an io_uring (made at create, so that a
+ * failure is reported by start) and the directory's inotify descriptor, polled in short slices so
+ * stop is seen at once. A complete file is opened and read front to back with io_uring reads of up
+ * to RF_READ bytes into a staging buffer, cut into lines by an sp_line_framer and copied into the
+ * sp_ring, published after every read; so every published position is a line boundary and the batch
+ * clock can cut anywhere. Names seen are kept as XXH3 hashes in an open-addressing set, so a file
+ * closed twice is read once.
  *
  * All memory comes from mmap (io/ never uses the C heap).
  */
@@ -164,7 +162,7 @@ static int read_file(struct sp_file_receiver *r, const char *name) {
         return 0;
     char path[8192];
     snprintf(path, sizeof(path), "%s/%s", r->dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
@@ -239,7 +237,8 @@ static void read_existing(struct sp_file_receiver *r) {
     struct dirent *e;
     while (names != NULL && pool != NULL && (e = readdir(d)) != NULL && n < cap) {
         size_t len = strlen(e->d_name) + 1;
-        if (e->d_name[0] == '.' || used + len > bytes)
+        if (e->d_name[0] == '.' || used + len > bytes ||
+            (e->d_type != DT_REG && e->d_type != DT_UNKNOWN && e->d_type != DT_LNK))
             continue;
         memcpy(pool + used, e->d_name, len);
         names[n++] = pool + used;
@@ -261,15 +260,6 @@ static void read_existing(struct sp_file_receiver *r) {
 static void *files_main(void *arg) {
     struct sp_file_receiver *r = arg;
     pthread_setname_np(pthread_self(), "spate-files");
-    struct io_uring_params p;
-    memset(&p, 0, sizeof(p));
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
-    if (io_uring_queue_init_params(8, &r->uring, &p) != 0) {
-        memset(&p, 0, sizeof(p));
-        if (io_uring_queue_init_params(8, &r->uring, &p) != 0)
-            return NULL; /* probed at create: not expected */
-    }
-    r->uring_ready = true;
     if (r->include_existing)
         read_existing(r);
     char events[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -283,6 +273,13 @@ static void *files_main(void *arg) {
         for (ssize_t at = 0; at < n;) {
             const struct inotify_event *ev = (const struct inotify_event *)(events + at);
             at += (ssize_t)(sizeof(*ev) + ev->len);
+            if (ev->mask & IN_Q_OVERFLOW) {
+                /* Events were lost: take every name not seen yet (a file still being written
+                 * may then be read in part; its later close is seen as a repeat). */
+                atomic_fetch_add(&r->stats.overflows, 1);
+                read_existing(r);
+                continue;
+            }
             if (ev->len == 0 || (ev->mask & IN_ISDIR))
                 continue;
             if (read_file(r, ev->name) == -ECANCELED)
@@ -310,16 +307,18 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
         snprintf(errbuf, errlen, "text_file_stream: a directory is needed");
         return -EINVAL;
     }
-    struct io_uring probe;
-    int rc = io_uring_queue_init(2, &probe, 0);
-    if (rc != 0) {
-        snprintf(errbuf, errlen, "io_uring cannot be set up (%s)", strerror(-rc));
-        return -ENOSYS;
-    }
-    io_uring_queue_exit(&probe);
     struct sp_file_receiver *r = map_anon(sizeof(*r));
     if (r == NULL)
         goto oom;
+    /* The ring is made here, so a failure is the start's; reads are few and whole, so the
+     * thread that uses it needs no SINGLE_ISSUER. */
+    int rc = io_uring_queue_init(8, &r->uring, 0);
+    if (rc != 0) {
+        munmap(r, sizeof(*r));
+        snprintf(errbuf, errlen, "io_uring cannot be set up (%s)", strerror(-rc));
+        return -ENOSYS;
+    }
+    r->uring_ready = true;
     r->ifd = -1;
     snprintf(r->dir, sizeof(r->dir), "%s", opts->dir);
     r->include_existing = opts->include_existing;

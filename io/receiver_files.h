@@ -37,6 +37,7 @@ struct sp_file_receiver_stats {
     _Atomic uint64_t malformed;  /* over-long lines skipped */
     _Atomic uint64_t failed;     /* files that could not be opened or read */
     _Atomic uint64_t blocked_ns; /* time spent waiting for ring space */
+    _Atomic uint64_t overflows;  /* inotify queue overflows (the directory was rescanned) */
 };
 
 /* Watch dir (inotify) and set up the ring. Returns 0 or -errno (message in errbuf). */

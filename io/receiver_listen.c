@@ -75,9 +75,10 @@ struct sp_listen_receiver {
     char init_msg[256];
     struct io_uring uring;
     bool accept_armed;
-    bool accept_cancelled; /* a cancel of the accept is in flight */
-    int *waiting;          /* accepted fds waiting for a free slot (a FIFO of wait_cap) */
-    uint32_t wait_cap;     /* max_conns + the backlog: a cancel of the accept lags */
+    bool accept_cancelled;    /* a cancel of the accept is in flight */
+    uint64_t accept_retry_ns; /* after an accept error: not before this */
+    int *waiting;             /* accepted fds waiting for a free slot (a FIFO of wait_cap) */
+    uint32_t wait_cap;        /* max_conns + the backlog: a cancel of the accept lags */
     size_t waiting_map;
     uint32_t wait_head, wait_n;
     uint32_t pending, pending_lines;
@@ -234,8 +235,11 @@ static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *c
         r->accept_armed = false;
         r->accept_cancelled = false;
     }
-    if (cqe->res < 0)
+    if (cqe->res < 0) {
+        if (cqe->res != -ECANCELED) /* out of fds, say: wait a little before trying again */
+            r->accept_retry_ns = now_ns() + 10000000u;
         return;
+    }
     int fd = cqe->res;
     if (stopping(r)) {
         close(fd);
@@ -259,6 +263,16 @@ static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *c
             r->accept_cancelled = true;
         }
     }
+}
+
+/* A recv completion that is not read (stopping): its buffer goes back, its end is noted. */
+static void abandon_recv(struct sp_listen_receiver *r, const struct io_uring_cqe *cqe) {
+    uint32_t slot = (uint32_t)(cqe->user_data >> 8) & 0xffffffu;
+    if (cqe->flags & IORING_CQE_F_BUFFER)
+        recycle(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+    if (slot < r->o.max_conns && !(cqe->flags & IORING_CQE_F_MORE) &&
+        r->conns[slot].gen == (uint32_t)(cqe->user_data >> 32))
+        r->conns[slot].armed = false;
 }
 
 /* A recv completion. Returns -ECANCELED when stopped while the ring was full. */
@@ -314,6 +328,9 @@ static void run(struct sp_listen_receiver *r) {
         int ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
         if (ret == -ETIME || ret == -EINTR) {
             rearm_all(r);
+            if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns &&
+                now_ns() >= r->accept_retry_ns)
+                arm_accept(r);
             continue;
         }
         if (ret < 0 && ret != -EBUSY)
@@ -326,15 +343,16 @@ static void run(struct sp_listen_receiver *r) {
                 on_accept(r, cqe);
             else if (tag == RL_RECV && rc == 0)
                 rc = on_recv(r, cqe);
-            else if (tag == RL_RECV && (cqe->flags & IORING_CQE_F_BUFFER))
-                recycle(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+            else if (tag == RL_RECV)
+                abandon_recv(r, cqe); /* stopping on a full ring: the rest goes back */
             n++;
         }
         io_uring_cq_advance(&r->uring, n);
         publish(r);
         rearm_all(r);
         place_waiting(r);
-        if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns && !stopping(r))
+        if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns && !stopping(r) &&
+            now_ns() >= r->accept_retry_ns)
             arm_accept(r);
     }
     /* Stop: end every request (shut the sockets), reap, close. */

@@ -130,12 +130,12 @@ static void run(struct sp_udp_receiver *r) {
     while (!stopping(r)) {
         struct io_uring_cqe *cqe;
         int ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
-        if (ret == -ETIME || ret == -EINTR || ret == -EBUSY) {
+        if (ret == -ETIME || ret == -EINTR) {
             if (!r->armed)
                 arm(r);
             continue;
         }
-        if (ret < 0)
+        if (ret < 0 && ret != -EBUSY) /* EBUSY: the CQ is full; reap it below */
             break;
         unsigned head, n = 0;
         bool cancelled = false;
@@ -166,8 +166,8 @@ static void run(struct sp_udp_receiver *r) {
         if (!r->armed && !stopping(r))
             arm(r);
     }
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-    if (sqe != NULL && r->armed) {
+    struct io_uring_sqe *sqe = r->armed ? io_uring_get_sqe(&r->uring) : NULL;
+    if (sqe != NULL) {
         io_uring_prep_cancel64(sqe, 1, 0);
         io_uring_sqe_set_data64(sqe, 2);
         io_uring_submit(&r->uring);
