@@ -978,11 +978,30 @@ static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t 
 }
 
 /* Copy a cell (and its null) from chunk src row srow to column dcol row drow of dst. */
-static void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow, const struct sp_chunk *src,
-                     uint32_t scol, uint32_t srow) {
+/* Copy one value of width w with fixed-size moves (a memcpy of a variable size is a libc call
+ * per cell, which dominated joins' output). */
+static inline void copy_value(char *dst, const char *src, size_t w) {
+    switch (w) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case 1:
+        *dst = *src;
+        break;
+    default:
+        memcpy(dst, src, w);
+        break;
+    }
+}
+
+static inline void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow,
+                            const struct sp_chunk *src, uint32_t scol, uint32_t srow) {
     const struct spate_column_view *c = &src->cols[scol];
     size_t w = sp_type_width(c->type);
-    memcpy((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * srow, w);
+    copy_value((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * srow, w);
     uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
     if (sp_valid(c->validity, srow))
         v[drow >> 6] |= 1ull << (drow & 63);
@@ -991,6 +1010,8 @@ static void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow, const s
 }
 
 /* Probe the hashed constant table with every row of in; matches go on down the chain. */
+#define SP_JOIN_AHEAD 16
+
 static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
                              uint32_t level, struct spate_dstream *node, struct sp_chunk *in) {
     const struct sp_static_join *sj = cr->ex->statics[node->id];
@@ -1012,7 +1033,18 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
         }
     out->view.rows = 0;
     out->view.sel = NULL;
+    /* A large table lives in DRAM: a probe is a slot load, then an entry load that depends on
+     * it. With the chunk's hashes known, prefetch the slot SP_JOIN_AHEAD rows ahead and the
+     * entry half as far ahead, so both loads of row i are in flight long before it. */
+    const struct sp_agg_table *tab = &sj->table;
     for (uint32_t i = 0; i < rows; i++) {
+        if (i + SP_JOIN_AHEAD < rows)
+            __builtin_prefetch(&tab->slots[(uint32_t)ws->hashes[i + SP_JOIN_AHEAD] & tab->mask]);
+        if (i + SP_JOIN_AHEAD / 2 < rows) {
+            uint64_t v = tab->slots[(uint32_t)ws->hashes[i + SP_JOIN_AHEAD / 2] & tab->mask];
+            if (v != 0)
+                __builtin_prefetch(&tab->entries[(uint32_t)v - 1]);
+        }
         uint32_t phys = sel != NULL ? sel[i] : i;
         if (!sp_valid(kc->validity, phys))
             continue; /* null keys match nothing */

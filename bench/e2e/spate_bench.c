@@ -652,6 +652,76 @@ static void latency(const struct cfg *c) {
     pthread_mutex_destroy(&l.mu);
 }
 
+/* ---- join-probe: a stream joined with a 1M-row table (a broadcast join), against a loop ---- */
+
+static spate_status count_rows(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    *(uint64_t *)user += spate_batch_rows(b);
+    return SPATE_OK;
+}
+
+static void join_probe(const struct cfg *c) {
+    enum { BUILD = 1000000 };
+    uint64_t per = c->records / c->batches, n = per * c->batches;
+    int64_t *tkey = malloc(sizeof(int64_t) * BUILD), *tval = malloc(sizeof(int64_t) * BUILD);
+    int64_t *key = malloc(sizeof(int64_t) * n), *val = malloc(sizeof(int64_t) * n);
+    uint64_t seed = 23;
+    for (int64_t i = 0; i < BUILD; i++) {
+        tkey[i] = i * 7 + 3; /* unique keys, spread */
+        tval[i] = i % 1000;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t x = rng_next(&seed);
+        key[i] = (int64_t)(x % (BUILD * 2)) * 7 + 3 - ((x >> 40) % 2) * 2; /* half match */
+        val[i] = (int64_t)(x >> 20) % 100;
+    }
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct spate_column_def tcols[] = {{"k", SPATE_TYPE_I64}, {"tv", SPATE_TYPE_I64}};
+    struct spate_column_data td[] = {{tkey, NULL}, {tval, NULL}};
+    spate_dstream *table = spate_context_constant_stream(ctx, tcols, 2, td, BUILD, &err);
+    struct spate_column_def cols[] = {{"k", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 2, &err);
+    spate_dstream *j = table && q ? spate_dstream_join(q, table, NULL, &err) : NULL;
+    uint64_t got = 0;
+    if (j == NULL || spate_dstream_foreach_batch(j, count_rows, &got, &err) != SPATE_OK)
+        die("join-probe", &err);
+    for (uint32_t b = 0; b < c->batches; b++) {
+        struct spate_column_data d[2] = {{key + per * b, NULL}, {val + per * b, NULL}};
+        if (spate_queue_push(q, d, per, &err) != SPATE_OK)
+            die("push", &err);
+    }
+    double secs = run_batches(ctx, c->batches);
+    /* Naive: a plain open-addressing table of the build side, probed row by row. */
+    double t0 = now_s();
+    struct naive_i64 t;
+    naive_i64_init(&t, BUILD);
+    for (int64_t i = 0; i < BUILD; i++)
+        naive_i64_add(&t, tkey[i], tval[i]);
+    uint64_t want = 0, sink = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t h = (uint64_t)key[i] * 0x9e3779b97f4a7c15ull;
+        uint64_t sl = (h >> 20) & t.mask;
+        while (t.used[sl] && t.keys[sl] != key[i])
+            sl = (sl + 1) & t.mask;
+        if (t.used[sl]) {
+            want++;
+            sink += (uint64_t)(t.vals[sl] + val[i]);
+        }
+    }
+    double base = now_s() - t0;
+    naive_i64_free(&t);
+    if (sink == 1) /* keep the loop */
+        fprintf(stderr, "\n");
+    report(c, "join-probe/1M-build", isa, n, n * 16, secs, base, got == want);
+    free(tkey);
+    free(tval);
+    free(key);
+    free(val);
+}
+
 /* ---- ingest-tcp: loopback producers into a plain recv() loop, then into spate ---- */
 
 #define INGEST_PRODUCERS 4
@@ -959,11 +1029,11 @@ static void ingest_files(const struct cfg *c) {
 }
 
 static int usage(void) {
-    fprintf(stderr,
-            "usage: spate-bench "
-            "[wordcount|keyed-sum|window|ysb|latency|ingest-tcp|ingest-files|all] [--workers N] "
-            "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
-            "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
+    fprintf(stderr, "usage: spate-bench "
+                    "[wordcount|keyed-sum|window|ysb|join-probe|latency|ingest-tcp|ingest-files|"
+                    "all] [--workers N] "
+                    "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
+                    "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
     return 2;
 }
 
@@ -1031,6 +1101,8 @@ int main(int argc, char **argv) {
         ysb(&c);
     if (all || strcmp(workload, "latency") == 0)
         latency(&c);
+    if (all || strcmp(workload, "join-probe") == 0)
+        join_probe(&c);
     if (all || strcmp(workload, "ingest-tcp") == 0)
         ingest_tcp(&c);
     if (all || strcmp(workload, "ingest-files") == 0)
@@ -1038,7 +1110,7 @@ int main(int argc, char **argv) {
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
         strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&
-        strcmp(workload, "ysb") != 0)
+        strcmp(workload, "join-probe") != 0 && strcmp(workload, "ysb") != 0)
         return usage();
     return 0;
 }
