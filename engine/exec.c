@@ -207,6 +207,14 @@ struct sp_static_join {
     struct sp_jref *refs;      /* rows of the constant table with a key, chained by next */
     uint32_t nrefs;
     bool is_string;
+    /* The right side's non-key cells of every ref, row after row (stride bytes: the next ref
+     * of the key, the values, then one validity byte per column), so a probe reads one place
+     * instead of following
+     * ref -> chunk -> column, dependent loads that dominate once the table is in DRAM. */
+    char *payload;
+    uint32_t stride;
+    uint32_t ncols; /* non-key columns */
+    uint32_t off[SP_MAX_COLUMNS], width[SP_MAX_COLUMNS];
 };
 
 static void static_join_free(struct sp_static_join *sj) {
@@ -258,6 +266,35 @@ static struct sp_static_join *static_join_build(struct sp_exec *ex, struct spate
             else
                 sj->refs[sj->table.entries[e].pad_].next = j;
             sj->table.entries[e].pad_ = j;
+        }
+    }
+    /* The payload rows. */
+    const struct sp_schema *rs = &ds->u.join.right->schema;
+    uint32_t at = 4; /* the next ref of the same key first */
+    for (uint32_t c = 0; c < rs->ncols; c++) {
+        if (c == rkey)
+            continue;
+        sj->width[sj->ncols] = (uint32_t)sp_type_width(rs->cols[c].type);
+        sj->off[sj->ncols++] = at;
+        at += sj->width[sj->ncols - 1];
+    }
+    sj->stride = at + sj->ncols;
+    sj->payload =
+        sp_region_alloc(&sj->region, (size_t)sj->stride * (sj->nrefs ? sj->nrefs : 1), 64);
+    if (sj->payload == NULL)
+        goto fail;
+    for (uint32_t j = 0; j < sj->nrefs; j++) {
+        char *row = sj->payload + (size_t)j * sj->stride;
+        memcpy(row, &sj->refs[j].next, 4);
+        uint32_t k = 0;
+        for (uint32_t c = 0; c < rs->ncols; c++) {
+            if (c == rkey)
+                continue;
+            const struct spate_column_view *cv = &sj->refs[j].chunk->cols[c];
+            memcpy(row + sj->off[k], (const char *)cv->data + sj->width[k] * sj->refs[j].row,
+                   sj->width[k]);
+            row[at + k] = sp_valid(cv->validity, sj->refs[j].row);
+            k++;
         }
     }
     return sj;
@@ -1066,11 +1103,21 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
             for (uint32_t c = 0; c < ls->ncols; c++)
                 if (c != o->left_key)
                     put_cell(out, col++, row, in, c, phys);
+            const char *prow = j != UINT32_MAX ? sj->payload + (size_t)j * sj->stride : NULL;
+            uint32_t k = 0;
             for (uint32_t c = 0; c < rs->ncols; c++) {
                 if (c == o->right_key)
                     continue;
-                if (j != UINT32_MAX) {
-                    put_cell(out, col++, row, sj->refs[j].chunk, c, sj->refs[j].row);
+                if (prow != NULL) {
+                    size_t w = sj->width[k];
+                    copy_value((char *)sp_col_data(out, col) + w * row, prow + sj->off[k], w);
+                    uint64_t *v = (uint64_t *)(uintptr_t)out->cols[col].validity;
+                    if (prow[sj->stride - sj->ncols + k])
+                        v[row >> 6] |= 1ull << (row & 63);
+                    else
+                        v[row >> 6] &= ~(1ull << (row & 63));
+                    col++;
+                    k++;
                 } else { /* left join, no match: null */
                     size_t w = sp_type_width(rs->cols[c].type);
                     memset((char *)sp_col_data(out, col) + w * row, 0, w);
@@ -1079,7 +1126,8 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
                     col++;
                 }
             }
-            j = j == UINT32_MAX ? UINT32_MAX : sj->refs[j].next;
+            if (prow != NULL)
+                memcpy(&j, prow, 4); /* the next ref of the key, from the payload row */
         } while (j != UINT32_MAX);
     }
     if (out->view.rows > 0)

@@ -302,6 +302,48 @@ static void windowed_streams_join(void **state) {
     }
 }
 
+/* A broadcast join (the right side a constant stream) with duplicate keys in the table, keys
+ * on one side only and null keys, inner and left, against the naive join; batches repeat the
+ * table every time. */
+static void static_join_duplicates(void **state) {
+    (void)state;
+    fill(&left, 300, 40, 41);
+    fill(&right, 200, 30, 42); /* ~7 rows a key: long chains through the table */
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_LEFT; kind++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def lc[] = {{"lval", SPATE_TYPE_I64}, {"key", SPATE_TYPE_I64}};
+        struct spate_column_def rc[] = {{"key", SPATE_TYPE_I64}, {"rval", SPATE_TYPE_I64}};
+        struct spate_column_data rd[2] = {{right.key, right.valid}, {right.val, NULL}};
+        spate_dstream *table = spate_context_constant_stream(ctx, rc, 2, rd, right.n, &err);
+        spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+        struct spate_join_opts jo;
+        spate_join_opts_init(&jo);
+        jo.kind = (enum spate_join_kind)kind;
+        jo.left_key = 1;
+        spate_dstream *j = spate_dstream_join(lq, table, &jo, &err);
+        assert_non_null(j);
+        static struct lines got[4];
+        memset(got, 0, sizeof(got));
+        assert_int_equal(spate_dstream_foreach_batch(j, collect_by_batch, got, &err), SPATE_OK);
+        struct spate_column_data ld[2] = {{left.val, NULL}, {left.key, left.valid}};
+        for (int b = 0; b < 2; b++)
+            assert_int_equal(spate_queue_push(lq, ld, left.n, &err), SPATE_OK);
+        harness_run(ctx, 2);
+        for (uint32_t b = 1; b <= 2; b++) {
+            struct lines want = {NULL, 0, 0};
+            naive(&left, &right, (enum spate_join_kind)kind, &want);
+            qsort(got[b].l, got[b].n, LINE, cmp_line);
+            qsort(want.l, want.n, LINE, cmp_line);
+            assert_int_equal(got[b].n, want.n);
+            for (uint32_t i = 0; i < want.n; i++)
+                assert_string_equal(got[b].l[i], want.l[i]);
+            free(got[b].l);
+            free(want.l);
+        }
+    }
+}
+
 /* A stream joined with a static table (a constant stream): every batch sees the whole table. */
 static spate_status count_batch(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
@@ -418,6 +460,7 @@ int main(void) {
         cmocka_unit_test(joins_with_an_empty_side),
         cmocka_unit_test(joins_same_on_any_worker_count),
         cmocka_unit_test(windowed_streams_join),
+        cmocka_unit_test(static_join_duplicates),
         cmocka_unit_test(stream_static_join),
         cmocka_unit_test(join_definition_errors),
     };
