@@ -30,8 +30,8 @@
 #include <xxhash.h>
 
 #include "io/framing.h"
-#include "io/rate.h"
 #include "io/ring.h"
+#include "io/sink.h"
 
 #define RF_READ (1u << 20)         /* bytes per read */
 #define RF_POLL_MS 20              /* stop is checked this often */
@@ -50,9 +50,8 @@ struct sp_file_receiver {
     char *staging;
     char *carry;
     struct sp_line_framer framer;
-    uint32_t pending, pending_lines; /* written, not yet published */
-    struct sp_rate rate;
-    uint64_t *names; /* set of name hashes (0 = empty) */
+    struct sp_line_sink sink; /* lines into the ring */
+    uint64_t *names;          /* set of name hashes (0 = empty) */
     uint32_t names_cap, names_n;
     struct io_uring uring;
     bool uring_ready;
@@ -60,59 +59,8 @@ struct sp_file_receiver {
     bool started, joined;
 };
 
-static void *map_anon(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static bool stopping(const struct sp_file_receiver *r) {
     return atomic_load_explicit(&r->stop, memory_order_relaxed);
-}
-
-/* ---- Lines into the ring ---- */
-
-static void publish(struct sp_file_receiver *r) {
-    if (r->pending == 0)
-        return;
-    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
-    atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
-    sp_ring_publish(r->ring, r->pending);
-    r->pending = 0;
-    r->pending_lines = 0;
-}
-
-static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen,
-                uint32_t lines) {
-    struct sp_file_receiver *r = user;
-    uint32_t need = (uint32_t)(alen + blen);
-    if (sp_ring_free_space(r->ring) - r->pending < need) {
-        publish(r);
-        uint64_t t0 = now_ns();
-        long backoff = 20000;
-        while (sp_ring_free_space(r->ring) < need) {
-            if (stopping(r) && backoff >= 1000000) { /* stopped and the ring stays full */
-                atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-                return -ECANCELED;
-            }
-            struct timespec ts = {0, backoff};
-            nanosleep(&ts, NULL);
-            backoff = backoff < 1000000 ? backoff * 2 : backoff;
-        }
-        atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-    }
-    char *dst = sp_ring_write_ptr(r->ring) + r->pending;
-    if (alen > 0)
-        memcpy(dst, a, alen);
-    memcpy(dst + alen, b, blen);
-    r->pending += need;
-    r->pending_lines += lines;
-    return 0;
 }
 
 /* ---- Names seen ---- */
@@ -123,7 +71,7 @@ static bool seen_before(struct sp_file_receiver *r, const char *name) {
     h += h == 0;
     if (2 * (r->names_n + 1) > r->names_cap && r->names_cap < RF_MAX_NAMES) {
         uint32_t cap = r->names_cap ? r->names_cap * 2 : 1024;
-        uint64_t *n = map_anon(sizeof(uint64_t) * cap);
+        uint64_t *n = sp_io_map(sizeof(uint64_t) * cap);
         if (n != NULL) {
             for (uint32_t i = 0; i < r->names_cap; i++) {
                 if (r->names[i] == 0)
@@ -203,14 +151,14 @@ static int read_file(struct sp_file_receiver *r, const char *name) {
         atomic_fetch_add_explicit(&r->stats.bytes, (uint64_t)res, memory_order_relaxed);
         off += (uint64_t)res;
         rc = sp_framer_consume(&r->framer, r->staging, (size_t)res);
-        publish(r);
+        sp_sink_publish(&r->sink);
         if (rc != 0)
             break;
     }
     close(fd);
     if (rc == 0) {
         rc = sp_framer_finish(&r->framer); /* a last line without '\n' ends with its file */
-        publish(r);
+        sp_sink_publish(&r->sink);
         if (rc == 0)
             atomic_fetch_add(&r->stats.files, 1);
     } else if (rc != -ECANCELED) {
@@ -231,8 +179,8 @@ static void read_existing(struct sp_file_receiver *r) {
     if (d == NULL)
         return;
     size_t cap = 1 << 16, n = 0, bytes = 64u << 20;
-    char **names = map_anon(sizeof(char *) * cap);
-    char *pool = map_anon(bytes);
+    char **names = sp_io_map(sizeof(char *) * cap);
+    char *pool = sp_io_map(bytes);
     size_t used = 0;
     struct dirent *e;
     while (names != NULL && pool != NULL && (e = readdir(d)) != NULL && n < cap) {
@@ -307,7 +255,7 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
         snprintf(errbuf, errlen, "text_file_stream: a directory is needed");
         return -EINVAL;
     }
-    struct sp_file_receiver *r = map_anon(sizeof(*r));
+    struct sp_file_receiver *r = sp_io_map(sizeof(*r));
     if (r == NULL)
         goto oom;
     /* The ring is made here, so a failure is the start's; reads are few and whole, so the
@@ -322,16 +270,17 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
     r->ifd = -1;
     snprintf(r->dir, sizeof(r->dir), "%s", opts->dir);
     r->include_existing = opts->include_existing;
-    sp_rate_init(&r->rate, opts->max_records_per_second);
     r->max_line = opts->max_line ? opts->max_line : RF_DEFAULT_MAX_LINE;
     uint32_t ring = opts->ring_bytes ? opts->ring_bytes : RF_DEFAULT_RING;
     if (ring < 2 * (r->max_line + 1))
         ring = 2 * (r->max_line + 1);
-    r->staging = map_anon(RF_READ);
-    r->carry = map_anon((size_t)r->max_line + 1);
+    r->staging = sp_io_map(RF_READ);
+    r->carry = sp_io_map((size_t)r->max_line + 1);
     if (r->staging == NULL || r->carry == NULL || sp_ring_create(ring, &r->ring) != 0)
         goto oom;
-    sp_framer_init(&r->framer, r->carry, r->max_line, &r->stats.malformed, emit, r);
+    sp_sink_init(&r->sink, r->ring, opts->max_records_per_second, &r->stop, &r->stats.lines,
+                 &r->stats.blocked_ns);
+    sp_framer_init(&r->framer, r->carry, r->max_line, &r->stats.malformed, sp_sink_emit, &r->sink);
     r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->ifd < 0 ||
         inotify_add_watch(r->ifd, r->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0) {

@@ -32,8 +32,8 @@
 #include <unistd.h>
 
 #include "io/framing.h"
-#include "io/rate.h"
 #include "io/ring.h"
+#include "io/sink.h"
 
 #define RL_BGID 9
 #define RL_POLL_MS 20
@@ -68,11 +68,7 @@ struct sp_listen_receiver {
     size_t conns_map;
     char *carries; /* max_conns * (max_line + 1), touched only as used */
     size_t carries_map;
-    pthread_t thread;
-    bool started, joined;
-    sem_t ready;
-    int init_rc;
-    char init_msg[256];
+    struct sp_io_thread io; /* the I/O thread and its start handshake */
     struct io_uring uring;
     bool accept_armed;
     bool accept_cancelled;    /* a cancel of the accept is in flight */
@@ -81,21 +77,8 @@ struct sp_listen_receiver {
     uint32_t wait_cap;        /* max_conns + the backlog: a cancel of the accept lags */
     size_t waiting_map;
     uint32_t wait_head, wait_n;
-    uint32_t pending, pending_lines;
-    struct sp_rate rate;
+    struct sp_line_sink sink; /* lines into the ring */
 };
-
-static void *map_anon(size_t len) {
-    void *p =
-        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static bool stopping(const struct sp_listen_receiver *r) {
     return atomic_load_explicit(&r->stop, memory_order_relaxed);
@@ -103,46 +86,6 @@ static bool stopping(const struct sp_listen_receiver *r) {
 
 static uint64_t ud(uint32_t tag, uint32_t slot, uint32_t gen) {
     return (uint64_t)gen << 32 | (uint64_t)slot << 8 | tag;
-}
-
-/* ---- Lines into the ring (shared by every connection's framer) ---- */
-
-static void publish(struct sp_listen_receiver *r) {
-    if (r->pending == 0)
-        return;
-    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
-    atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
-    sp_ring_publish(r->ring, r->pending);
-    r->pending = 0;
-    r->pending_lines = 0;
-}
-
-static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen,
-                uint32_t lines) {
-    struct sp_listen_receiver *r = user;
-    uint32_t need = (uint32_t)(alen + blen);
-    if (sp_ring_free_space(r->ring) - r->pending < need) {
-        publish(r);
-        uint64_t t0 = now_ns();
-        long backoff = 20000;
-        while (sp_ring_free_space(r->ring) < need) {
-            if (stopping(r)) {
-                atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-                return -ECANCELED;
-            }
-            struct timespec ts = {0, backoff};
-            nanosleep(&ts, NULL);
-            backoff = backoff < 1000000 ? backoff * 2 : backoff;
-        }
-        atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-    }
-    char *dst = sp_ring_write_ptr(r->ring) + r->pending;
-    if (alen > 0)
-        memcpy(dst, a, alen);
-    memcpy(dst + alen, b, blen);
-    r->pending += need;
-    r->pending_lines += lines;
-    return 0;
 }
 
 /* ---- io_uring ---- */
@@ -237,7 +180,7 @@ static void on_accept(struct sp_listen_receiver *r, const struct io_uring_cqe *c
     }
     if (cqe->res < 0) {
         if (cqe->res != -ECANCELED) /* out of fds, say: wait a little before trying again */
-            r->accept_retry_ns = now_ns() + 10000000u;
+            r->accept_retry_ns = sp_io_now_ns() + 10000000u;
         return;
     }
     int fd = cqe->res;
@@ -329,7 +272,7 @@ static void run(struct sp_listen_receiver *r) {
         if (ret == -ETIME || ret == -EINTR) {
             rearm_all(r);
             if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns &&
-                now_ns() >= r->accept_retry_ns)
+                sp_io_now_ns() >= r->accept_retry_ns)
                 arm_accept(r);
             continue;
         }
@@ -348,11 +291,11 @@ static void run(struct sp_listen_receiver *r) {
             n++;
         }
         io_uring_cq_advance(&r->uring, n);
-        publish(r);
+        sp_sink_publish(&r->sink);
         rearm_all(r);
         place_waiting(r);
         if (!r->accept_armed && r->wait_n * 2 < r->o.max_conns && !stopping(r) &&
-            now_ns() >= r->accept_retry_ns)
+            sp_io_now_ns() >= r->accept_retry_ns)
             arm_accept(r);
     }
     /* Stop: end every request (shut the sockets), reap, close. */
@@ -396,7 +339,7 @@ static void run(struct sp_listen_receiver *r) {
         }
         io_uring_cqe_seen(&r->uring, cqe);
     }
-    publish(r);
+    sp_sink_publish(&r->sink);
     for (uint32_t s = 0; s < r->o.max_conns; s++)
         close_conn(&r->conns[s]);
     for (; r->wait_n > 0; r->wait_n--, r->wait_head = (r->wait_head + 1) % r->wait_cap)
@@ -417,23 +360,12 @@ static int uring_setup(struct sp_listen_receiver *r) {
         rc = io_uring_queue_init_params(64, &r->uring, &p);
     }
     if (rc < 0) {
-        snprintf(r->init_msg, sizeof(r->init_msg), "io_uring unavailable: %s", strerror(-rc));
+        snprintf(r->io.init_msg, sizeof(r->io.init_msg), "io_uring unavailable: %s", strerror(-rc));
         return rc;
     }
-    io_uring_buf_ring_init(r->br);
-    for (uint32_t bid = 0; bid < r->o.buf_count; bid++)
-        io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * r->o.buf_size, r->o.buf_size,
-                              (unsigned short)bid, io_uring_buf_ring_mask(r->o.buf_count),
-                              (int)bid);
-    io_uring_buf_ring_advance(r->br, (int)r->o.buf_count);
-    struct io_uring_buf_reg reg;
-    memset(&reg, 0, sizeof(reg));
-    reg.ring_addr = (uint64_t)(uintptr_t)r->br;
-    reg.ring_entries = r->o.buf_count;
-    reg.bgid = RL_BGID;
-    rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+    rc = sp_bufring_register(&r->uring, r->br, r->bufs, r->o.buf_size, r->o.buf_count, RL_BGID);
     if (rc < 0) {
-        snprintf(r->init_msg, sizeof(r->init_msg),
+        snprintf(r->io.init_msg, sizeof(r->io.init_msg),
                  "cannot register provided buffer ring: %s (spate needs Linux 6.0 or later)",
                  strerror(-rc));
         io_uring_queue_exit(&r->uring);
@@ -445,8 +377,7 @@ static void *rl_main(void *arg) {
     struct sp_listen_receiver *r = arg;
     pthread_setname_np(pthread_self(), "spate-lsn");
     int rc = uring_setup(r);
-    r->init_rc = rc;
-    sem_post(&r->ready);
+    sp_io_thread_ready(&r->io, rc);
     if (rc < 0)
         return NULL;
     run(r);
@@ -499,7 +430,7 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     getsockname(lfd, (struct sockaddr *)&sa, &sl);
-    struct sp_listen_receiver *r = map_anon(sizeof(*r));
+    struct sp_listen_receiver *r = sp_io_map(sizeof(*r));
     if (r == NULL) {
         close(lfd);
         snprintf(errbuf, errlen, "out of memory");
@@ -507,7 +438,6 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     }
     r->o = o;
     r->lfd = lfd;
-    sp_rate_init(&r->rate, o.max_records_per_second);
     r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
     r->bufs_map = (size_t)o.buf_size * o.buf_count;
@@ -516,51 +446,35 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     r->carries_map = (size_t)(o.max_line + 1) * o.max_conns;
     r->wait_cap = o.max_conns + RL_BACKLOG + 64;
     r->waiting_map = sizeof(int) * r->wait_cap;
-    r->bufs = map_anon(r->bufs_map);
-    r->br = map_anon(r->br_map);
-    r->conns = map_anon(r->conns_map);
-    r->carries = map_anon(r->carries_map);
-    r->waiting = map_anon(r->waiting_map);
+    r->bufs = sp_io_map(r->bufs_map);
+    r->br = sp_io_map(r->br_map);
+    r->conns = sp_io_map(r->conns_map);
+    r->carries = sp_io_map(r->carries_map);
+    r->waiting = sp_io_map(r->waiting_map);
     if (r->bufs == NULL || r->br == NULL || r->conns == NULL || r->carries == NULL ||
         r->waiting == NULL || sp_ring_create(o.ring_bytes, &r->ring) != 0) {
         sp_listen_receiver_destroy(r);
         snprintf(errbuf, errlen, "out of memory");
         return -ENOMEM;
     }
+    sp_sink_init(&r->sink, r->ring, o.max_records_per_second, &r->stop, &r->stats.lines,
+                 &r->stats.blocked_ns);
     for (uint32_t s = 0; s < o.max_conns; s++) {
         r->conns[s].fd = -1;
         sp_framer_init(&r->conns[s].framer, r->carries + (size_t)s * (o.max_line + 1), o.max_line,
-                       &r->stats.malformed, emit, r);
+                       &r->stats.malformed, sp_sink_emit, &r->sink);
     }
-    sem_init(&r->ready, 0, 0);
     *out = r;
     return 0;
 }
 
 int sp_listen_receiver_start(struct sp_listen_receiver *r, char *errbuf, size_t errlen) {
-    int e = pthread_create(&r->thread, NULL, rl_main, r);
-    if (e != 0) {
-        snprintf(errbuf, errlen, "cannot start a thread: %s", strerror(e));
-        return -e;
-    }
-    r->started = true;
-    while (sem_wait(&r->ready) != 0 && errno == EINTR) {
-    }
-    if (r->init_rc < 0) {
-        pthread_join(r->thread, NULL);
-        r->joined = true;
-        snprintf(errbuf, errlen, "%s", r->init_msg);
-        return r->init_rc;
-    }
-    return 0;
+    return sp_io_thread_start(&r->io, rl_main, r, errbuf, errlen);
 }
 
 void sp_listen_receiver_stop(struct sp_listen_receiver *r) {
-    if (r == NULL || !r->started || r->joined)
-        return;
-    atomic_store(&r->stop, true);
-    pthread_join(r->thread, NULL);
-    r->joined = true;
+    if (r != NULL)
+        sp_io_thread_stop(&r->io, &r->stop);
 }
 
 void sp_listen_receiver_destroy(struct sp_listen_receiver *r) {
@@ -581,7 +495,6 @@ void sp_listen_receiver_destroy(struct sp_listen_receiver *r) {
         munmap(r->carries, r->carries_map);
     if (r->waiting != NULL)
         munmap(r->waiting, r->waiting_map);
-    sem_destroy(&r->ready);
     munmap(r, sizeof(*r));
 }
 

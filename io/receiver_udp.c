@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "io/framing.h"
-#include "io/rate.h"
 #include "io/ring.h"
+#include "io/sink.h"
 
 #define RU_BGID 11
 #define RU_BUF (64u << 10) /* the largest datagram fits */
@@ -42,68 +42,14 @@ struct sp_udp_receiver {
     size_t br_map;
     char *carry;
     struct sp_line_framer framer;
-    pthread_t thread;
-    bool started, joined;
-    sem_t ready;
-    int init_rc;
-    char init_msg[256];
+    struct sp_io_thread io; /* the I/O thread and its start handshake */
     struct io_uring uring;
     bool armed;
-    uint32_t pending, pending_lines;
-    struct sp_rate rate;
+    struct sp_line_sink sink; /* lines into the ring */
 };
-
-static void *map_anon(size_t len) {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static bool stopping(const struct sp_udp_receiver *r) {
     return atomic_load_explicit(&r->stop, memory_order_relaxed);
-}
-
-static void publish(struct sp_udp_receiver *r) {
-    if (r->pending == 0)
-        return;
-    sp_rate_take(&r->rate, r->pending_lines, &r->stop, &r->stats.blocked_ns);
-    atomic_fetch_add_explicit(&r->stats.lines, r->pending_lines, memory_order_relaxed);
-    sp_ring_publish(r->ring, r->pending);
-    r->pending = 0;
-    r->pending_lines = 0;
-}
-
-static int emit(void *user, const char *a, size_t alen, const char *b, size_t blen,
-                uint32_t lines) {
-    struct sp_udp_receiver *r = user;
-    uint32_t need = (uint32_t)(alen + blen);
-    if (sp_ring_free_space(r->ring) - r->pending < need) {
-        publish(r);
-        uint64_t t0 = now_ns();
-        long backoff = 20000;
-        while (sp_ring_free_space(r->ring) < need) {
-            if (stopping(r)) {
-                atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-                return -ECANCELED;
-            }
-            struct timespec ts = {0, backoff};
-            nanosleep(&ts, NULL);
-            backoff = backoff < 1000000 ? backoff * 2 : backoff;
-        }
-        atomic_fetch_add(&r->stats.blocked_ns, now_ns() - t0);
-    }
-    char *dst = sp_ring_write_ptr(r->ring) + r->pending;
-    if (alen > 0)
-        memcpy(dst, a, alen);
-    memcpy(dst + alen, b, blen);
-    r->pending += need;
-    r->pending_lines += lines;
-    return 0;
 }
 
 static void recycle(struct sp_udp_receiver *r, unsigned bid) {
@@ -162,7 +108,7 @@ static void run(struct sp_udp_receiver *r) {
                 r->armed = false;
         }
         io_uring_cq_advance(&r->uring, n);
-        publish(r);
+        sp_sink_publish(&r->sink);
         if (!r->armed && !stopping(r))
             arm(r);
     }
@@ -189,7 +135,7 @@ static void run(struct sp_udp_receiver *r) {
         }
         io_uring_cqe_seen(&r->uring, cqe);
     }
-    publish(r);
+    sp_sink_publish(&r->sink);
 }
 
 static void *ru_main(void *arg) {
@@ -208,25 +154,13 @@ static void *ru_main(void *arg) {
         rc = io_uring_queue_init_params(8, &r->uring, &p);
     }
     if (rc == 0) {
-        io_uring_buf_ring_init(r->br);
-        for (uint32_t bid = 0; bid < r->o.buf_count; bid++)
-            io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RU_BUF, RU_BUF,
-                                  (unsigned short)bid, io_uring_buf_ring_mask(r->o.buf_count),
-                                  (int)bid);
-        io_uring_buf_ring_advance(r->br, (int)r->o.buf_count);
-        struct io_uring_buf_reg reg;
-        memset(&reg, 0, sizeof(reg));
-        reg.ring_addr = (uint64_t)(uintptr_t)r->br;
-        reg.ring_entries = r->o.buf_count;
-        reg.bgid = RU_BGID;
-        rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+        rc = sp_bufring_register(&r->uring, r->br, r->bufs, RU_BUF, r->o.buf_count, RU_BGID);
         if (rc < 0)
             io_uring_queue_exit(&r->uring);
     }
     if (rc < 0)
-        snprintf(r->init_msg, sizeof(r->init_msg), "io_uring unavailable: %s", strerror(-rc));
-    r->init_rc = rc;
-    sem_post(&r->ready);
+        snprintf(r->io.init_msg, sizeof(r->io.init_msg), "io_uring unavailable: %s", strerror(-rc));
+    sp_io_thread_ready(&r->io, rc);
     if (rc < 0)
         return NULL;
     run(r);
@@ -276,7 +210,7 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     struct sockaddr_storage sa;
     socklen_t sl = sizeof(sa);
     getsockname(fd, (struct sockaddr *)&sa, &sl);
-    struct sp_udp_receiver *r = map_anon(sizeof(*r));
+    struct sp_udp_receiver *r = sp_io_map(sizeof(*r));
     if (r == NULL) {
         close(fd);
         snprintf(errbuf, errlen, "out of memory");
@@ -284,50 +218,33 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     }
     r->o = o;
     r->fd = fd;
-    sp_rate_init(&r->rate, o.max_records_per_second);
     r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
     r->bufs_map = (size_t)RU_BUF * o.buf_count;
     r->br_map = sizeof(struct io_uring_buf) * o.buf_count;
-    r->bufs = map_anon(r->bufs_map);
-    r->br = map_anon(r->br_map);
-    r->carry = map_anon((size_t)o.max_line + 1);
+    r->bufs = sp_io_map(r->bufs_map);
+    r->br = sp_io_map(r->br_map);
+    r->carry = sp_io_map((size_t)o.max_line + 1);
     if (r->bufs == NULL || r->br == NULL || r->carry == NULL ||
         sp_ring_create(o.ring_bytes, &r->ring) != 0) {
         sp_udp_receiver_destroy(r);
         snprintf(errbuf, errlen, "out of memory");
         return -ENOMEM;
     }
-    sp_framer_init(&r->framer, r->carry, o.max_line, &r->stats.malformed, emit, r);
-    sem_init(&r->ready, 0, 0);
+    sp_sink_init(&r->sink, r->ring, o.max_records_per_second, &r->stop, &r->stats.lines,
+                 &r->stats.blocked_ns);
+    sp_framer_init(&r->framer, r->carry, o.max_line, &r->stats.malformed, sp_sink_emit, &r->sink);
     *out = r;
     return 0;
 }
 
 int sp_udp_receiver_start(struct sp_udp_receiver *r, char *errbuf, size_t errlen) {
-    int e = pthread_create(&r->thread, NULL, ru_main, r);
-    if (e != 0) {
-        snprintf(errbuf, errlen, "cannot start a thread: %s", strerror(e));
-        return -e;
-    }
-    r->started = true;
-    while (sem_wait(&r->ready) != 0 && errno == EINTR) {
-    }
-    if (r->init_rc < 0) {
-        pthread_join(r->thread, NULL);
-        r->joined = true;
-        snprintf(errbuf, errlen, "%s", r->init_msg);
-        return r->init_rc;
-    }
-    return 0;
+    return sp_io_thread_start(&r->io, ru_main, r, errbuf, errlen);
 }
 
 void sp_udp_receiver_stop(struct sp_udp_receiver *r) {
-    if (r == NULL || !r->started || r->joined)
-        return;
-    atomic_store(&r->stop, true);
-    pthread_join(r->thread, NULL);
-    r->joined = true;
+    if (r != NULL)
+        sp_io_thread_stop(&r->io, &r->stop);
 }
 
 void sp_udp_receiver_destroy(struct sp_udp_receiver *r) {
@@ -344,7 +261,6 @@ void sp_udp_receiver_destroy(struct sp_udp_receiver *r) {
         munmap(r->br, r->br_map);
     if (r->carry != NULL)
         munmap(r->carry, (size_t)r->o.max_line + 1);
-    sem_destroy(&r->ready);
     munmap(r, sizeof(*r));
 }
 
