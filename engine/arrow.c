@@ -263,6 +263,38 @@ static spate_status export_field(const struct spate_column_def *def, struct Arro
     return export_field(&idef, item);
 }
 
+/* The schema of b's columns as a struct ("+s"), strings in string_format. On failure (ENOMEM)
+ * nothing is left to release. */
+static spate_status struct_schema(const struct spate_batch *b, const char *string_format,
+                                  struct ArrowSchema *schema) {
+    uint32_t ncols = b->schema->ncols;
+    memset(schema, 0, sizeof(*schema));
+    struct owned *so = new_owned();
+    if (so == NULL)
+        return ENOMEM;
+    schema->private_data = so;
+    schema->release = release_schema;
+    schema->format = "+s";
+    schema->name = "";
+    schema->children = own(so, sizeof(struct ArrowSchema *) * ncols);
+    struct ArrowSchema *cs = own(so, sizeof(struct ArrowSchema) * ncols);
+    if (schema->children == NULL || cs == NULL)
+        goto fail;
+    for (uint32_t col = 0; col < ncols; col++)
+        schema->children[col] = &cs[col]; /* zeroed: release NULL until filled */
+    schema->n_children = ncols;           /* only now may the release callback walk them */
+    for (uint32_t col = 0; col < ncols; col++) {
+        if (export_field(&b->schema->cols[col], &cs[col]) != SPATE_OK)
+            goto fail;
+        if (b->schema->cols[col].type == SPATE_TYPE_STRING)
+            cs[col].format = string_format;
+    }
+    return SPATE_OK;
+fail:
+    schema->release(schema);
+    return ENOMEM;
+}
+
 spate_status spate_batch_export(const spate_batch *b, struct ArrowSchema *schema,
                                 struct ArrowArray *array, struct spate_error *err) {
     if (b == NULL || schema == NULL || array == NULL)
@@ -275,16 +307,8 @@ spate_status spate_batch_export(const spate_batch *b, struct ArrowSchema *schema
         for (uint32_t c = 0; c < b->parts[p].nchunks; c++)
             rows += b->parts[p].chunks[c]->view.rows;
     spate_status rc = ENOMEM;
-    /* The schema: a struct of the columns. */
-    struct owned *so = new_owned();
-    if (so == NULL)
+    if (struct_schema(b, "u", schema) != SPATE_OK)
         goto fail;
-    schema->private_data = so;
-    schema->release = release_schema;
-    schema->format = "+s";
-    schema->name = "";
-    schema->children = own(so, sizeof(struct ArrowSchema *) * ncols);
-    struct ArrowSchema *cs = own(so, sizeof(struct ArrowSchema) * ncols);
     /* The array: a struct array of the columns, no nulls at the top. */
     struct owned *ao = new_owned();
     if (ao == NULL)
@@ -296,19 +320,12 @@ spate_status spate_batch_export(const spate_batch *b, struct ArrowSchema *schema
     array->buffers = own(ao, sizeof(void *));
     array->children = own(ao, sizeof(struct ArrowArray *) * ncols);
     struct ArrowArray *ca = own(ao, sizeof(struct ArrowArray) * ncols);
-    if (schema->children == NULL || cs == NULL || array->buffers == NULL ||
-        array->children == NULL || ca == NULL)
+    if (array->buffers == NULL || array->children == NULL || ca == NULL)
         goto fail;
+    for (uint32_t col = 0; col < ncols; col++)
+        array->children[col] = &ca[col]; /* zeroed: release NULL until filled */
+    array->n_children = ncols;           /* only now may the release callback walk the children */
     for (uint32_t col = 0; col < ncols; col++) {
-        schema->children[col] = &cs[col]; /* zeroed: release NULL until filled */
-        array->children[col] = &ca[col];
-    }
-    schema->n_children = ncols; /* only now may the release callbacks walk the children */
-    array->n_children = ncols;
-    for (uint32_t col = 0; col < ncols; col++) {
-        rc = export_field(&b->schema->cols[col], &cs[col]);
-        if (rc != SPATE_OK)
-            goto fail;
         rc = export_column(b, col, rows, &ca[col], err);
         if (rc != SPATE_OK)
             goto fail;
@@ -343,6 +360,7 @@ static void zc_token_ref(struct sp_zc_token *t) {
     atomic_fetch_add(&t->live, 1);
 }
 
+/* b's token, made on first use (the batch holds one reference); takes no reference itself. */
 static struct sp_zc_token *zc_token_get(struct spate_batch *b) {
     struct sp_zc_token *t = atomic_load(&b->zc);
     if (t == NULL) {
@@ -356,7 +374,6 @@ static struct sp_zc_token *zc_token_get(struct spate_batch *b) {
         else /* another partition's callback made it first: t is that one */
             sp_mem_free(SP_MEM_DEFAULT_ARENA, n, sizeof(*n));
     }
-    zc_token_ref(t);
     return t;
 }
 
@@ -406,17 +423,20 @@ static void zc_release_array(struct ArrowArray *a) {
     a->release = NULL;
 }
 
-/* A column whose buffers the array borrows from the chunk (fixed width, no selection). It
- * counts as an export of its own (tok): a consumer may move it out of its parent. */
-static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_t rows,
-                                     struct sp_zc_token *tok, struct ArrowArray *a) {
+/*
+ * Make a the export of rows rows whose private data holds its blocks and a
+ * reference on tok (every borrowed array counts until released: a consumer
+ * may move a column out of its chunk's array). Returns its blocks, or NULL on
+ * ENOMEM (a is then left without a release).
+ */
+static struct owned *zc_array_init(struct ArrowArray *a, struct sp_zc_token *tok, uint32_t rows) {
     struct owned *o = new_owned();
-    if (o == NULL)
-        return ENOMEM;
     struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
-    if (z == NULL) {
+    if (o == NULL || z == NULL) {
         free_owned(o);
-        return ENOMEM;
+        if (z != NULL)
+            sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+        return NULL;
     }
     z->owned = o;
     z->tok = tok;
@@ -424,6 +444,16 @@ static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_
     a->private_data = z;
     a->release = zc_release_array;
     a->length = rows;
+    return o;
+}
+
+/* A column whose buffers the array borrows from the chunk (fixed width, no selection). It
+ * counts as an export of its own (tok): a consumer may move it out of its parent. */
+static spate_status zc_borrow_column(const struct spate_column_view *cv, uint32_t rows,
+                                     struct sp_zc_token *tok, struct ArrowArray *a) {
+    struct owned *o = zc_array_init(a, tok, rows);
+    if (o == NULL)
+        return ENOMEM;
     a->n_buffers = 2;
     a->buffers = own(o, sizeof(void *) * 2);
     if (a->buffers == NULL)
@@ -454,20 +484,9 @@ static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t c
         nulls += !ok;
         nlong += ok && s[row].len > SPATE_STRING_INLINE;
     }
-    struct owned *o = new_owned();
+    struct owned *o = zc_array_init(a, tok, rows);
     if (o == NULL)
         return ENOMEM;
-    struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
-    if (z == NULL) {
-        free_owned(o);
-        return ENOMEM;
-    }
-    z->owned = o;
-    z->tok = tok;
-    zc_token_ref(tok);
-    a->private_data = z;
-    a->release = zc_release_array;
-    a->length = rows;
     a->null_count = nulls;
     /* validity, views, one variadic buffer per long string, then the variadic sizes */
     a->n_buffers = 2 + nlong + 1;
@@ -508,54 +527,15 @@ static spate_status zc_string_views(const struct spate_chunk_view *v, uint32_t c
     return SPATE_OK;
 }
 
-/* The schema of b's columns as a struct, with strings as "vu". */
-static spate_status zc_schema(const struct spate_batch *b, struct ArrowSchema *schema) {
-    uint32_t ncols = b->schema->ncols;
-    memset(schema, 0, sizeof(*schema));
-    struct owned *so = new_owned();
-    if (so == NULL)
-        return ENOMEM;
-    schema->private_data = so;
-    schema->release = release_schema;
-    schema->format = "+s";
-    schema->name = "";
-    schema->children = own(so, sizeof(struct ArrowSchema *) * ncols);
-    struct ArrowSchema *cs = own(so, sizeof(struct ArrowSchema) * ncols);
-    if (schema->children == NULL || cs == NULL)
-        goto fail;
-    for (uint32_t col = 0; col < ncols; col++)
-        schema->children[col] = &cs[col];
-    schema->n_children = ncols;
-    for (uint32_t col = 0; col < ncols; col++) {
-        if (export_field(&b->schema->cols[col], &cs[col]) != SPATE_OK)
-            goto fail;
-        if (b->schema->cols[col].type == SPATE_TYPE_STRING)
-            cs[col].format = "vu";
-    }
-    return SPATE_OK;
-fail:
-    schema->release(schema);
-    return ENOMEM;
-}
-
 /* Chunk ch of b as a struct array; every array made counts as borrowed until released. */
 static spate_status zc_chunk(struct spate_batch *b, const struct sp_chunk *ch,
                              struct ArrowArray *out, struct spate_error *err) {
     uint32_t ncols = b->schema->ncols, rows = ch->view.rows;
     memset(out, 0, sizeof(*out));
-    struct owned *ao = new_owned();
-    struct zc_array *z = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*z), 64);
-    if (ao == NULL || z == NULL) {
-        free_owned(ao);
-        if (z != NULL)
-            sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
+    struct sp_zc_token *tok = zc_token_get(b);
+    struct owned *ao = tok != NULL ? zc_array_init(out, tok, rows) : NULL;
+    if (ao == NULL)
         return ENOMEM;
-    }
-    z->owned = ao;
-    z->tok = zc_token_get(b);
-    out->private_data = z;
-    out->release = zc_release_array;
-    out->length = rows;
     out->n_buffers = 1;
     out->buffers = own(ao, sizeof(void *));
     out->children = own(ao, sizeof(struct ArrowArray *) * ncols);
@@ -566,16 +546,14 @@ static spate_status zc_chunk(struct spate_batch *b, const struct sp_chunk *ch,
     for (uint32_t col = 0; col < ncols; col++)
         out->children[col] = &ca[col];
     out->n_children = ncols;
-    if (z->tok == NULL)
-        goto fail;
     for (uint32_t col = 0; col < ncols; col++) {
         const struct spate_column_view *cv = &ch->cols[col];
         enum spate_type t = cv->type;
         bool fixed = t == SPATE_TYPE_I64 || t == SPATE_TYPE_F64 || t == SPATE_TYPE_TIMESTAMP;
         if (ch->view.sel == NULL && fixed) {
-            rc = zc_borrow_column(cv, rows, z->tok, &ca[col]);
+            rc = zc_borrow_column(cv, rows, tok, &ca[col]);
         } else if (t == SPATE_TYPE_STRING) {
-            rc = zc_string_views(&ch->view, col, z->tok, &ca[col]);
+            rc = zc_string_views(&ch->view, col, tok, &ca[col]);
         } else {
             /* Copied: bools (bit-packed in Arrow), lists, fixed-width rows under a selection. */
             struct cell *cells = cells_alloc(rows);
@@ -606,7 +584,7 @@ static struct zc_stream *zc_of(struct ArrowArrayStream *s) {
 
 static int zc_get_schema(struct ArrowArrayStream *s, struct ArrowSchema *out) {
     struct zc_stream *z = zc_of(s);
-    if (zc_schema(z->b, out) != SPATE_OK) {
+    if (struct_schema(z->b, "vu", out) != SPATE_OK) {
         snprintf(z->error, sizeof(z->error), "out of memory exporting the schema");
         return ENOMEM;
     }
@@ -662,6 +640,7 @@ spate_status spate_batch_export_stream(const spate_batch *batch, struct ArrowArr
         sp_mem_free(SP_MEM_DEFAULT_ARENA, z, sizeof(*z));
         return sp_error_set(err, ENOMEM, "export_stream: out of memory");
     }
+    zc_token_ref(z->tok);
     out->get_schema = zc_get_schema;
     out->get_next = zc_get_next;
     out->get_last_error = zc_get_last_error;

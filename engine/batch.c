@@ -275,6 +275,18 @@ bool spate_chunk_get_list(const struct spate_chunk_view *chunk, uint32_t col, ui
     return true;
 }
 
+void sp_string_view(struct spate_string *s, const char *data, uint32_t len) {
+    memset(s, 0, sizeof(*s));
+    s->len = len;
+    if (len <= SPATE_STRING_INLINE) {
+        if (len > 0)
+            memcpy((char *)s + offsetof(struct spate_string, prefix), data, len);
+    } else {
+        memcpy(s->prefix, data, 4);
+        s->u.ptr = data;
+    }
+}
+
 /* ---- Builder (map callbacks) ---- */
 
 /* The chunk column of the builder's column *col (map_values builds from column 1 on). */
@@ -292,19 +304,6 @@ void *spate_builder_column(spate_chunk_builder *b, uint32_t col) {
     return sp_col_data(b->chunk, col);
 }
 
-/* Build a normalized view (zero padding) of data[0, len) whose bytes live at data. */
-static void make_view(struct spate_string *s, const char *data, uint32_t len) {
-    memset(s, 0, sizeof(*s));
-    s->len = len;
-    if (len <= SPATE_STRING_INLINE) {
-        if (len > 0)
-            memcpy((char *)s + offsetof(struct spate_string, prefix), data, len);
-    } else {
-        memcpy(s->prefix, data, 4);
-        s->u.ptr = data;
-    }
-}
-
 spate_status spate_builder_set_string(spate_chunk_builder *b, uint32_t col, uint32_t row,
                                       const char *data, uint32_t len) {
     if (b == NULL || !builder_col(b, &col) || row >= b->rows ||
@@ -312,7 +311,7 @@ spate_status spate_builder_set_string(spate_chunk_builder *b, uint32_t col, uint
         return EINVAL;
     struct spate_string *s = &((struct spate_string *)sp_col_data(b->chunk, col))[row];
     if (len <= SPATE_STRING_INLINE) {
-        make_view(s, data, len);
+        sp_string_view(s, data, len);
         return SPATE_OK;
     }
     char *copy = sp_region_alloc(b->region, len, 8);
@@ -321,7 +320,7 @@ spate_status spate_builder_set_string(spate_chunk_builder *b, uint32_t col, uint
         return ENOMEM;
     }
     memcpy(copy, data, len);
-    make_view(s, copy, len);
+    sp_string_view(s, copy, len);
     return SPATE_OK;
 }
 
@@ -330,7 +329,8 @@ spate_status spate_builder_set_view(spate_chunk_builder *b, uint32_t col, uint32
     if (b == NULL || s == NULL || !builder_col(b, &col) || row >= b->rows ||
         b->chunk->cols[col].type != SPATE_TYPE_STRING)
         return EINVAL;
-    make_view(&((struct spate_string *)sp_col_data(b->chunk, col))[row], sp_str_data(s), s->len);
+    sp_string_view(&((struct spate_string *)sp_col_data(b->chunk, col))[row], sp_str_data(s),
+                   s->len);
     return SPATE_OK;
 }
 

@@ -31,6 +31,8 @@ struct sp_schema {
 spate_status sp_schema_set(struct sp_schema *s, const struct spate_column_def *defs, uint32_t n,
                            struct spate_error *err);
 size_t sp_type_width(enum spate_type t);
+/* A normalized view of data[0, len) (zero padding; longer than 12 bytes: borrows data). */
+void sp_string_view(struct spate_string *s, const char *data, uint32_t len);
 /* EINVAL with a message naming what when a user-declared schema has a LIST column
  * (lists are made by group_by_key and cogroup only). */
 spate_status sp_schema_no_lists(const struct spate_column_def *defs, uint32_t n, const char *what,

@@ -189,19 +189,6 @@ static uint32_t split_line(const char *p, uint32_t len, char delim, struct sp_cs
     }
 }
 
-/* A normalized view of data[0, len) (bytes borrowed when longer than 12). */
-static void put_view(struct spate_string *s, const char *data, uint32_t len) {
-    memset(s, 0, sizeof(*s));
-    s->len = len;
-    if (len <= SPATE_STRING_INLINE) {
-        if (len > 0)
-            memcpy((char *)s + offsetof(struct spate_string, prefix), data, len);
-    } else {
-        memcpy(s->prefix, data, 4);
-        s->u.ptr = data;
-    }
-}
-
 /* The bytes of a quoted field with "" turned into ", in r. NULL on ENOMEM. */
 static const char *unquote(struct sp_region *r, const char *p, uint32_t len, uint32_t *out_len) {
     char *dst = sp_region_alloc(r, len ? len : 1, 8);
@@ -391,9 +378,9 @@ bool sp_csv_parse_chunk(struct spate_dstream *node, const struct sp_kernels *k,
                     const char *u = unquote(r, fp, fl, &ul);
                     if (u == NULL)
                         return false;
-                    put_view(&((struct spate_string *)dst)[n], u, ul);
+                    sp_string_view(&((struct spate_string *)dst)[n], u, ul);
                 } else {
-                    put_view(&((struct spate_string *)dst)[n], fp, fl);
+                    sp_string_view(&((struct spate_string *)dst)[n], fp, fl);
                 }
                 break;
             default:

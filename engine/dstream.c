@@ -579,6 +579,35 @@ void spate_join_opts_init(struct spate_join_opts *opts) {
         memset(opts, 0, sizeof(*opts));
 }
 
+/*
+ * Two keyed streams that run together (join, cogroup): one context, one
+ * slide, and key columns that exist and are both strings or both i64.
+ * Returns false with a message naming what.
+ */
+static bool keyed_pair_ok(const spate_dstream *left, uint32_t lkey, const spate_dstream *right,
+                          uint32_t rkey, const char *what, struct spate_error *err) {
+    if (right->ctx != left->ctx) {
+        sp_error_set(err, EINVAL, "%s: the streams belong to different contexts", what);
+        return false;
+    }
+    if (right->slide_b != left->slide_b) {
+        sp_error_set(err, EINVAL,
+                     "%s: the left stream slides every %" PRId64 " ms, the right every %" PRId64
+                     " ms; the slides must be equal",
+                     what, spate_dstream_slide_ms(left), spate_dstream_slide_ms(right));
+        return false;
+    }
+    const struct sp_schema *ls = &left->schema, *rs = &right->schema;
+    if (lkey >= ls->ncols || rkey >= rs->ncols || !is_key_type(ls->cols[lkey].type) ||
+        !is_key_type(rs->cols[rkey].type) ||
+        (ls->cols[lkey].type == SPATE_TYPE_STRING) != (rs->cols[rkey].type == SPATE_TYPE_STRING)) {
+        sp_error_set(err, EINVAL, "%s: the key columns must exist and both be strings or both i64",
+                     what);
+        return false;
+    }
+    return true;
+}
+
 spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
                                   const struct spate_join_opts *opts, struct spate_error *err) {
     const char *what = "join";
@@ -592,30 +621,13 @@ spate_dstream *spate_dstream_join(spate_dstream *left, spate_dstream *right,
     spate_join_opts_init(&o);
     if (opts != NULL)
         o = *opts;
-    if (right->ctx != left->ctx) {
-        sp_error_set(err, EINVAL, "%s: the streams belong to different contexts", what);
+    if (!keyed_pair_ok(left, o.left_key, right, o.right_key, what, err))
         return NULL;
-    }
-    if (right->slide_b != left->slide_b) {
-        sp_error_set(err, EINVAL,
-                     "%s: the left stream slides every %" PRId64 " ms, the right every %" PRId64
-                     " ms; the slides must be equal",
-                     what, spate_dstream_slide_ms(left), spate_dstream_slide_ms(right));
-        return NULL;
-    }
     if ((int)o.kind < SPATE_JOIN_INNER || (int)o.kind > SPATE_JOIN_FULL) {
         sp_error_set(err, EINVAL, "%s: unknown join kind %d", what, (int)o.kind);
         return NULL;
     }
     const struct sp_schema *ls = &left->schema, *rs = &right->schema;
-    if (o.left_key >= ls->ncols || o.right_key >= rs->ncols ||
-        !is_key_type(ls->cols[o.left_key].type) || !is_key_type(rs->cols[o.right_key].type) ||
-        (ls->cols[o.left_key].type == SPATE_TYPE_STRING) !=
-            (rs->cols[o.right_key].type == SPATE_TYPE_STRING)) {
-        sp_error_set(err, EINVAL, "%s: the key columns must exist and both be strings or both i64",
-                     what);
-        return NULL;
-    }
     if (ls->ncols + rs->ncols - 1 > SP_MAX_COLUMNS) {
         sp_error_set(err, EINVAL, "%s: more than %d columns", what, SP_MAX_COLUMNS);
         return NULL;
@@ -950,24 +962,8 @@ static spate_dstream *define_group(spate_dstream *left, spate_dstream *right,
     uint32_t n = 2;
     if (right != NULL) {
         const struct sp_schema *rs = &right->schema;
-        if (right->ctx != left->ctx) {
-            sp_error_set(err, EINVAL, "%s: the streams belong to different contexts", what);
+        if (!keyed_pair_ok(left, o.key_col, right, o.right_key, what, err))
             return NULL;
-        }
-        if (right->slide_b != left->slide_b) {
-            sp_error_set(err, EINVAL,
-                         "%s: the left stream slides every %" PRId64 " ms, the right every %" PRId64
-                         " ms; the slides must be equal",
-                         what, spate_dstream_slide_ms(left), spate_dstream_slide_ms(right));
-            return NULL;
-        }
-        if (o.right_key >= rs->ncols || !is_key_type(rs->cols[o.right_key].type) ||
-            (rs->cols[o.right_key].type == SPATE_TYPE_STRING) !=
-                (ls->cols[o.key_col].type == SPATE_TYPE_STRING)) {
-            sp_error_set(err, EINVAL,
-                         "%s: the key columns must exist and both be strings or both i64", what);
-            return NULL;
-        }
         if (!groupable(rs, o.right_value) || o.right_value == o.right_key) {
             sp_error_set(err, EINVAL,
                          "%s: right value column %u must exist, not be the key, not be a list",

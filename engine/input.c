@@ -490,19 +490,11 @@ static spate_status push_lines(spate_dstream *queue, spate_receiver *receiver,
         count > 0 ? sp_region_alloc(&r, sizeof(struct spate_string) * count, 64) : NULL;
     if (count > 0 && views == NULL) {
         sp_region_destroy(&r);
-        return sp_error_set(err, ENOMEM, "queue_push_lines: out of memory");
+        return sp_error_set(err, ENOMEM, "%s: out of memory", what);
     }
     for (uint64_t i = 0; i < count; i++) {
         const char *l = lines[i] != NULL ? lines[i] : "";
-        size_t len = strlen(l);
-        memset(&views[i], 0, sizeof(views[i]));
-        views[i].len = (uint32_t)len;
-        if (len <= SPATE_STRING_INLINE) {
-            memcpy((char *)&views[i] + offsetof(struct spate_string, prefix), l, len);
-        } else {
-            memcpy(views[i].prefix, l, 4);
-            views[i].u.ptr = l;
-        }
+        sp_string_view(&views[i], l, (uint32_t)strlen(l));
     }
     struct spate_column_data col = {views, NULL};
     spate_status rc = receiver != NULL ? spate_receiver_store(receiver, &col, count, err)
