@@ -616,10 +616,16 @@ static void receiver_stop(struct sp_input *in) {
         in->rops.stop(in->rops.user); /* stores until it returns still land */
 }
 
-static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
+/* The provided buffers to ask for: the option rounded up to a power of two (at most 32768). */
+static uint32_t recv_buffer_count(const struct sp_input *in) {
     uint32_t count = 1;
     while (count < in->sopts.recv_buffers && count < 32768)
         count <<= 1;
+    return count;
+}
+
+static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
+    uint32_t count = recv_buffer_count(in);
     struct sp_listen_receiver_opts lo = {in->host,
                                          in->port,
                                          in->sopts.max_connections,
@@ -656,9 +662,7 @@ static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
 }
 
 static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
-    uint32_t count = 1;
-    while (count < in->sopts.recv_buffers && count < 32768)
-        count <<= 1;
+    uint32_t count = recv_buffer_count(in);
     struct sp_udp_receiver_opts uo = {in->host,
                                       in->port,
                                       in->sopts.max_line_bytes,
@@ -741,9 +745,7 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     ro.max_line = in->sopts.max_line_bytes;
     ro.ring_bytes = in->sopts.ring_bytes;
     ro.buf_size = in->sopts.recv_buffer_bytes;
-    uint32_t count = 1;
-    while (count < in->sopts.recv_buffers && count < 32768)
-        count <<= 1;
+    uint32_t count = recv_buffer_count(in);
     ro.buf_count = count;
     ro.reconnect_min_ms = in->sopts.reconnect_min_ms;
     ro.reconnect_max_ms = in->sopts.reconnect_max_ms;

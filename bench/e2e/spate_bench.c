@@ -71,7 +71,10 @@ static void die(const char *what, const struct spate_error *err) {
 
 static uint32_t used_workers; /* what the last engine really had */
 
-static spate_context *make_ctx(const struct cfg *c, spate_engine **engine_out) {
+/* A context on an engine of c's workers and ISA: on the manual clock (interval 1 s) when
+ * wall_interval_ms is 0, else on the wall clock with that interval. */
+static spate_context *make_ctx_clock(const struct cfg *c, spate_engine **engine_out,
+                                     int64_t wall_interval_ms) {
     struct spate_error err;
     struct spate_engine_opts eo;
     spate_engine_opts_init(&eo);
@@ -82,14 +85,18 @@ static spate_context *make_ctx(const struct cfg *c, spate_engine **engine_out) {
         die("engine", &err);
     struct spate_context_opts co;
     spate_context_opts_init(&co);
-    co.manual_clock = true;
-    co.batch_interval_ms = 1000;
+    co.manual_clock = wall_interval_ms == 0;
+    co.batch_interval_ms = wall_interval_ms == 0 ? 1000 : wall_interval_ms;
     spate_context *ctx;
     if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
         die("context", &err);
     *engine_out = engine;
     used_workers = spate_engine_workers(engine);
     return ctx;
+}
+
+static spate_context *make_ctx(const struct cfg *c, spate_engine **engine_out) {
+    return make_ctx_clock(c, engine_out, 0);
 }
 
 /* Run the context's queued batches and return the seconds they took. */
@@ -155,11 +162,17 @@ static void naive_i64_init(struct naive_i64 *t, uint64_t keys) {
     t->n = 0;
 }
 
-static void naive_i64_add(struct naive_i64 *t, int64_t k, int64_t v) {
+/* The slot of key k: where it is, or the empty slot where it would go. */
+static uint64_t naive_i64_slot(const struct naive_i64 *t, int64_t k) {
     uint64_t h = (uint64_t)k * 0x9e3779b97f4a7c15ull;
     uint64_t s = (h >> 20) & t->mask;
     while (t->used[s] && t->keys[s] != k)
         s = (s + 1) & t->mask;
+    return s;
+}
+
+static void naive_i64_add(struct naive_i64 *t, int64_t k, int64_t v) {
+    uint64_t s = naive_i64_slot(t, k);
     if (!t->used[s]) {
         t->used[s] = 1;
         t->keys[s] = k;
@@ -702,10 +715,7 @@ static void join_probe(const struct cfg *c) {
         naive_i64_add(&t, tkey[i], tval[i]);
     uint64_t want = 0, sink = 0;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t h = (uint64_t)key[i] * 0x9e3779b97f4a7c15ull;
-        uint64_t sl = (h >> 20) & t.mask;
-        while (t.used[sl] && t.keys[sl] != key[i])
-            sl = (sl + 1) & t.mask;
+        uint64_t sl = naive_i64_slot(&t, key[i]);
         if (t.used[sl]) {
             want++;
             sink += (uint64_t)(t.vals[sl] + val[i]);
@@ -820,40 +830,53 @@ static spate_status ingest_add(void *user, const spate_batch *b, struct spate_er
 }
 
 /* spate: a listen stream, lines counted (parse: parsed into typed columns first). */
-static double ingest_spate(const struct cfg *c, struct ingest *in, uint64_t lines, bool parse,
-                           uint64_t *got, const char **isa) {
+/* What the ingest workloads count: src's lines, or (parse) the records parse_csv makes of
+ * them as (i64 id, f64 value, string name). The context is started; dies on an error. */
+static void ingest_count_from(spate_context *ctx, spate_dstream *src, bool parse,
+                              struct ingest_count *ic) {
     struct spate_error err;
-    struct spate_engine_opts eo;
-    spate_engine_opts_init(&eo);
-    eo.workers = c->workers;
-    eo.isa = c->isa;
-    spate_engine *engine;
-    if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
-        die("engine", &err);
-    used_workers = spate_engine_workers(engine);
-    *isa = spate_engine_isa(engine);
-    struct spate_context_opts co;
-    spate_context_opts_init(&co);
-    co.batch_interval_ms = 20;
-    spate_context *ctx;
-    if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
-        die("context", &err);
-    struct spate_socket_opts so;
-    spate_socket_opts_init(&so);
-    so.ring_bytes = 256u << 20;
-    so.recv_buffers = 256;
-    so.quiet = true;
-    spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
     spate_dstream *out = src;
     if (parse && src != NULL) {
         struct spate_column_def cols[] = {
             {"id", SPATE_TYPE_I64}, {"value", SPATE_TYPE_F64}, {"name", SPATE_TYPE_STRING}};
         out = spate_dstream_parse_csv(src, cols, 3, NULL, &err);
     }
-    struct ingest_count ic = {0};
-    if (out == NULL || spate_dstream_foreach_batch(out, ingest_add, &ic, &err) != SPATE_OK ||
+    if (out == NULL || spate_dstream_foreach_batch(out, ingest_add, ic, &err) != SPATE_OK ||
         spate_context_start(ctx, &err) != SPATE_OK)
         die("ingest", &err);
+}
+
+/* Wait (bounded) until lines were counted, then stop gracefully and destroy; the seconds since t0.
+ */
+static double ingest_finish(spate_context *ctx, struct ingest_count *ic, uint64_t lines, double t0,
+                            uint64_t *got) {
+    struct spate_error err;
+    while (atomic_load(&ic->rows) < lines && now_s() - t0 < 120) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    double secs = now_s() - t0;
+    *got = atomic_load(&ic->rows);
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
+        die("stop", &err);
+    spate_context_destroy(ctx);
+    return secs;
+}
+
+static double ingest_spate(const struct cfg *c, struct ingest *in, uint64_t lines, bool parse,
+                           uint64_t *got, const char **isa) {
+    struct spate_error err;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx_clock(c, &engine, 20);
+    *isa = spate_engine_isa(engine);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.ring_bytes = 256u << 20;
+    so.recv_buffers = 256;
+    so.quiet = true;
+    spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
+    struct ingest_count ic = {0};
+    ingest_count_from(ctx, src, parse, &ic);
     in->port = spate_input_port(src);
     pthread_t prod[INGEST_PRODUCERS];
     double t0 = now_s();
@@ -861,16 +884,7 @@ static double ingest_spate(const struct cfg *c, struct ingest *in, uint64_t line
         pthread_create(&prod[p], NULL, ingest_producer, in);
     for (int p = 0; p < INGEST_PRODUCERS; p++)
         pthread_join(prod[p], NULL);
-    while (atomic_load(&ic.rows) < lines && now_s() - t0 < 120) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
-    double secs = now_s() - t0;
-    *got = atomic_load(&ic.rows);
-    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
-        die("stop", &err);
-    spate_context_destroy(ctx);
-    return secs;
+    return ingest_finish(ctx, &ic, lines, t0, got);
 }
 
 static void ingest_tcp(const struct cfg *c) {
@@ -965,47 +979,19 @@ static void ingest_files(const struct cfg *c) {
     (void)rc;
     for (int parse = 0; parse <= 1; parse++) {
         struct spate_error err;
-        struct spate_engine_opts eo;
-        spate_engine_opts_init(&eo);
-        eo.workers = c->workers;
-        eo.isa = c->isa;
         spate_engine *engine;
-        if (spate_engine_create(&eo, &engine, &err) != SPATE_OK)
-            die("engine", &err);
-        used_workers = spate_engine_workers(engine);
+        spate_context *ctx = make_ctx_clock(c, &engine, 20);
         const char *isa = spate_engine_isa(engine);
-        struct spate_context_opts co;
-        spate_context_opts_init(&co);
-        co.batch_interval_ms = 20;
-        spate_context *ctx;
-        if (spate_context_create(engine, &co, &ctx, &err) != SPATE_OK)
-            die("context", &err);
         struct spate_file_stream_opts fo;
         spate_file_stream_opts_init(&fo);
         fo.include_existing = true;
         fo.ring_bytes = 256u << 20;
         spate_dstream *src = spate_context_text_file_stream(ctx, dir, &fo, &err);
-        spate_dstream *out = src;
-        if (parse && src != NULL) {
-            struct spate_column_def cols[] = {
-                {"id", SPATE_TYPE_I64}, {"value", SPATE_TYPE_F64}, {"name", SPATE_TYPE_STRING}};
-            out = spate_dstream_parse_csv(src, cols, 3, NULL, &err);
-        }
         struct ingest_count ic = {0};
-        if (out == NULL || spate_dstream_foreach_batch(out, ingest_add, &ic, &err) != SPATE_OK)
-            die("ingest-files", &err);
-        t0 = now_s();
-        if (spate_context_start(ctx, &err) != SPATE_OK)
-            die("start", &err);
-        while (atomic_load(&ic.rows) < lines && now_s() - t0 < 120) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-        double secs = now_s() - t0;
-        uint64_t got = atomic_load(&ic.rows);
-        if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
-            die("stop", &err);
-        spate_context_destroy(ctx);
+        t0 = now_s(); /* the files are there: reading starts with the context */
+        ingest_count_from(ctx, src, parse, &ic);
+        uint64_t got;
+        double secs = ingest_finish(ctx, &ic, lines, t0, &got);
         const char *name = parse ? "ingest-files/parse-csv" : "ingest-files/lines";
         if (c->json)
             printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"records\":%" PRIu64
