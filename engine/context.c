@@ -241,6 +241,40 @@ static void free_job(spate_context *ctx, struct sp_job *job) {
     sp_mem_free(SP_MEM_DEFAULT_ARENA, job, bytes);
 }
 
+/* Add the records job took to ctx's latency histogram, each range of them dated by its
+ * arrival, the batch ending at end_ns; returns the largest latency (us). Under mu. */
+static int64_t record_latency(spate_context *ctx, const struct sp_job *job, int64_t end_ns) {
+    int64_t max_us = 0;
+    uint32_t i = 0;
+    for (struct sp_input *in = ctx->inputs; in != NULL; in = in->next, i++) {
+        const struct sp_cut *cut = &job->cuts[i];
+        uint64_t units = 0;
+        for (uint32_t k = 0; k < cut->narrivals; k++)
+            units += cut->arrivals[k].units;
+        if (units == 0 || cut->records == 0)
+            continue;
+        /* Records split by units (ring bytes weigh records by their length). */
+        uint64_t left = cut->records;
+        for (uint32_t k = 0; k < cut->narrivals; k++) {
+            const struct sp_ring_arrival *a = &cut->arrivals[k];
+            uint64_t r = k + 1 == cut->narrivals
+                             ? left
+                             : (uint64_t)((double)left * (double)a->units / (double)units);
+            if (r > left)
+                r = left;
+            left -= r;
+            units -= a->units;
+            int64_t us = (end_ns - a->t_ns) / 1000;
+            if (us < 0)
+                us = 0;
+            sp_latency_add(&ctx->latency, (uint64_t)us, r);
+            if (r > 0 && us > max_us)
+                max_us = us;
+        }
+    }
+    return max_us;
+}
+
 static void *clock_main(void *arg) {
     spate_context *ctx = arg;
     pthread_setname_np(pthread_self(), "spate-clock");
@@ -295,6 +329,11 @@ static void *sched_main(void *arg) {
             info.scheduling_delay_us = 0;
         info.processing_time_us = (end - start) / 1000;
         info.lag_batches = behind;
+        if (!info.failed) {
+            pthread_mutex_lock(&ctx->mu);
+            info.latency_max_us = record_latency(ctx, job, end);
+            pthread_mutex_unlock(&ctx->mu);
+        }
         if (ctx->opts.on_batch != NULL)
             ctx->opts.on_batch(ctx->opts.on_batch_user, &info);
         free_job(ctx, job);
@@ -707,6 +746,32 @@ bool spate_context_last_batch(const spate_context *ctx, struct spate_batch_info 
         *out = c->last;
     pthread_mutex_unlock(&c->mu);
     return have;
+}
+
+void spate_context_latency(const spate_context *ctx, struct spate_latency_stats *out) {
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (ctx == NULL)
+        return;
+    spate_context *c = (spate_context *)(uintptr_t)ctx;
+    pthread_mutex_lock(&c->mu);
+    const struct sp_latency *h = &c->latency;
+    out->records = h->records;
+    out->p50_us = (int64_t)sp_latency_quantile(h, 0.50);
+    out->p90_us = (int64_t)sp_latency_quantile(h, 0.90);
+    out->p99_us = (int64_t)sp_latency_quantile(h, 0.99);
+    out->p999_us = (int64_t)sp_latency_quantile(h, 0.999);
+    out->max_us = (int64_t)h->max_us;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void spate_context_latency_reset(spate_context *ctx) {
+    if (ctx == NULL)
+        return;
+    pthread_mutex_lock(&ctx->mu);
+    sp_latency_reset(&ctx->latency);
+    pthread_mutex_unlock(&ctx->mu);
 }
 
 /* ---- Destroy ---- */

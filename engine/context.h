@@ -16,6 +16,7 @@
 #include "spate/context.h"
 #include "engine/dstream.h"
 #include "engine/input.h"
+#include "engine/latency.h"
 
 struct sp_exec;
 
@@ -78,6 +79,7 @@ struct spate_context {
     bool have_last;
     char error[SPATE_ERROR_MESSAGE_SIZE];     /* last batch error */
     bool error_pending;                       /* not yet reported by await_termination */
+    struct sp_latency latency;                /* records of successful batches */
     char error_out[SPATE_ERROR_MESSAGE_SIZE]; /* copy handed out by last_error */
 
     struct sp_exec *exec;    /* from start to stop */

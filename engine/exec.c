@@ -3583,6 +3583,7 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
             atomic_fetch_add(&in->records, b->rows);
         }
         *records += b->rows;
+        cut->records = b->rows;
         ex->sources[i] = b;
     }
     return SPATE_OK;

@@ -395,6 +395,7 @@ spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_c
             goto oom;
     }
     item->rows = rows;
+    item->arrival_ns = sp_now_ns();
     item->region = r;
     *out = item;
     return SPATE_OK;
@@ -889,6 +890,9 @@ void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
         cut->start = in->sealed;
         cut->end = in->ring != NULL ? sp_ring_tail(in->ring) : in->sealed;
         in->sealed = cut->end;
+        if (in->ring != NULL && cut->end != cut->start)
+            sp_ring_arrivals(in->ring, cut->start, cut->end, cut->arrivals, &cut->narrivals,
+                             SP_CUT_ARRIVALS);
         return;
     }
     pthread_mutex_lock(&in->mu);
@@ -902,6 +906,8 @@ void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
         cut->item->next = NULL;
     }
     pthread_mutex_unlock(&in->mu);
+    for (const struct sp_queue_item *it = cut->item; it != NULL; it = it->next)
+        sp_arrivals_add(cut->arrivals, &cut->narrivals, SP_CUT_ARRIVALS, it->arrival_ns, it->rows);
 }
 
 bool sp_input_pending(struct sp_input *in) {

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 
 #include "engine/batch.h"
+#include "io/ring.h"
 #include "spate/io.h"
 
 struct sp_socket_receiver;
@@ -43,6 +44,7 @@ struct sp_queue_item {
     struct sp_region region;   /* holds the item, its chunks and string bytes */
     struct spate_batch *batch; /* one partition of chunks */
     uint64_t rows;
+    int64_t arrival_ns; /* when it was pushed or stored (monotonic) */
 };
 
 struct sp_input {
@@ -91,10 +93,17 @@ struct sp_input {
 };
 
 /* What a job took from one input. */
+#define SP_CUT_ARRIVALS 64 /* arrival times kept per cut (neighbours merge beyond) */
+
 struct sp_cut {
     uint32_t start, end;        /* socket: ring positions */
     struct sp_queue_item *item; /* queue: the batch taken, or NULL (empty batch); receiver:
                                    every item stored since the last cut, a list by next */
+    uint64_t records;           /* rows the batch took from the input (set when it is built) */
+    /* When the cut's data arrived, in order: units are ring bytes or rows (no arrivals for a
+     * constant stream, whose rows are not new). */
+    uint32_t narrivals;
+    struct sp_ring_arrival arrivals[SP_CUT_ARRIVALS];
 };
 
 /* Start / stop receivers of socket inputs. start: SPATE_OK or EIO/ENOMEM with a message. */

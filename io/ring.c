@@ -20,17 +20,28 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RING_MAX_CAPACITY (UINT32_C(1) << 30) /* 1 GiB: 2 GiB of address space */
 
+struct sp_ring_mark {
+    uint32_t pos; /* bytes from here on arrived at t_ns or later */
+    int64_t t_ns;
+};
+
 struct sp_ring {
     alignas(64) _Atomic uint32_t tail; /* producer's cache line: published end */
+    _Atomic uint32_t mtail;            /* marks written (free-running) */
+    int64_t last_mark_ns;              /* producer's: time of its last mark */
     alignas(64) _Atomic uint32_t head; /* consumer's cache line: freed up to here */
+    _Atomic uint32_t mhead;            /* marks consumed */
+    int64_t cur_ns;                    /* consumer's: time of the last mark it passed */
     alignas(64) char *base;            /* first of the two mappings (read-only after create) */
     uint32_t capacity;                 /* power of two, multiple of the page size */
     uint32_t mask;                     /* capacity - 1 */
     size_t self_size;                  /* bytes mapped for this struct */
+    struct sp_ring_mark marks[SP_RING_MARKS];
 };
 
 _Static_assert(offsetof(struct sp_ring, head) - offsetof(struct sp_ring, tail) >= 64,
@@ -99,6 +110,9 @@ int sp_ring_create(uint32_t capacity, struct sp_ring **out) {
     ring->mask = cap - 1;
     atomic_init(&ring->head, 0);
     atomic_init(&ring->tail, 0);
+    atomic_init(&ring->mtail, 0);
+    atomic_init(&ring->mhead, 0);
+    ring->last_mark_ns = INT64_MIN / 2; /* the first publish always marks */
 
     fd = memfd_create("spate-ring", MFD_CLOEXEC);
     if (fd < 0) {
@@ -150,8 +164,26 @@ char *sp_ring_write_ptr(struct sp_ring *ring) {
     return ring->base + (tail & ring->mask);
 }
 
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void sp_ring_publish(struct sp_ring *ring, uint32_t n) {
     uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    int64_t now = mono_ns();
+    if (now - ring->last_mark_ns >= SP_RING_MARK_NS) {
+        /* The mark goes out before the bytes it dates: a consumer that sees the bytes
+         * sees their mark. With the marks full the bytes keep the older date. */
+        uint32_t mt = atomic_load_explicit(&ring->mtail, memory_order_relaxed);
+        uint32_t mh = atomic_load_explicit(&ring->mhead, memory_order_acquire);
+        if (mt - mh < SP_RING_MARKS) {
+            ring->marks[mt & (SP_RING_MARKS - 1)] = (struct sp_ring_mark){tail, now};
+            atomic_store_explicit(&ring->mtail, mt + 1, memory_order_release);
+            ring->last_mark_ns = now;
+        }
+    }
     atomic_store_explicit(&ring->tail, tail + n, memory_order_release);
 }
 
@@ -167,6 +199,47 @@ uint32_t sp_ring_head(const struct sp_ring *ring) {
 
 const char *sp_ring_at(const struct sp_ring *ring, uint32_t pos) {
     return ring->base + (pos & ring->mask);
+}
+
+void sp_arrivals_add(struct sp_ring_arrival *out, uint32_t *n, uint32_t max, int64_t t_ns,
+                     uint64_t units) {
+    if (units == 0 || max == 0)
+        return;
+    if (*n == max) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i + 1 < *n; i += 2, k++)
+            out[k] = (struct sp_ring_arrival){out[i].t_ns, out[i].units + out[i + 1].units};
+        if (*n % 2 == 1)
+            out[k++] = out[*n - 1];
+        *n = k;
+        if (*n == max) { /* max == 1: fold into the one entry */
+            out[0].units += units;
+            return;
+        }
+    }
+    out[(*n)++] = (struct sp_ring_arrival){t_ns, units};
+}
+
+void sp_ring_arrivals(struct sp_ring *ring, uint32_t start, uint32_t end,
+                      struct sp_ring_arrival *out, uint32_t *n, uint32_t max) {
+    uint32_t mh = atomic_load_explicit(&ring->mhead, memory_order_relaxed);
+    uint32_t mt = atomic_load_explicit(&ring->mtail, memory_order_acquire);
+    uint32_t pos = start;
+    int64_t t = ring->cur_ns;
+    while (mh != mt) {
+        const struct sp_ring_mark *m = &ring->marks[mh & (SP_RING_MARKS - 1)];
+        if ((int32_t)(m->pos - end) >= 0) /* dates bytes of a later range */
+            break;
+        if ((int32_t)(m->pos - pos) > 0)
+            sp_arrivals_add(out, n, max, t, m->pos - pos);
+        if ((int32_t)(m->pos - pos) >= 0)
+            pos = m->pos;
+        t = m->t_ns;
+        mh++;
+    }
+    sp_arrivals_add(out, n, max, t, end - pos);
+    ring->cur_ns = t;
+    atomic_store_explicit(&ring->mhead, mh, memory_order_release);
 }
 
 void sp_ring_release(struct sp_ring *ring, uint32_t pos) {

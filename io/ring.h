@@ -11,6 +11,13 @@
  * sp_ring_publish (release store of tail); the consumer reads up to
  * sp_ring_tail() (acquire) and frees with sp_ring_release (release store of
  * head). A full ring is the backpressure signal: the producer waits.
+ *
+ * Arrival marks: every publish at least SP_RING_MARK_NS after the last mark
+ * notes (position, monotonic time) in a small SPSC array beside the ring, so
+ * the consumer can tell when each byte range arrived (sp_ring_arrivals).
+ * A byte is dated by the last mark at or before it: never later than its
+ * publish, at most SP_RING_MARK_NS earlier (more when the marks are full
+ * because the consumer lags), so latencies derived from marks err long.
  */
 #ifndef SP_RING_H
 #define SP_RING_H
@@ -36,6 +43,25 @@ char *sp_ring_write_ptr(struct sp_ring *ring);
 void sp_ring_publish(struct sp_ring *ring, uint32_t n);
 
 /* ---- Consumer side ---- */
+/* So many units (ring bytes, rows) and when they arrived (CLOCK_MONOTONIC ns). */
+struct sp_ring_arrival {
+    int64_t t_ns;
+    uint64_t units;
+};
+/* Append (t_ns, units) to out[0, *n) (room for max): when full, neighbours merge pairwise
+ * first, each pair keeping the earlier time. units == 0: nothing. */
+void sp_arrivals_add(struct sp_ring_arrival *out, uint32_t *n, uint32_t max, int64_t t_ns,
+                     uint64_t units);
+#define SP_RING_MARKS 8192u            /* marks held at once (a power of two) */
+#define SP_RING_MARK_NS INT64_C(50000) /* at most one mark per 50 us */
+/*
+ * Date the bytes [start, end): the caller's successive calls cover the ring
+ * in order without gaps (start = the previous end). Adds the ranges, in
+ * order, to out[0, *n) with sp_arrivals_add. Consumer side, one thread at a
+ * time.
+ */
+void sp_ring_arrivals(struct sp_ring *ring, uint32_t start, uint32_t end,
+                      struct sp_ring_arrival *out, uint32_t *n, uint32_t max);
 /* Published position (acquire). */
 uint32_t sp_ring_tail(const struct sp_ring *ring);
 /* Position the consumer has freed up to. */

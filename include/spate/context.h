@@ -33,6 +33,9 @@ struct spate_batch_info {
     bool failed;                 /* an output or user function failed in this batch */
     uint64_t lag_batches;        /* batches already due behind this one when it started:
                                     how far processing is behind the clock */
+    int64_t latency_max_us;      /* from the arrival of the batch's oldest record to the end of
+                                    its outputs (see spate_context_latency); 0 for a batch
+                                    without new records or a failed one */
 };
 
 /* Called on the scheduler thread after each batch, outputs done. Must be quick. */
@@ -144,6 +147,26 @@ SPATE_API const char *spate_context_last_error(spate_context *ctx);
 /* Batches completed so far, and the info of the last one (false when none). */
 SPATE_API uint64_t spate_context_batches_completed(const spate_context *ctx);
 SPATE_API bool spate_context_last_batch(const spate_context *ctx, struct spate_batch_info *out);
+
+/*
+ * Record latency: for every record of every successful batch, the time from
+ * its arrival in the engine to the end of its batch's outputs. A record
+ * arrives when a receiver writes it into its ring (socket, listen, UDP,
+ * files, generator), when spate_receiver_store stores it or when
+ * spate_queue_push queues it; a constant stream's rows are not counted.
+ * Receivers date their data in steps of at most 50 us (earlier, never
+ * later); the histogram's buckets are 1/32 wide; figures are the bucket's
+ * top: so they err long, never short.
+ */
+struct spate_latency_stats {
+    uint64_t records; /* records measured */
+    int64_t p50_us, p90_us, p99_us, p999_us, max_us;
+};
+
+/* Latency since start or the last reset (all zero before any record). ctx NULL: zeros. */
+SPATE_API void spate_context_latency(const spate_context *ctx, struct spate_latency_stats *out);
+/* Forget the records measured so far (e.g. after a warm-up). */
+SPATE_API void spate_context_latency_reset(spate_context *ctx);
 
 /*
  * Opt-in helper: the first SIGINT or SIGTERM stops ctx gracefully (the

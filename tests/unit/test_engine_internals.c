@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "engine/agg.h"
+#include "engine/latency.h"
 #include "engine/mem.h"
 #include "engine/region.h"
 #include "engine/worker.h"
@@ -152,12 +153,47 @@ static void agg_string_keys(void **state) {
     sp_region_destroy(&r);
 }
 
+/* The latency histogram: every value lands in a bucket whose top is at least the value and at
+ * most 1/32 above it; quantiles follow the weighted counts and never pass the maximum. */
+static void latency_histogram(void **state) {
+    (void)state;
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t v = x >> (x % 64);
+        uint32_t b = sp_latency_bucket(v);
+        assert_true(b < SP_LAT_BUCKETS);
+        uint64_t top = sp_latency_bucket_max(b);
+        assert_true(top >= v);
+        assert_true(top - v <= v / 32);
+        if (b > 0)
+            assert_true(sp_latency_bucket_max(b - 1) < v);
+    }
+    assert_int_equal(sp_latency_bucket(UINT64_MAX), SP_LAT_BUCKETS - 1);
+    assert_int_equal(sp_latency_bucket_max(SP_LAT_BUCKETS - 1), UINT64_MAX);
+    static struct sp_latency h;
+    sp_latency_reset(&h);
+    assert_int_equal(sp_latency_quantile(&h, 0.5), 0);
+    sp_latency_add(&h, 10, 90);    /* 90 records at 10 us */
+    sp_latency_add(&h, 5000, 9);   /* 9 at 5 ms */
+    sp_latency_add(&h, 70000, 1);  /* 1 at 70 ms */
+    sp_latency_add(&h, 123456, 0); /* no records: nothing */
+    assert_int_equal(h.records, 100);
+    assert_int_equal(h.max_us, 70000);
+    assert_int_equal(sp_latency_quantile(&h, 0.0), 10);
+    assert_int_equal(sp_latency_quantile(&h, 0.5), 10);
+    assert_int_equal(sp_latency_quantile(&h, 0.9), 10);
+    uint64_t p91 = sp_latency_quantile(&h, 0.91);
+    assert_true(p91 >= 5000 && p91 <= 5000 + 5000 / 32);
+    assert_true(sp_latency_quantile(&h, 0.99) >= 5000 && sp_latency_quantile(&h, 0.99) < 70000);
+    assert_int_equal(sp_latency_quantile(&h, 1.0), 70000);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(region_alloc_and_reset),
-        cmocka_unit_test(pool_runs_every_task_once),
-        cmocka_unit_test(agg_table_matches_naive),
-        cmocka_unit_test(agg_string_keys),
+        cmocka_unit_test(region_alloc_and_reset),  cmocka_unit_test(pool_runs_every_task_once),
+        cmocka_unit_test(agg_table_matches_naive), cmocka_unit_test(agg_string_keys),
+        cmocka_unit_test(latency_histogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,12 @@
  * the physical end of the buffer reads back contiguous (the double mapping),
  * and an SPSC stress run: a producer thread writes numbered records of
  * varying sizes, a consumer thread checks every one in place, so anything
- * lost, doubled, reordered or torn shows up as a mismatch.
+ * lost, doubled, reordered or torn shows up as a mismatch. The consumer also
+ * dates every range it takes (arrival marks): the dated bytes add up to the
+ * bytes taken and the dates never go back. Arrival marks are also checked
+ * alone: each byte is dated no later than its publish and at most one mark
+ * step earlier, merging keeps the earliest date, and full marks date late
+ * bytes early (never late).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +24,7 @@
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/ring.h"
@@ -175,6 +181,8 @@ struct stress {
     _Atomic bool consumer_failed; /* lets the producer give up instead of hanging */
     uint64_t consumed_records;
     uint64_t consumed_bytes;
+    uint64_t dated_bytes;  /* bytes the consumer's arrival ranges cover */
+    int64_t last_dated_ns; /* date of the consumer's last range */
     int errors;
 };
 
@@ -185,6 +193,133 @@ static uint32_t payload_len(uint64_t seq) {
     if ((x & 15) == 0)
         return (uint32_t)(x % STRESS_MAX_PAYLOAD);
     return (uint32_t)(x % 200);
+}
+
+/* ---- Arrival marks ---- */
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns) {
+    struct timespec ts = {0, (long)ns};
+    nanosleep(&ts, NULL);
+}
+
+/* Publish n bytes; returns the time just after. */
+static int64_t publish(struct sp_ring *ring, uint32_t n) {
+    memset(sp_ring_write_ptr(ring), 'x', n);
+    sp_ring_publish(ring, n);
+    return mono_ns();
+}
+
+static void test_arrivals_dates(void **state) {
+    (void)state;
+    struct sp_ring *ring;
+    assert_int_equal(sp_ring_create(1 << 16, &ring), 0);
+    int64_t before[3], after[3];
+    uint32_t sizes[3] = {100, 200, 50};
+    for (int i = 0; i < 3; i++) {
+        before[i] = mono_ns();
+        after[i] = publish(ring, sizes[i]);
+        sleep_ns(2 * SP_RING_MARK_NS); /* the next publish marks */
+    }
+    /* Two cuts at publish boundaries: [0, 100) and [100, 350). */
+    struct sp_ring_arrival a[8];
+    uint32_t n = 0;
+    sp_ring_arrivals(ring, 0, 100, a, &n, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(a[0].units, 100);
+    assert_true(a[0].t_ns >= before[0] && a[0].t_ns <= after[0]);
+    n = 0;
+    sp_ring_arrivals(ring, 100, 350, a, &n, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(a[0].units, 200);
+    assert_int_equal(a[1].units, 50);
+    assert_true(a[0].t_ns >= before[1] && a[0].t_ns <= after[1]);
+    assert_true(a[1].t_ns >= before[2] && a[1].t_ns <= after[2]);
+    /* Bytes published within one mark step of the last mark keep its date. */
+    int64_t t0 = mono_ns();
+    publish(ring, 10);
+    int64_t t1 = publish(ring, 20);
+    n = 0;
+    sp_ring_arrivals(ring, 350, 380, a, &n, 8);
+    uint64_t units = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        units += a[k].units;
+        assert_true(a[k].t_ns >= t0 && a[k].t_ns <= t1);
+    }
+    assert_int_equal(units, 30);
+    sp_ring_destroy(ring);
+}
+
+static void test_arrivals_merge(void **state) {
+    (void)state;
+    struct sp_ring *ring;
+    assert_int_equal(sp_ring_create(1 << 16, &ring), 0);
+    int64_t first = mono_ns();
+    for (int i = 0; i < 10; i++) {
+        publish(ring, 10);
+        sleep_ns(2 * SP_RING_MARK_NS);
+    }
+    struct sp_ring_arrival a[4];
+    uint32_t n = 0;
+    sp_ring_arrivals(ring, 0, 100, a, &n, 4);
+    assert_true(n >= 1 && n <= 4);
+    uint64_t units = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        units += a[k].units;
+        if (k > 0)
+            assert_true(a[k].t_ns >= a[k - 1].t_ns);
+    }
+    assert_int_equal(units, 100);
+    assert_true(a[0].t_ns >= first && a[0].t_ns - first < SP_RING_MARK_NS * 100);
+    /* Merging helper alone: max 1 folds everything into the first entry. */
+    struct sp_ring_arrival one[1];
+    uint32_t m = 0;
+    sp_arrivals_add(one, &m, 1, 5, 3);
+    sp_arrivals_add(one, &m, 1, 9, 4);
+    sp_arrivals_add(one, &m, 1, 7, 0);
+    assert_int_equal(m, 1);
+    assert_int_equal(one[0].t_ns, 5);
+    assert_int_equal(one[0].units, 7);
+    sp_ring_destroy(ring);
+}
+
+static void test_arrivals_marks_full(void **state) {
+    (void)state;
+    struct sp_ring *ring;
+    assert_int_equal(sp_ring_create(1 << 16, &ring), 0);
+    /* More publishes than marks, a mark step apart, the consumer taking nothing: the
+     * late bytes are dated by the last mark that fit, so early, never late. */
+    uint32_t pubs = SP_RING_MARKS + 16;
+    int64_t last_pub = 0;
+    for (uint32_t i = 0; i < pubs; i++) {
+        int64_t t = mono_ns();
+        while (mono_ns() - t < SP_RING_MARK_NS)
+            ;
+        last_pub = publish(ring, 1);
+    }
+    struct sp_ring_arrival a[64];
+    uint32_t n = 0;
+    sp_ring_arrivals(ring, 0, pubs, a, &n, 64);
+    uint64_t units = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        units += a[k].units;
+        assert_true(a[k].t_ns <= last_pub);
+    }
+    assert_int_equal(units, pubs);
+    /* The marks are free again: new bytes get a new date. */
+    sleep_ns(2 * SP_RING_MARK_NS);
+    int64_t t0 = mono_ns();
+    int64_t t1 = publish(ring, 5);
+    n = 0;
+    sp_ring_arrivals(ring, pubs, pubs + 5, a, &n, 64);
+    assert_int_equal(n, 1);
+    assert_true(a[0].t_ns >= t0 && a[0].t_ns <= t1);
+    sp_ring_destroy(ring);
 }
 
 static void *stress_producer(void *arg) {
@@ -259,6 +394,15 @@ static void *stress_consumer(void *arg) {
             bytes += STRESS_HDR + len;
             seq++;
         }
+        struct sp_ring_arrival arr[8];
+        uint32_t na = 0;
+        sp_ring_arrivals(st->ring, head, pos, arr, &na, 8);
+        for (uint32_t k = 0; k < na; k++) {
+            if (arr[k].t_ns < st->last_dated_ns)
+                st->errors++;
+            st->last_dated_ns = arr[k].t_ns;
+            st->dated_bytes += arr[k].units;
+        }
         sp_ring_release(st->ring, pos);
     }
     st->consumed_records = seq;
@@ -289,6 +433,7 @@ static void run_stress(uint32_t capacity) {
     assert_true(st.records > 0);
     assert_true(st.consumed_records == st.records);
     assert_true(st.consumed_bytes == st.bytes);
+    assert_true(st.dated_bytes == st.bytes);
     assert_true(st.bytes >= STRESS_BYTES);
     assert_int_equal(sp_ring_head(st.ring), sp_ring_tail(st.ring));
     sp_ring_destroy(st.ring);
@@ -309,7 +454,8 @@ int main(void) {
         cmocka_unit_test(test_create_destroy),     cmocka_unit_test(test_capacity_rounding),
         cmocka_unit_test(test_bad_capacity),       cmocka_unit_test(test_wrap_contiguous),
         cmocka_unit_test(test_counter_wraparound), cmocka_unit_test(test_spsc_stress_small),
-        cmocka_unit_test(test_spsc_stress_large),
+        cmocka_unit_test(test_spsc_stress_large),  cmocka_unit_test(test_arrivals_dates),
+        cmocka_unit_test(test_arrivals_merge),     cmocka_unit_test(test_arrivals_marks_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
