@@ -6,6 +6,9 @@
  *   spate-bench [wordcount|keyed-sum|window|all] [--workers N] [--isa I]
  *               [--records N] [--keys K] [--batches B] [--json]
  *
+ * wordcount --source tcp also sends the same lines from loopback producers
+ * to a socket_listen_stream and counts them on the wall clock.
+ *
  * Data is generated first and pushed into queue streams (outside the timed
  * part); the manual clock then runs the batches, and the time from the first
  * batch's start to the last batch's outputs is what is reported. Every run
@@ -55,6 +58,7 @@ struct cfg {
     uint64_t keys;
     uint32_t batches;
     bool json;
+    bool source_tcp; /* --source tcp: wordcount's lines come over loopback TCP */
 };
 
 static double now_s(void) {
@@ -356,6 +360,9 @@ static void naive_str_add(struct naive_str *t, const char *w, uint32_t len) {
     t->vals[s]++;
 }
 
+static void wordcount_tcp(const struct cfg *c, char *const *lines, uint64_t nlines,
+                          uint64_t words_total, uint64_t bytes, double base);
+
 static void wordcount(const struct cfg *c) {
     enum { VOCAB = 100000 };
     /* Vocabulary: pronounceable words of 2-12 letters; Zipf(1) ranks by inverse CDF. */
@@ -447,6 +454,8 @@ static void wordcount(const struct cfg *c) {
     double base = now_s() - t0;
     report(c, "wordcount", isa, words_total, bytes, secs, base,
            got.sum == want.sum && got.rows == want.rows && (uint64_t)got.sum == words_total);
+    if (c->source_tcp)
+        wordcount_tcp(c, lines, lines_per * c->batches, words_total, bytes, base);
     for (uint64_t l = 0; l < lines_per * c->batches; l++)
         free(lines[l]);
     free(lines);
@@ -986,6 +995,66 @@ static void ingest_tcp(const struct cfg *c) {
     free(text);
 }
 
+/*
+ * wordcount --source tcp: INGEST_PRODUCERS loopback producers each send all of wordcount's
+ * lines to one socket_listen_stream; the count runs on the wall clock (--interval ms) until
+ * every line was taken, then stops gracefully. Batches are cut by time, so
+ * the check is the sum of all counts; the naive loop's time is for the same data in memory.
+ */
+static void wordcount_tcp(const struct cfg *c, char *const *lines, uint64_t nlines,
+                          uint64_t words_total, uint64_t bytes, double base) {
+    char *text = malloc(bytes + 1);
+    uint64_t len = 0;
+    for (uint64_t l = 0; l < nlines; l++) {
+        size_t n = strlen(lines[l]);
+        memcpy(text + len, lines[l], n);
+        len += n;
+        text[len++] = '\n';
+    }
+    struct ingest in = {0, len, text};
+    struct spate_error err;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx_clock(c, &engine, c->interval_ms);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.ring_bytes = 256u << 20;
+    so.recv_buffers = 256;
+    so.quiet = true;
+    spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
+    spate_dstream *words = src ? spate_dstream_flat_map_words(src, &err) : NULL;
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.agg = SPATE_AGG_COUNT;
+    spate_dstream *counts = words ? spate_dstream_reduce_by_key(words, &ro, &err) : NULL;
+    struct totals got = {0, 0};
+    if (counts == NULL || spate_dstream_foreach_batch(counts, add_totals, &got, &err) != SPATE_OK ||
+        spate_context_start(ctx, &err) != SPATE_OK)
+        die("wordcount/tcp", &err);
+    in.port = spate_input_port(src);
+    pthread_t prod[INGEST_PRODUCERS];
+    double t0 = now_s();
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, ingest_producer, &in);
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    const uint64_t want_lines = nlines * INGEST_PRODUCERS;
+    struct spate_input_stats st = {0};
+    while (spate_input_stats(src, &st, &err) == SPATE_OK && st.records < want_lines &&
+           now_s() - t0 < 300) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK)
+        die("stop", &err);
+    double secs = now_s() - t0;
+    take_record_latency(ctx);
+    spate_context_destroy(ctx);
+    report(c, "wordcount/tcp", isa, words_total * INGEST_PRODUCERS, len * INGEST_PRODUCERS, secs,
+           base * INGEST_PRODUCERS, (uint64_t)got.sum == words_total * INGEST_PRODUCERS);
+    free(text);
+}
+
 /* ---- ingest-files: a directory's files through text_file_stream, against cat ---- */
 
 static void ingest_files(const struct cfg *c) {
@@ -1078,7 +1147,8 @@ static int usage(void) {
                     "[wordcount|keyed-sum|window|ysb|join-probe|latency|ingest-tcp|ingest-files|"
                     "all] [--workers N] "
                     "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
-                    "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
+                    "[--rate LINES_PER_S] [--interval MS] [--duration S] [--source memory|tcp] "
+                    "[--json]\n");
     return 2;
 }
 
@@ -1117,6 +1187,10 @@ int main(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "--duration") == 0 && v) {
             c.duration_s = strtod(v, NULL);
+            i++;
+        } else if (strcmp(a, "--source") == 0 && v &&
+                   (strcmp(v, "memory") == 0 || strcmp(v, "tcp") == 0)) {
+            c.source_tcp = strcmp(v, "tcp") == 0;
             i++;
         } else if (strcmp(a, "--batches") == 0 && v) {
             c.batches = (uint32_t)strtoul(v, NULL, 10);
