@@ -26,7 +26,8 @@
 
 /*
  * Column kernels (compare, selection, compaction, arithmetic, casts,
- * hash_combine): every one has AVX2 and AVX-512 code except gather_str
+ * hash_combine): every one has AVX2 and AVX-512 code except sel_and (the
+ * scalar merge beat a bitmap, see kernels/select/select.h), gather_str
  * (16-byte copies: the scalar loop is already one vector load and store per
  * row) and, in the AVX2 table, the casts (no 64-bit integer <-> double
  * conversion before AVX512DQ). Inside the SIMD variants, i64 div/mod and
@@ -34,7 +35,7 @@
  */
 #define SP_COLUMN_KERNELS(isa, cast_isa)                                                           \
     .filter_cmp_f64 = sp_filter_cmp_f64_##isa, .filter_cmp_i64_col = sp_filter_cmp_i64_col_##isa,  \
-    .filter_cmp_f64_col = sp_filter_cmp_f64_col_##isa, .sel_and = sp_sel_and_##isa,                \
+    .filter_cmp_f64_col = sp_filter_cmp_f64_col_##isa, .sel_and = sp_sel_and_scalar,               \
     .sel_or = sp_sel_or_##isa, .sel_not = sp_sel_not_##isa, .gather_u64 = sp_gather_u64_##isa,     \
     .gather_str = sp_gather_str_scalar, .compact_validity = sp_compact_validity_##isa,             \
     .arith_i64_col = sp_arith_i64_col_##isa, .arith_i64_lit = sp_arith_i64_lit_##isa,              \

@@ -1,7 +1,7 @@
 /*
  * kernels/select/select_avx2.c - AVX2 selection kernels.
  *
- * Set operations go through the chunk bitmap of select.h, as in
+ * or and not go through the chunk bitmap of select.h, as in
  * select_avx512.c; the bitmap becomes rows 8 bits at a time: BMI2 pdep/pext
  * give the byte indexes of the set bits, widened to uint16 and offset by the
  * byte's first row, and 8 rows are stored while the room allows it (the
@@ -47,11 +47,6 @@ SP_KINLINE uint32_t bits_to_sel(const uint64_t *restrict bits, uint32_t nw, uint
         }
     }
     return count;
-}
-
-uint32_t sp_sel_and_avx2(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,
-                         uint32_t nb, uint16_t *restrict out) {
-    return sp_sel_and_bits(a, na, b, nb, out);
 }
 
 uint32_t sp_sel_or_avx2(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,

@@ -4,11 +4,10 @@
  * Set operations: or and not set the rows of their inputs in a bitmap of
  * the chunk (select.h) and turn the bitmap back into rows 16 bits at a time
  * with vpcompressd (row numbers of the set bits), narrowed to uint16 and
- * written with a masked store, so nothing is written past the count; and
- * tests b's rows against a's bitmap (no data-dependent branch, unlike the
- * merge). Gathers use vpgatherdq, 8 rows per instruction, with a masked tail;
- * compact_validity gathers the validity words of 8 rows, shifts each row's
- * bit down and tests it into a mask, 8 output bits per step.
+ * written with a masked store, so nothing is written past the count (and is
+ * the scalar merge: see select.h). Gathers use vpgatherdq, 8 rows per instruction, with a masked
+ * tail; compact_validity gathers the validity words of 8 rows, shifts each row's bit down and tests
+ * it into a mask, 8 output bits per step.
  */
 #include <immintrin.h>
 
@@ -32,11 +31,6 @@ SP_KINLINE uint32_t bits_to_sel(const uint64_t *restrict bits, uint32_t nw,
         }
     }
     return count;
-}
-
-uint32_t sp_sel_and_avx512(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,
-                           uint32_t nb, uint16_t *restrict out) {
-    return sp_sel_and_bits(a, na, b, nb, out);
 }
 
 uint32_t sp_sel_or_avx512(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,

@@ -2,9 +2,10 @@
  * kernels/select/select_scalar.c - scalar reference of the selection kernels:
  * merge-based set operations and plain gathers.
  *
- * The merges advance both inputs without branches (i += x <= y, j += y <= x), so
- * a mispredicted compare costs no flush; the complement walks 0..n with one
- * cursor into a. compact_validity builds each output word in a register.
+ * The set operations are plain merges (a form that advances both cursors
+ * without branches, i += x <= y, measured slower: every step then waits on
+ * the previous one's compare); the complement walks 0..n with one cursor into
+ * a. compact_validity builds each output word in a register.
  */
 #include "kernels/select/select.h"
 
@@ -13,11 +14,15 @@ uint32_t sp_sel_and_scalar(const uint16_t *restrict a, uint32_t na, const uint16
     uint32_t i = 0, j = 0, count = 0;
 
     while (i < na && j < nb) {
-        uint16_t x = a[i], y = b[j];
-        out[count] = x; /* count <= min(i, j): below the room */
-        count += x == y;
-        i += x <= y;
-        j += y <= x;
+        if (a[i] < b[j]) {
+            i++;
+        } else if (b[j] < a[i]) {
+            j++;
+        } else {
+            out[count++] = a[i];
+            i++;
+            j++;
+        }
     }
     return count;
 }
@@ -27,10 +32,14 @@ uint32_t sp_sel_or_scalar(const uint16_t *restrict a, uint32_t na, const uint16_
     uint32_t i = 0, j = 0, count = 0;
 
     while (i < na && j < nb) {
-        uint16_t x = a[i], y = b[j];
-        out[count++] = x < y ? x : y;
-        i += x <= y;
-        j += y <= x;
+        if (a[i] < b[j]) {
+            out[count++] = a[i++];
+        } else if (b[j] < a[i]) {
+            out[count++] = b[j++];
+        } else {
+            out[count++] = a[i++];
+            j++;
+        }
     }
     while (i < na)
         out[count++] = a[i++];
