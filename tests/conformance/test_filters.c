@@ -712,12 +712,10 @@ static void test_errors(void **state) {
                   "with_cast i64 to i64");
     expect_einval(spate_dstream_with_cast(q, "c", NCOLS, SPATE_TYPE_F64, &err), &err,
                   "with_cast of no column");
-    struct spate_error e2;
-    spate_error_init(&e2);
+    assert_int_equal(spate_context_stop(cur_ctx, true, false, &err), SPATE_OK);
     spate_context_destroy(cur_ctx);
     cur_ctx = NULL;
-    cur_engine = NULL;
-    (void)e2;
+    cur_engine = NULL; /* stopped with the context */
 }
 
 int main(void) {
