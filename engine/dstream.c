@@ -290,6 +290,181 @@ spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, cons
     return finish(out, ds->schema.cols, ds->schema.ncols, err);
 }
 
+/* ---- Vectorized column filters, arithmetic and casts ---- */
+
+static bool is_int_col(const spate_dstream *ds, uint32_t col) {
+    return col < ds->schema.ncols && (ds->schema.cols[col].type == SPATE_TYPE_I64 ||
+                                      ds->schema.cols[col].type == SPATE_TYPE_TIMESTAMP);
+}
+
+static bool is_f64_col(const spate_dstream *ds, uint32_t col) {
+    return col < ds->schema.ncols && ds->schema.cols[col].type == SPATE_TYPE_F64;
+}
+
+static bool check_cmp(enum spate_cmp op, const char *what, struct spate_error *err) {
+    if ((int)op >= SPATE_CMP_EQ && (int)op <= SPATE_CMP_GE)
+        return true;
+    sp_error_set(err, EINVAL, "%s: unknown comparison %d", what, (int)op);
+    return false;
+}
+
+spate_dstream *spate_dstream_filter_f64(spate_dstream *ds, uint32_t col, enum spate_cmp op,
+                                        double literal, struct spate_error *err) {
+    if (!can_define(ds, "filter_f64", err))
+        return NULL;
+    if (!is_f64_col(ds, col)) {
+        sp_error_set(err, EINVAL, "filter_f64: column %u is not a f64 column", col);
+        return NULL;
+    }
+    if (!check_cmp(op, "filter_f64", err))
+        return NULL;
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_FILTER_F64, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.filter_f64.col = col;
+    out->u.filter_f64.op = op;
+    out->u.filter_f64.literal = literal;
+    return finish(out, ds->schema.cols, ds->schema.ncols, err);
+}
+
+spate_dstream *spate_dstream_filter_cols(spate_dstream *ds, uint32_t col_a, enum spate_cmp op,
+                                         uint32_t col_b, struct spate_error *err) {
+    if (!can_define(ds, "filter_cols", err))
+        return NULL;
+    bool ints = is_int_col(ds, col_a) && is_int_col(ds, col_b);
+    bool f64 = is_f64_col(ds, col_a) && is_f64_col(ds, col_b);
+    if (!ints && !f64) {
+        sp_error_set(err, EINVAL,
+                     "filter_cols: columns %u and %u are not both i64/timestamp or both f64", col_a,
+                     col_b);
+        return NULL;
+    }
+    if (!check_cmp(op, "filter_cols", err))
+        return NULL;
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_FILTER_COLS, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.filter_cols.col_a = col_a;
+    out->u.filter_cols.col_b = col_b;
+    out->u.filter_cols.op = op;
+    out->u.filter_cols.f64 = f64;
+    return finish(out, ds->schema.cols, ds->schema.ncols, err);
+}
+
+/* The checks of a node appending column name; the output schema into defs (n + 1 columns). */
+static bool appended_schema(spate_dstream *ds, const char *what, const char *name,
+                            enum spate_type type, struct spate_column_def *defs,
+                            struct spate_error *err) {
+    uint32_t n = ds->schema.ncols;
+    if (name == NULL || name[0] == '\0') {
+        sp_error_set(err, EINVAL, "%s: the column name is NULL or empty", what);
+        return false;
+    }
+    if (n >= SP_MAX_COLUMNS) {
+        sp_error_set(err, EINVAL, "%s: the stream already has %d columns", what, SP_MAX_COLUMNS);
+        return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(ds->schema.cols[i].name, name) == 0) {
+            sp_error_set(err, EINVAL, "%s: the stream already has a column '%s'", what, name);
+            return false;
+        }
+        defs[i] = ds->schema.cols[i];
+    }
+    defs[n].name = name;
+    defs[n].type = type;
+    return true;
+}
+
+/* with_arith and its literal forms: operand checks done, b = UINT32_MAX for a literal. */
+static spate_dstream *new_arith(spate_dstream *ds, const char *what, const char *name, uint32_t a,
+                                enum spate_arith op, uint32_t b, bool f64, int64_t ki, double kf,
+                                struct spate_error *err) {
+    struct spate_column_def defs[SP_MAX_COLUMNS];
+    if ((int)op < SPATE_ARITH_ADD || (int)op > SPATE_ARITH_MOD) {
+        sp_error_set(err, EINVAL, "%s: unknown operator %d", what, (int)op);
+        return NULL;
+    }
+    if (!appended_schema(ds, what, name, f64 ? SPATE_TYPE_F64 : SPATE_TYPE_I64, defs, err))
+        return NULL;
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_ARITH, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.arith.col_a = a;
+    out->u.arith.col_b = b;
+    out->u.arith.op = op;
+    out->u.arith.f64 = f64;
+    out->u.arith.literal = b == UINT32_MAX;
+    out->u.arith.ki = ki;
+    out->u.arith.kf = kf;
+    return finish(out, defs, ds->schema.ncols + 1, err);
+}
+
+spate_dstream *spate_dstream_with_arith(spate_dstream *ds, const char *name, uint32_t col_a,
+                                        enum spate_arith op, uint32_t col_b,
+                                        struct spate_error *err) {
+    if (!can_define(ds, "with_arith", err))
+        return NULL;
+    bool ints = is_int_col(ds, col_a) && is_int_col(ds, col_b);
+    bool f64 = is_f64_col(ds, col_a) && is_f64_col(ds, col_b);
+    if (!ints && !f64) {
+        sp_error_set(err, EINVAL,
+                     "with_arith: columns %u and %u are not both i64/timestamp or both f64 "
+                     "(cast one with with_cast)",
+                     col_a, col_b);
+        return NULL;
+    }
+    return new_arith(ds, "with_arith", name, col_a, op, col_b, f64, 0, 0.0, err);
+}
+
+spate_dstream *spate_dstream_with_arith_i64(spate_dstream *ds, const char *name, uint32_t col,
+                                            enum spate_arith op, int64_t literal,
+                                            struct spate_error *err) {
+    if (!can_define(ds, "with_arith_i64", err))
+        return NULL;
+    if (!is_int_col(ds, col)) {
+        sp_error_set(err, EINVAL, "with_arith_i64: column %u is not an i64 or timestamp column",
+                     col);
+        return NULL;
+    }
+    return new_arith(ds, "with_arith_i64", name, col, op, UINT32_MAX, false, literal, 0.0, err);
+}
+
+spate_dstream *spate_dstream_with_arith_f64(spate_dstream *ds, const char *name, uint32_t col,
+                                            enum spate_arith op, double literal,
+                                            struct spate_error *err) {
+    if (!can_define(ds, "with_arith_f64", err))
+        return NULL;
+    if (!is_f64_col(ds, col)) {
+        sp_error_set(err, EINVAL, "with_arith_f64: column %u is not a f64 column", col);
+        return NULL;
+    }
+    return new_arith(ds, "with_arith_f64", name, col, op, UINT32_MAX, true, 0, literal, err);
+}
+
+spate_dstream *spate_dstream_with_cast(spate_dstream *ds, const char *name, uint32_t col,
+                                       enum spate_type to, struct spate_error *err) {
+    struct spate_column_def defs[SP_MAX_COLUMNS];
+    if (!can_define(ds, "with_cast", err))
+        return NULL;
+    bool to_f64 = is_int_col(ds, col) && to == SPATE_TYPE_F64;
+    if (!to_f64 && !(is_f64_col(ds, col) && to == SPATE_TYPE_I64)) {
+        sp_error_set(err, EINVAL,
+                     "with_cast: column %u cannot be cast to type %d (i64/timestamp -> f64 and "
+                     "f64 -> i64 are supported)",
+                     col, (int)to);
+        return NULL;
+    }
+    if (!appended_schema(ds, "with_cast", name, to, defs, err))
+        return NULL;
+    spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_CAST, ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.cast.col = col;
+    out->u.cast.to_f64 = to_f64;
+    return finish(out, defs, ds->schema.ncols + 1, err);
+}
+
 spate_dstream *spate_dstream_union(spate_dstream *const *streams, uint32_t n,
                                    struct spate_error *err) {
     if (streams == NULL || n == 0) {

@@ -41,7 +41,11 @@ enum sp_node_kind {
     SP_NODE_MAP_PARTITIONS,
     SP_NODE_GROUP, /* group_by_key (no right side) and cogroup */
     SP_NODE_COMBINE,
-    SP_NODE_PARSE_CSV
+    SP_NODE_PARSE_CSV,
+    SP_NODE_FILTER_F64,  /* f64 column against a literal */
+    SP_NODE_FILTER_COLS, /* column against column, i64 or f64 */
+    SP_NODE_ARITH,       /* appends col OP col / col OP literal */
+    SP_NODE_CAST         /* appends a cast column */
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -119,6 +123,28 @@ struct spate_dstream {
             uint32_t len;
             char *s; /* copied, allocated with sp_mem */
         } filter_str;
+        struct {
+            uint32_t col;
+            enum spate_cmp op;
+            double literal;
+        } filter_f64;
+        struct {
+            uint32_t col_a, col_b;
+            enum spate_cmp op;
+            bool f64; /* both f64; else both i64/timestamp */
+        } filter_cols;
+        struct {
+            uint32_t col_a, col_b; /* col_b: unused with a literal */
+            enum spate_arith op;
+            bool f64;     /* f64 operands and result; else i64 */
+            bool literal; /* col_a OP ki / kf */
+            int64_t ki;
+            double kf;
+        } arith;
+        struct {
+            uint32_t col;
+            bool to_f64; /* i64/timestamp -> f64; else f64 -> i64 */
+        } cast;
         struct spate_reduce_opts reduce;
         struct sp_window_def window;
         struct spate_state_opts state;
@@ -169,7 +195,8 @@ static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
            ds->kind == SP_NODE_FLAT_MAP_VALUES || ds->kind == SP_NODE_PARSE_CSV ||
            ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
            ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
-           ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FILTER_STR || ds->kind == SP_NODE_FILTER_F64 ||
+           ds->kind == SP_NODE_FILTER_COLS || ds->kind == SP_NODE_ARITH || ds->kind == SP_NODE_CAST;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

@@ -433,6 +433,9 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
             if (ds->kind == SP_NODE_PARSE_CSV &&
                 !sp_csv_scratch_init(&lv->csv, r, ds->schema.ncols))
                 goto oom;
+            if ((ds->kind == SP_NODE_ARITH || ds->kind == SP_NODE_CAST) &&
+                sp_chunk_add_validity(r, lv->out, ds->schema.ncols - 1) == NULL)
+                goto oom; /* the appended column's validity (arith: its nulls) */
             if (ds->kind == SP_NODE_MAP_TO_PAIR) {
                 lv->constant = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
                 if (lv->constant == NULL)
@@ -489,6 +492,33 @@ void sp_exec_destroy(struct sp_exec *ex) {
 
 /* ---- Sinks ---- */
 
+/* Rows sel[0, rows) of column data s (width bytes a value) into dst, dense: the gather
+ * kernels for 8- and 16-byte values, a copy loop for the rest (bool). */
+static void gather_rows(const struct sp_kernels *k, char *dst, const char *s, size_t width,
+                        const uint16_t *sel, uint32_t rows) {
+    if (width == 8) {
+        k->gather_u64((const uint64_t *)(const void *)s, sel, rows, (uint64_t *)(void *)dst);
+    } else if (width == 16) {
+        k->gather_str((const struct spate_string *)(const void *)s, sel, rows,
+                      (struct spate_string *)(void *)dst);
+    } else {
+        for (uint32_t i = 0; i < rows; i++)
+            memcpy(dst + width * i, s + width * (size_t)sel[i], width);
+    }
+}
+
+/* Validity of rows sel[0, rows) (sel NULL: rows 0..rows) into the zeroed bitmap v, dense. */
+static void compact_bits(const struct sp_kernels *k, uint64_t *v, const uint64_t *validity,
+                         const uint16_t *sel, uint32_t rows) {
+    if (sel != NULL) {
+        k->compact_validity(validity, sel, rows, v);
+        return;
+    }
+    memcpy(v, validity, sizeof(uint64_t) * ((rows + 63) / 64));
+    if (rows % 64 != 0)
+        v[rows / 64] &= (1ull << (rows % 64)) - 1; /* bits past the last row stay clear */
+}
+
 /* Copy the selected rows of in into a new dense chunk of partition part. */
 static void sink_materialize(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
                              const struct sp_chunk *in) {
@@ -504,25 +534,15 @@ static void sink_materialize(struct chain_run *cr, struct sp_wstate *ws, uint32_
         size_t width = sp_type_width(src->type);
         char *dst = sp_col_data(c, col);
         const char *s = src->data;
-        if (sel == NULL) {
+        if (sel == NULL)
             memcpy(dst, s, width * rows);
-        } else if (width == 8) {
-            for (uint32_t i = 0; i < rows; i++)
-                memcpy(dst + 8 * i, s + 8 * (size_t)sel[i], 8);
-        } else if (width == 16) {
-            for (uint32_t i = 0; i < rows; i++)
-                memcpy(dst + 16 * i, s + 16 * (size_t)sel[i], 16);
-        } else {
-            for (uint32_t i = 0; i < rows; i++)
-                memcpy(dst + width * i, s + width * (size_t)sel[i], width);
-        }
+        else
+            gather_rows(cr->ex->k, dst, s, width, sel, rows);
         if (src->validity != NULL) {
             uint64_t *v = sp_chunk_add_validity(&ws->batch, c, col);
             if (v == NULL)
                 goto oom;
-            for (uint32_t i = 0; i < rows; i++)
-                if (sp_valid(src->validity, sp_chunk_row(&in->view, i)))
-                    v[i >> 6] |= 1ull << (i & 63);
+            compact_bits(cr->ex->k, v, src->validity, sel, rows);
         }
     }
     c->view.rows = rows;
@@ -980,6 +1000,59 @@ static struct sp_chunk *select_rows(struct sp_level *lv, const struct sp_chunk *
     return h;
 }
 
+/*
+ * with_arith / with_cast: a header chunk sharing in's columns and selection, plus the computed
+ * column in the level's buffer. The kernels run over the physical rows up to the last selected
+ * one (rows outside the selection are computed and never read), so the selection carries over
+ * unchanged. Arithmetic validity comes from the kernel (NULL when it found no null); a cast
+ * keeps its operand's validity.
+ */
+static struct sp_chunk *append_computed(const struct sp_kernels *k, struct sp_level *lv,
+                                        const struct spate_dstream *node,
+                                        const struct sp_chunk *in) {
+    struct sp_chunk *h = lv->hdr;
+    uint32_t ncols = in->view.num_columns;
+    uint32_t rows = in->view.rows;
+    uint32_t phys = in->view.sel != NULL && rows > 0 ? in->view.sel[rows - 1] + 1u : rows;
+    struct spate_column_view *dst = &h->cols[ncols];
+    uint64_t *valid = (uint64_t *)(uintptr_t)lv->out->cols[ncols].validity;
+
+    for (uint32_t c = 0; c < ncols; c++)
+        h->cols[c] = in->cols[c];
+    *dst = lv->out->cols[ncols];
+    h->view.rows = rows;
+    h->view.sel = in->view.sel;
+    if (node->kind == SP_NODE_CAST) {
+        const struct spate_column_view *src = &in->cols[node->u.cast.col];
+        if (node->u.cast.to_f64)
+            k->cast_i64_f64(src->data, phys, (double *)(uintptr_t)dst->data);
+        else
+            k->cast_f64_i64(src->data, phys, (int64_t *)(uintptr_t)dst->data);
+        dst->validity = src->validity;
+        return h;
+    }
+    const struct spate_column_view *a = &in->cols[node->u.arith.col_a];
+    const struct spate_column_view *b =
+        node->u.arith.literal ? NULL : &in->cols[node->u.arith.col_b];
+    enum sp_arith op = (enum sp_arith)node->u.arith.op;
+    uint32_t nulls;
+    if (node->u.arith.f64) {
+        double *out = (double *)(uintptr_t)dst->data;
+        nulls =
+            b != NULL
+                ? k->arith_f64_col(a->data, a->validity, b->data, b->validity, phys, op, out, valid)
+                : k->arith_f64_lit(a->data, a->validity, node->u.arith.kf, phys, op, out, valid);
+    } else {
+        int64_t *out = (int64_t *)(uintptr_t)dst->data;
+        nulls =
+            b != NULL
+                ? k->arith_i64_col(a->data, a->validity, b->data, b->validity, phys, op, out, valid)
+                : k->arith_i64_lit(a->data, a->validity, node->u.arith.ki, phys, op, out, valid);
+    }
+    dst->validity = nulls > 0 ? valid : NULL;
+    return h;
+}
+
 static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
                            uint32_t level, struct spate_dstream *node, struct sp_chunk *in) {
     const struct sp_kernels *k = cr->ex->k;
@@ -1135,19 +1208,17 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
 }
 
 /* Column dcol of dst (rows dense) = column scol of src's logical rows, validity too. */
-static bool gather_column(struct sp_region *r, struct sp_chunk *dst, uint32_t dcol,
-                          const struct sp_chunk *src, uint32_t scol) {
+static bool gather_column(const struct sp_kernels *k, struct sp_region *r, struct sp_chunk *dst,
+                          uint32_t dcol, const struct sp_chunk *src, uint32_t scol) {
     const struct spate_column_view *c = &src->cols[scol];
     size_t width = sp_type_width(c->type);
     char *d = sp_col_data(dst, dcol);
     const char *from = c->data;
     uint32_t rows = src->view.rows;
-    if (src->view.sel == NULL) {
+    if (src->view.sel == NULL)
         memcpy(d, from, width * rows);
-    } else {
-        for (uint32_t i = 0; i < rows; i++)
-            memcpy(d + width * i, from + width * src->view.sel[i], width);
-    }
+    else
+        gather_rows(k, d, from, width, src->view.sel, rows);
     if (c->validity == NULL)
         return true;
     /* The level's chunk has no validity buffer of its own: borrow or build one. */
@@ -1158,10 +1229,7 @@ static bool gather_column(struct sp_region *r, struct sp_chunk *dst, uint32_t dc
     uint64_t *v = sp_region_alloc(r, sizeof(uint64_t) * ((rows + 63) / 64), 64);
     if (v == NULL)
         return false;
-    memset(v, 0, sizeof(uint64_t) * ((rows + 63) / 64));
-    for (uint32_t i = 0; i < rows; i++)
-        if (sp_valid(c->validity, src->view.sel[i]))
-            v[i >> 6] |= 1ull << (i & 63);
+    k->compact_validity(c->validity, src->view.sel, rows, v);
     dst->cols[dcol].validity = v;
     return true;
 }
@@ -1192,7 +1260,7 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
                                         .rows = in->view.rows,
                                         .col_base = node->u.map.values ? 1 : 0,
                                         .oom = false};
-        if (node->u.map.values && !gather_column(&ws->batch, out, 0, in, node->u.map.key_col)) {
+        if (node->u.map.values && !gather_column(k, &ws->batch, out, 0, in, node->u.map.key_col)) {
             record_error(cr->ex, ENOMEM, "out of memory in map_values");
             return;
         }
@@ -1322,6 +1390,32 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
             push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
         return;
     }
+    case SP_NODE_FILTER_F64: {
+        const struct spate_column_view *c = &in->cols[node->u.filter_f64.col];
+        uint32_t m = k->filter_cmp_f64(c->data, c->validity, in->view.sel, in->view.rows,
+                                       (enum sp_cmp)node->u.filter_f64.op,
+                                       node->u.filter_f64.literal, lv->sel);
+        if (m > 0)
+            push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
+        return;
+    }
+    case SP_NODE_FILTER_COLS: {
+        const struct spate_column_view *a = &in->cols[node->u.filter_cols.col_a];
+        const struct spate_column_view *b = &in->cols[node->u.filter_cols.col_b];
+        enum sp_cmp op = (enum sp_cmp)node->u.filter_cols.op;
+        uint32_t m = node->u.filter_cols.f64
+                         ? k->filter_cmp_f64_col(a->data, a->validity, b->data, b->validity,
+                                                 in->view.sel, in->view.rows, op, lv->sel)
+                         : k->filter_cmp_i64_col(a->data, a->validity, b->data, b->validity,
+                                                 in->view.sel, in->view.rows, op, lv->sel);
+        if (m > 0)
+            push(cr, ws, part, level + 1, select_rows(lv, in, lv->sel, m));
+        return;
+    }
+    case SP_NODE_ARITH:
+    case SP_NODE_CAST:
+        push(cr, ws, part, level + 1, append_computed(k, lv, node, in));
+        return;
     default:
         record_error(cr->ex, EINVAL, "internal: node kind %d is not narrow", (int)node->kind);
         return;

@@ -42,4 +42,9 @@ SP_KINLINE uint64_t sp_low_mask(uint32_t bits) {
     return bits >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << bits) - 1);
 }
 
+/* Validity word w of the AND of two bitmaps (NULL: all valid). */
+SP_KINLINE uint64_t sp_valid_word2(const uint64_t *va, const uint64_t *vb, uint32_t w) {
+    return (va != NULL ? va[w] : ~(uint64_t)0) & (vb != NULL ? vb[w] : ~(uint64_t)0);
+}
+
 #endif /* SP_KERNELS_COMMON_H */

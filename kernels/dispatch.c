@@ -19,6 +19,30 @@
 #include "kernels/parse/parse.h"
 #include "kernels/text/text.h"
 
+#include "kernels/arith/arith.h"
+#include "kernels/cmp/cmp.h"
+#include "kernels/hash/combine.h"
+#include "kernels/select/select.h"
+
+/*
+ * Column kernels (compare, selection, compaction, arithmetic, casts,
+ * hash_combine): every one has AVX2 and AVX-512 code except sel_and (the
+ * scalar merge beat a bitmap, see kernels/select/select.h), gather_str
+ * (16-byte copies: the scalar loop is already one vector load and store per
+ * row) and, in the AVX2 table, the casts (no 64-bit integer <-> double
+ * conversion before AVX512DQ). Inside the SIMD variants, i64 div/mod and
+ * f64 mod call the scalar kernels (x86 has no SIMD integer division).
+ */
+#define SP_COLUMN_KERNELS(isa, cast_isa)                                                           \
+    .filter_cmp_f64 = sp_filter_cmp_f64_##isa, .filter_cmp_i64_col = sp_filter_cmp_i64_col_##isa,  \
+    .filter_cmp_f64_col = sp_filter_cmp_f64_col_##isa, .sel_and = sp_sel_and_scalar,               \
+    .sel_or = sp_sel_or_##isa, .sel_not = sp_sel_not_##isa, .gather_u64 = sp_gather_u64_##isa,     \
+    .gather_str = sp_gather_str_scalar, .compact_validity = sp_compact_validity_##isa,             \
+    .arith_i64_col = sp_arith_i64_col_##isa, .arith_i64_lit = sp_arith_i64_lit_##isa,              \
+    .arith_f64_col = sp_arith_f64_col_##isa, .arith_f64_lit = sp_arith_f64_lit_##isa,              \
+    .cast_i64_f64 = sp_cast_i64_f64_##cast_isa, .cast_f64_i64 = sp_cast_f64_i64_##cast_isa,        \
+    .hash_combine = sp_hash_combine_##isa
+
 const struct sp_kernels sp_kernels_scalar = {
     .isa = "scalar",
     .tokenize_ws = sp_text_tokenize_ws_scalar,
@@ -30,6 +54,7 @@ const struct sp_kernels sp_kernels_scalar = {
     .hash_str = sp_hash_str_scalar,
     .parse_i64 = sp_parse_i64_scalar,
     .parse_f64 = sp_parse_f64_scalar,
+    SP_COLUMN_KERNELS(scalar, scalar),
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -44,6 +69,7 @@ const struct sp_kernels sp_kernels_avx2 = {
     .hash_str = sp_hash_str_scalar,
     .parse_i64 = sp_parse_i64_avx2,
     .parse_f64 = sp_parse_f64_scalar,
+    SP_COLUMN_KERNELS(avx2, scalar),
 };
 #endif
 
@@ -59,6 +85,7 @@ const struct sp_kernels sp_kernels_avx512 = {
     .hash_str = sp_hash_str_scalar,
     .parse_i64 = sp_parse_i64_avx512,
     .parse_f64 = sp_parse_f64_scalar,
+    SP_COLUMN_KERNELS(avx512, avx512),
 };
 #endif
 

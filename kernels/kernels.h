@@ -30,6 +30,9 @@ _Static_assert(sizeof(struct spate_string) == 16, "string views are 16 bytes");
 /* Comparison operators (same values as enum spate_cmp). */
 enum sp_cmp { SP_CMP_EQ = 0, SP_CMP_NE, SP_CMP_LT, SP_CMP_LE, SP_CMP_GT, SP_CMP_GE };
 
+/* Arithmetic operators of the arith kernels (same values as enum spate_arith). */
+enum sp_arith { SP_ARITH_ADD = 0, SP_ARITH_SUB, SP_ARITH_MUL, SP_ARITH_DIV, SP_ARITH_MOD };
+
 struct sp_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
 
@@ -102,6 +105,94 @@ struct sp_kernels {
                           int64_t *restrict out, uint64_t *restrict ok);
     uint32_t (*parse_f64)(const char *const *restrict ptr, const uint32_t *restrict len, uint32_t n,
                           double *restrict out, uint64_t *restrict ok);
+
+    /* ---- Column kernels: compare, selection, compaction, arithmetic, casts ---- */
+
+    /*
+     * filter_cmp_i64's contract for a f64 column: IEEE comparison, so every
+     * comparison with a NaN (either side) is false except NE, which is true,
+     * and -0.0 == +0.0 (kernels/cmp/cmp.h).
+     */
+    uint32_t (*filter_cmp_f64)(const double *restrict v, const uint64_t *restrict validity,
+                               const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
+                               double k, uint16_t *restrict sel_out);
+    /*
+     * Column against column: rows where a[row] OP b[row] and both are valid
+     * (va, vb: NULL = all valid); otherwise as filter_cmp_i64 / _f64.
+     */
+    uint32_t (*filter_cmp_i64_col)(const int64_t *restrict a, const uint64_t *restrict va,
+                                   const int64_t *restrict b, const uint64_t *restrict vb,
+                                   const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
+                                   uint16_t *restrict sel_out);
+    uint32_t (*filter_cmp_f64_col)(const double *restrict a, const uint64_t *restrict va,
+                                   const double *restrict b, const uint64_t *restrict vb,
+                                   const uint16_t *restrict sel_in, uint32_t n, enum sp_cmp op,
+                                   uint16_t *restrict sel_out);
+
+    /*
+     * Set operations on ascending selections of rows < SPATE_CHUNK_ROWS:
+     * sel_and writes a ∩ b (room for min(na, nb)), sel_or a ∪ b (room for
+     * na + nb), sel_not the rows of 0..n missing from a (room for n, n <=
+     * SPATE_CHUNK_ROWS, entries of a below n). Outputs are ascending, without
+     * duplicates; returns the count (kernels/select/select.h).
+     */
+    uint32_t (*sel_and)(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,
+                        uint32_t nb, uint16_t *restrict out);
+    uint32_t (*sel_or)(const uint16_t *restrict a, uint32_t na, const uint16_t *restrict b,
+                       uint32_t nb, uint16_t *restrict out);
+    uint32_t (*sel_not)(const uint16_t *restrict a, uint32_t na, uint32_t n,
+                        uint16_t *restrict out);
+
+    /*
+     * Compaction by a selection: out[i] = v[sel[i]] for i < n, for 8-byte
+     * values (i64, f64, timestamps) and 16-byte string views; compact_validity
+     * sets bit i of out to bit sel[i] of validity (NULL: all valid), writes
+     * (n + 63) / 64 words with bits at or past n zero, and returns the number
+     * of valid rows.
+     */
+    void (*gather_u64)(const uint64_t *restrict v, const uint16_t *restrict sel, uint32_t n,
+                       uint64_t *restrict out);
+    void (*gather_str)(const struct spate_string *restrict v, const uint16_t *restrict sel,
+                       uint32_t n, struct spate_string *restrict out);
+    uint32_t (*compact_validity)(const uint64_t *restrict validity, const uint16_t *restrict sel,
+                                 uint32_t n, uint64_t *restrict out);
+
+    /*
+     * Arithmetic over rows 0..n: out[i] = a[i] OP b[i] (_col) or a[i] OP k
+     * (_lit). vout gets (n + 63) / 64 words: the AND of the inputs' validity
+     * (NULL = all valid), minus i64 rows divided by zero; bits at or past n
+     * are zero. Null rows get out[i] = 0. i64 wraps (two's complement), DIV
+     * truncates, MOD takes the dividend's sign, INT64_MIN / -1 = INT64_MIN
+     * and INT64_MIN % -1 = 0. f64 is IEEE (MOD is fmod). Returns the number
+     * of null rows (kernels/arith/arith.h).
+     */
+    uint32_t (*arith_i64_col)(const int64_t *restrict a, const uint64_t *restrict va,
+                              const int64_t *restrict b, const uint64_t *restrict vb, uint32_t n,
+                              enum sp_arith op, int64_t *restrict out, uint64_t *restrict vout);
+    uint32_t (*arith_i64_lit)(const int64_t *restrict a, const uint64_t *restrict va, int64_t k,
+                              uint32_t n, enum sp_arith op, int64_t *restrict out,
+                              uint64_t *restrict vout);
+    uint32_t (*arith_f64_col)(const double *restrict a, const uint64_t *restrict va,
+                              const double *restrict b, const uint64_t *restrict vb, uint32_t n,
+                              enum sp_arith op, double *restrict out, uint64_t *restrict vout);
+    uint32_t (*arith_f64_lit)(const double *restrict a, const uint64_t *restrict va, double k,
+                              uint32_t n, enum sp_arith op, double *restrict out,
+                              uint64_t *restrict vout);
+
+    /*
+     * Casts of rows 0..n (validity is unchanged: the caller keeps it).
+     * i64 -> f64 rounds to nearest even. f64 -> i64 follows Spark's non-ANSI
+     * cast (Java's d2l): truncate toward zero, NaN -> 0, out of range
+     * saturates to INT64_MIN / INT64_MAX.
+     */
+    void (*cast_i64_f64)(const int64_t *restrict v, uint32_t n, double *restrict out);
+    void (*cast_f64_i64)(const double *restrict v, uint32_t n, int64_t *restrict out);
+
+    /*
+     * h[i] = mix of h[i] and h2[i] for i < n, so that the hashes of several
+     * key columns combine into one (kernels/hash/hash.h names the mix).
+     */
+    void (*hash_combine)(uint64_t *restrict h, const uint64_t *restrict h2, uint32_t n);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;

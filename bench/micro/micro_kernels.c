@@ -462,10 +462,392 @@ static void register_all(void) {
     }
 }
 
+/* ---- Column kernels: compare, selection, compaction, arithmetic, casts, hash_combine ---- */
+
+static double *fvalues;       /* uniform in [0, 1000), some NaN */
+static int64_t *values2;      /* a second i64 column, uniform in [0, 1000) */
+static double *fvalues2;      /* a second f64 column */
+static uint16_t *sel_third;   /* every third row */
+static uint64_t *hashes2;     /* a second column of hashes */
+static uint16_t *sel_rand[2]; /* rows passing two independent random filters (p = 1/2) */
+static uint32_t sel_rand_n[2];
+
+static void make_column_inputs(void) {
+    fvalues = xmalloc(ROWS * sizeof *fvalues);
+    fvalues2 = xmalloc(ROWS * sizeof *fvalues2);
+    values2 = xmalloc(ROWS * sizeof *values2);
+    sel_third = xmalloc(ROWS * sizeof *sel_third);
+    hashes2 = xmalloc(ROWS * sizeof *hashes2);
+    for (uint32_t i = 0; i < ROWS; i++) {
+        fvalues[i] = rnd_below(64) == 0 ? __builtin_nan("") : (double)rnd_below(100000) / 100.0;
+        fvalues2[i] = (double)rnd_below(100000) / 100.0;
+        values2[i] = rnd_below(1000);
+        hashes2[i] = (uint64_t)rnd_below(1u << 30) * 0x9e3779b97f4a7c15u;
+    }
+    for (uint32_t i = 0; i < ROWS / 3; i++)
+        sel_third[i] = (uint16_t)(3 * i);
+    for (int s = 0; s < 2; s++) {
+        sel_rand[s] = xmalloc(ROWS * sizeof *sel_rand[s]);
+        for (uint32_t i = 0; i < ROWS; i++)
+            if (rnd_below(2))
+                sel_rand[s][sel_rand_n[s]++] = (uint16_t)i;
+    }
+}
+
+/* Naive baselines: the if-based loops a user would write. */
+static uint32_t naive_cmp_f64_lt(const double *v, const uint64_t *valid, uint32_t n, double k,
+                                 uint16_t *out) {
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (((valid[i / 64] >> (i % 64)) & 1) && v[i] < k)
+            out[count++] = (uint16_t)i;
+    return count;
+}
+
+static uint32_t naive_cmp_i64_col_lt(const int64_t *a, const int64_t *b, const uint64_t *valid,
+                                     uint32_t n, uint16_t *out) {
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (((valid[i / 64] >> (i % 64)) & 1) && a[i] < b[i])
+            out[count++] = (uint16_t)i;
+    return count;
+}
+
+static uint32_t naive_sel_and(const uint16_t *a, uint32_t na, const uint16_t *b, uint32_t nb,
+                              uint16_t *out) {
+    uint32_t i = 0, j = 0, count = 0;
+    while (i < na && j < nb) {
+        if (a[i] < b[j]) {
+            i++;
+        } else if (b[j] < a[i]) {
+            j++;
+        } else {
+            out[count++] = a[i];
+            i++;
+            j++;
+        }
+    }
+    return count;
+}
+
+static uint32_t naive_sel_or(const uint16_t *a, uint32_t na, const uint16_t *b, uint32_t nb,
+                             uint16_t *out) {
+    uint32_t i = 0, j = 0, count = 0;
+    while (i < na || j < nb) {
+        if (j == nb || (i < na && a[i] < b[j]))
+            out[count++] = a[i++];
+        else if (i == na || b[j] < a[i])
+            out[count++] = b[j++];
+        else {
+            out[count++] = a[i++];
+            j++;
+        }
+    }
+    return count;
+}
+
+enum col_kernel {
+    CK_CMP_F64,
+    CK_CMP_I64_COL,
+    CK_CMP_F64_COL,
+    CK_SEL_AND,
+    CK_SEL_OR,
+    CK_SEL_AND_REGULAR,
+    CK_SEL_OR_REGULAR,
+    CK_SEL_NOT,
+    CK_GATHER,
+    CK_COMPACT_VALIDITY,
+    CK_ADD_I64,
+    CK_MUL_I64,
+    CK_ADD_F64,
+    CK_MUL_F64,
+    CK_CAST_F64_I64,
+    CK_CAST_I64_F64,
+    CK_HASH_COMBINE
+};
+
+struct col_case {
+    struct bcase base;
+    enum col_kernel kernel;
+};
+
+/* One benchmark body for the column kernels; items are rows (output rows for the set
+ * operations), bytes the input bytes read. */
+static void bench_column(sp_bench_state *st, const void *arg) {
+    const struct col_case *cc = arg;
+    const struct bcase *c = &cc->base;
+    const struct sp_kernels *k = c->k;
+    uint32_t n = c->size;
+    static uint16_t sel_out[2 * ROWS];
+    static uint64_t out[ROWS], vout[ROWS / 64], h[ROWS];
+    uint64_t items = n, bytes = 0;
+
+    if (!ready(st, c))
+        return;
+    while (sp_bench_keep_running(st)) {
+        switch (cc->kernel) {
+        case CK_CMP_F64:
+            if (k)
+                k->filter_cmp_f64(fvalues, validity, NULL, n, SP_CMP_LT, 500.0, sel_out);
+            else
+                naive_cmp_f64_lt(fvalues, validity, n, 500.0, sel_out);
+            bytes = 8ull * n;
+            break;
+        case CK_CMP_I64_COL:
+            if (k)
+                k->filter_cmp_i64_col(values, validity, values2, NULL, NULL, n, SP_CMP_LT, sel_out);
+            else
+                naive_cmp_i64_col_lt(values, values2, validity, n, sel_out);
+            bytes = 16ull * n;
+            break;
+        case CK_CMP_F64_COL:
+            if (k) {
+                k->filter_cmp_f64_col(fvalues, validity, fvalues2, NULL, NULL, n, SP_CMP_LT,
+                                      sel_out);
+            } else {
+                uint32_t count = 0;
+                for (uint32_t i = 0; i < n; i++)
+                    if (((validity[i / 64] >> (i % 64)) & 1) && fvalues[i] < fvalues2[i])
+                        sel_out[count++] = (uint16_t)i;
+            }
+            bytes = 16ull * n;
+            break;
+        case CK_SEL_AND:
+        case CK_SEL_OR:
+        case CK_SEL_AND_REGULAR:
+        case CK_SEL_OR_REGULAR: {
+            /* random selections (what filters produce: the merge's branches are unpredictable)
+             * or regular ones (every 2nd and every 3rd row: predictable) */
+            bool and_op = cc->kernel == CK_SEL_AND || cc->kernel == CK_SEL_AND_REGULAR;
+            bool regular = cc->kernel == CK_SEL_AND_REGULAR || cc->kernel == CK_SEL_OR_REGULAR;
+            const uint16_t *sa = regular ? sel_half : sel_rand[0];
+            const uint16_t *sb = regular ? sel_third : sel_rand[1];
+            uint32_t na = regular ? n / 2 : sel_rand_n[0], nb = regular ? n / 3 : sel_rand_n[1];
+            uint32_t m;
+            if (k)
+                m = and_op ? k->sel_and(sa, na, sb, nb, sel_out)
+                           : k->sel_or(sa, na, sb, nb, sel_out);
+            else
+                m = and_op ? naive_sel_and(sa, na, sb, nb, sel_out)
+                           : naive_sel_or(sa, na, sb, nb, sel_out);
+            items = na + nb; /* input rows merged */
+            bytes = 2ull * items;
+            sp_bench_use(&m);
+            break;
+        }
+        case CK_SEL_NOT: {
+            uint32_t m;
+            if (k) {
+                m = k->sel_not(sel_rand[0], sel_rand_n[0], n, sel_out);
+            } else { /* the loop a user writes: a flag per row */
+                static bool in[ROWS];
+                memset(in, 0, sizeof in);
+                for (uint32_t i = 0; i < sel_rand_n[0]; i++)
+                    in[sel_rand[0][i]] = true;
+                m = 0;
+                for (uint32_t i = 0; i < n; i++)
+                    if (!in[i])
+                        sel_out[m++] = (uint16_t)i;
+            }
+            bytes = 2ull * sel_rand_n[0];
+            sp_bench_use(&m);
+            break;
+        }
+        case CK_GATHER:
+            if (k) {
+                k->gather_u64((const uint64_t *)values, sel_half, n / 2, out);
+            } else {
+                for (uint32_t i = 0; i < n / 2; i++)
+                    out[i] = (uint64_t)values[sel_half[i]];
+            }
+            items = n / 2;
+            bytes = 10ull * items;
+            break;
+        case CK_COMPACT_VALIDITY:
+            if (k) {
+                k->compact_validity(validity, sel_half, n / 2, vout);
+            } else {
+                memset(vout, 0, sizeof vout);
+                for (uint32_t i = 0; i < n / 2; i++)
+                    if ((validity[sel_half[i] / 64] >> (sel_half[i] % 64)) & 1)
+                        vout[i / 64] |= 1ull << (i % 64);
+            }
+            items = n / 2;
+            bytes = 2ull * items;
+            break;
+        case CK_ADD_I64:
+        case CK_MUL_I64:
+            if (k) {
+                k->arith_i64_col(values, validity, values2, NULL, n,
+                                 cc->kernel == CK_ADD_I64 ? SP_ARITH_ADD : SP_ARITH_MUL,
+                                 (int64_t *)out, vout);
+            } else {
+                for (uint32_t i = 0; i < n; i++) {
+                    bool valid = (validity[i / 64] >> (i % 64)) & 1;
+                    uint64_t x = (uint64_t)values[i], y = (uint64_t)values2[i];
+                    out[i] = valid ? (cc->kernel == CK_ADD_I64 ? x + y : x * y) : 0;
+                    if (i % 64 == 0)
+                        vout[i / 64] = validity[i / 64];
+                }
+            }
+            bytes = 16ull * n;
+            break;
+        case CK_ADD_F64:
+        case CK_MUL_F64:
+            if (k) {
+                k->arith_f64_col(fvalues, validity, fvalues2, NULL, n,
+                                 cc->kernel == CK_ADD_F64 ? SP_ARITH_ADD : SP_ARITH_MUL,
+                                 (double *)out, vout);
+            } else {
+                double *o = (double *)out;
+                for (uint32_t i = 0; i < n; i++) {
+                    bool valid = (validity[i / 64] >> (i % 64)) & 1;
+                    double x = fvalues[i], y = fvalues2[i];
+                    o[i] = valid ? (cc->kernel == CK_ADD_F64 ? x + y : x * y) : 0.0;
+                    if (i % 64 == 0)
+                        vout[i / 64] = validity[i / 64];
+                }
+            }
+            bytes = 16ull * n;
+            break;
+        case CK_CAST_F64_I64:
+            if (k) {
+                k->cast_f64_i64(fvalues, n, (int64_t *)out);
+            } else {
+                int64_t *o = (int64_t *)out;
+                for (uint32_t i = 0; i < n; i++) {
+                    double d = fvalues[i];
+                    o[i] = d != d        ? 0
+                           : d >= 0x1p63 ? INT64_MAX
+                           : d < -0x1p63 ? INT64_MIN
+                                         : (int64_t)d;
+                }
+            }
+            bytes = 8ull * n;
+            break;
+        case CK_CAST_I64_F64:
+            if (k) {
+                k->cast_i64_f64(values, n, (double *)out);
+            } else {
+                double *o = (double *)out;
+                for (uint32_t i = 0; i < n; i++)
+                    o[i] = (double)values[i];
+            }
+            bytes = 8ull * n;
+            break;
+        case CK_HASH_COMBINE:
+            memcpy(h, hashes2, n * sizeof h[0]); /* a fresh first column each time */
+            if (k) {
+                k->hash_combine(h, hashes2, n);
+            } else {
+                for (uint32_t i = 0; i < n; i++) { /* boost::hash_combine, one call a row */
+                    uint64_t kk = hashes2[i] * 0xc6a4a7935bd1e995u;
+                    kk ^= kk >> 47;
+                    kk *= 0xc6a4a7935bd1e995u;
+                    h[i] = ((h[i] ^ kk) * 0xc6a4a7935bd1e995u) + 0xe6546b64u;
+                }
+            }
+            bytes = 16ull * n;
+            break;
+        }
+        sp_bench_use(sel_out);
+        sp_bench_use(out);
+        sp_bench_use(vout);
+        sp_bench_use(h);
+    }
+    sp_bench_set_items(st, sp_bench_iterations(st) * (int64_t)items);
+    sp_bench_set_bytes(st, sp_bench_iterations(st) * (int64_t)bytes);
+}
+
+/* Whether table k's entry for kernel is the scalar function. */
+static bool column_same_as_scalar(const struct sp_kernels *k, enum col_kernel kernel) {
+    const struct sp_kernels *r = &sp_kernels_scalar;
+    switch (kernel) {
+    case CK_CMP_F64:
+        return k->filter_cmp_f64 == r->filter_cmp_f64;
+    case CK_CMP_I64_COL:
+        return k->filter_cmp_i64_col == r->filter_cmp_i64_col;
+    case CK_CMP_F64_COL:
+        return k->filter_cmp_f64_col == r->filter_cmp_f64_col;
+    case CK_SEL_AND:
+    case CK_SEL_AND_REGULAR:
+        return k->sel_and == r->sel_and;
+    case CK_SEL_OR:
+    case CK_SEL_OR_REGULAR:
+        return k->sel_or == r->sel_or;
+    case CK_SEL_NOT:
+        return k->sel_not == r->sel_not;
+    case CK_GATHER:
+        return k->gather_u64 == r->gather_u64;
+    case CK_COMPACT_VALIDITY:
+        return k->compact_validity == r->compact_validity;
+    case CK_ADD_I64:
+    case CK_MUL_I64:
+        return k->arith_i64_col == r->arith_i64_col;
+    case CK_ADD_F64:
+    case CK_MUL_F64:
+        return k->arith_f64_col == r->arith_f64_col;
+    case CK_CAST_F64_I64:
+        return k->cast_f64_i64 == r->cast_f64_i64;
+    case CK_CAST_I64_F64:
+        return k->cast_i64_f64 == r->cast_i64_f64;
+    case CK_HASH_COMBINE:
+        return k->hash_combine == r->hash_combine;
+    }
+    return false;
+}
+
+static const struct {
+    const char *name;
+    enum col_kernel kernel;
+} column_families[] = {
+    {"filter_lt_f64_valid", CK_CMP_F64},
+    {"filter_lt_i64_col_valid", CK_CMP_I64_COL},
+    {"filter_lt_f64_col_valid", CK_CMP_F64_COL},
+    {"sel_and", CK_SEL_AND},
+    {"sel_or", CK_SEL_OR},
+    {"sel_and_regular", CK_SEL_AND_REGULAR},
+    {"sel_or_regular", CK_SEL_OR_REGULAR},
+    {"sel_not", CK_SEL_NOT},
+    {"gather_u64_sel", CK_GATHER},
+    {"compact_validity_sel", CK_COMPACT_VALIDITY},
+    {"add_i64_col_valid", CK_ADD_I64},
+    {"mul_i64_col_valid", CK_MUL_I64},
+    {"add_f64_col_valid", CK_ADD_F64},
+    {"mul_f64_col_valid", CK_MUL_F64},
+    {"cast_f64_i64", CK_CAST_F64_I64},
+    {"cast_i64_f64", CK_CAST_I64_F64},
+    {"hash_combine", CK_HASH_COMBINE},
+};
+
+#define COLUMN_FAMILIES (sizeof column_families / sizeof column_families[0])
+static struct col_case column_cases[COLUMN_FAMILIES * 4];
+
+static void register_column(void) {
+    size_t nc = 0;
+    char name[128];
+
+    make_column_inputs();
+    for (size_t f = 0; f < COLUMN_FAMILIES; f++) {
+        enum col_kernel kernel = column_families[f].kernel;
+        column_cases[nc] = (struct col_case){{NULL, true, false, ROWS, PLAIN}, kernel};
+        snprintf(name, sizeof name, "%s/naive/%u", column_families[f].name, ROWS);
+        sp_bench_register(name, bench_column, &column_cases[nc++]);
+        for (const char *const *isa = sp_kernels_built(); *isa != NULL; isa++) {
+            const struct sp_kernels *k = sp_kernels_select(*isa);
+            bool shared = k != NULL && k != &sp_kernels_scalar && column_same_as_scalar(k, kernel);
+            column_cases[nc] = (struct col_case){{k, false, shared, ROWS, PLAIN}, kernel};
+            snprintf(name, sizeof name, "%s/%s/%u", column_families[f].name, *isa, ROWS);
+            sp_bench_register(name, bench_column, &column_cases[nc++]);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     make_inputs();
     make_numbers();
     register_all();
     sp_micro_tables_register();
+    register_column();
     return sp_bench_main(argc, argv);
 }

@@ -112,6 +112,82 @@ SPATE_API spate_dstream *spate_dstream_filter_i64(spate_dstream *ds, uint32_t co
 SPATE_API spate_dstream *spate_dstream_filter_string(spate_dstream *ds, uint32_t col, const char *s,
                                                      bool prefix, struct spate_error *err);
 
+/* ---- Vectorized column filters, arithmetic and casts ---- */
+
+/*
+ * filter with a built-in vectorized comparison of a f64 column with a literal, as IEEE 754
+ * orders doubles: any comparison with a NaN (in the column or as the literal) is false except
+ * SPATE_CMP_NE, which is true; -0.0 == +0.0. Null values never pass.
+ *
+ * Returns the new stream, or NULL with err set: EINVAL (col is not a f64 column, unknown op),
+ * EBUSY (the context has started), ECANCELED (stopped), ENOMEM.
+ * Ownership: the stream belongs to ds's context. Thread safety: the defining thread.
+ */
+SPATE_API spate_dstream *spate_dstream_filter_f64(spate_dstream *ds, uint32_t col,
+                                                  enum spate_cmp op, double literal,
+                                                  struct spate_error *err);
+
+/*
+ * filter keeping rows where column col_a OP column col_b: two i64/timestamp columns (signed
+ * comparison) or two f64 columns (IEEE, as filter_f64). A row where either value is null
+ * never passes.
+ *
+ * Returns the new stream, or NULL with err set: EINVAL (no such column, the columns are not
+ * both integer or both f64, unknown op), EBUSY, ECANCELED, ENOMEM.
+ * Ownership: the stream belongs to ds's context. Thread safety: the defining thread.
+ */
+SPATE_API spate_dstream *spate_dstream_filter_cols(spate_dstream *ds, uint32_t col_a,
+                                                   enum spate_cmp op, uint32_t col_b,
+                                                   struct spate_error *err);
+
+/* Arithmetic operators of with_arith. */
+enum spate_arith {
+    SPATE_ARITH_ADD = 0,
+    SPATE_ARITH_SUB = 1,
+    SPATE_ARITH_MUL = 2,
+    SPATE_ARITH_DIV = 3,
+    SPATE_ARITH_MOD = 4
+};
+
+/*
+ * Append a column named name holding col_a OP col_b (with_arith), col OP literal
+ * (with_arith_i64 on an i64/timestamp column, with_arith_f64 on a f64 column). Integer
+ * operands give an i64 column and f64 operands a f64 column; mixing them is an error (cast
+ * first). The result is null where an operand is null. i64 follows Spark's non-ANSI Long
+ * arithmetic: add, sub and mul wrap around (two's complement); div truncates toward zero and
+ * mod takes the dividend's sign; a zero divisor gives null; INT64_MIN / -1 is INT64_MIN.
+ * f64 is IEEE 754 (x / 0.0 is an infinity or NaN; mod is C's fmod).
+ *
+ * Returns the new stream, or NULL with err set: EINVAL (no such column, wrong column types,
+ * unknown op, name NULL, empty, too long or already a column, already 64 columns), EBUSY,
+ * ECANCELED, ENOMEM.
+ * Ownership: the stream belongs to ds's context; name is copied. Thread safety: the defining
+ * thread.
+ */
+SPATE_API spate_dstream *spate_dstream_with_arith(spate_dstream *ds, const char *name,
+                                                  uint32_t col_a, enum spate_arith op,
+                                                  uint32_t col_b, struct spate_error *err);
+SPATE_API spate_dstream *spate_dstream_with_arith_i64(spate_dstream *ds, const char *name,
+                                                      uint32_t col, enum spate_arith op,
+                                                      int64_t literal, struct spate_error *err);
+SPATE_API spate_dstream *spate_dstream_with_arith_f64(spate_dstream *ds, const char *name,
+                                                      uint32_t col, enum spate_arith op,
+                                                      double literal, struct spate_error *err);
+
+/*
+ * Append a column named name holding column col cast to type to: an i64/timestamp column to
+ * SPATE_TYPE_F64 (rounded to nearest), or a f64 column to SPATE_TYPE_I64 with Spark's non-ANSI
+ * cast (Java's double-to-long: truncation toward zero, NaN -> 0, out of range saturates to
+ * INT64_MIN / INT64_MAX). Nulls stay null.
+ *
+ * Returns the new stream, or NULL with err set: EINVAL (no such column, a cast other than
+ * those two, name as for with_arith), EBUSY, ECANCELED, ENOMEM.
+ * Ownership: the stream belongs to ds's context; name is copied. Thread safety: the defining
+ * thread.
+ */
+SPATE_API spate_dstream *spate_dstream_with_cast(spate_dstream *ds, const char *name, uint32_t col,
+                                                 enum spate_type to, struct spate_error *err);
+
 /* Options of parse_csv; initialise with spate_csv_opts_init(). */
 struct spate_csv_opts {
     uint32_t col;            /* the string column holding one line each (default 0) */
