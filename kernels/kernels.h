@@ -102,6 +102,18 @@ struct sp_kernels {
                           int64_t *restrict out, uint64_t *restrict ok);
     uint32_t (*parse_f64)(const char *const *restrict ptr, const uint32_t *restrict len, uint32_t n,
                           double *restrict out, uint64_t *restrict ok);
+
+    /*
+     * Fixed-width binary records (kernels/binary/binary.h): out[i] = the 8
+     * bytes at rec[i] + offset read as a little-endian integer, i < n; the
+     * strided form reads them at base + i * stride (records back to back).
+     * No variant reads a byte of a record outside those 8, nor writes past
+     * out[n - 1].
+     */
+    void (*decode_fixed64)(const char *const *restrict rec, uint32_t offset, uint32_t n,
+                           uint64_t *restrict out);
+    void (*decode_fixed64_strided)(const char *restrict base, uint32_t stride, uint32_t n,
+                                   uint64_t *restrict out);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;
