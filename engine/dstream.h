@@ -41,7 +41,8 @@ enum sp_node_kind {
     SP_NODE_MAP_PARTITIONS,
     SP_NODE_GROUP, /* group_by_key (no right side) and cogroup */
     SP_NODE_COMBINE,
-    SP_NODE_PARSE_CSV
+    SP_NODE_PARSE_CSV,
+    SP_NODE_PARSE_BINARY
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -61,6 +62,7 @@ struct sp_window_def {
 };
 
 struct sp_input;
+struct sp_binary_layout;
 
 struct spate_dstream {
     struct spate_context *ctx;
@@ -100,6 +102,12 @@ struct spate_dstream {
             char delimiter;
             int dead_fd; /* -1: none */
         } csv;
+        struct {
+            uint32_t col;
+            uint32_t record_bytes;
+            int dead_fd;                    /* -1: none */
+            struct sp_binary_layout *where; /* offsets and widths by column (engine/binary.c) */
+        } bin;
         struct {
             uint32_t key_col;
             int64_t value;
@@ -151,7 +159,7 @@ struct spate_dstream {
         } uni;
     } u;
     struct sp_queue_item *initial; /* update_state / map_with_state: initial (key, state) rows */
-    _Atomic uint64_t malformed;    /* parse_csv: lines skipped as malformed */
+    _Atomic uint64_t malformed;    /* parse_csv, parse_binary: records skipped as malformed */
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;
     int64_t memo_time;
@@ -169,7 +177,7 @@ static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
            ds->kind == SP_NODE_FLAT_MAP_VALUES || ds->kind == SP_NODE_PARSE_CSV ||
            ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
            ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
-           ds->kind == SP_NODE_FILTER_STR;
+           ds->kind == SP_NODE_FILTER_STR || ds->kind == SP_NODE_PARSE_BINARY;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */
