@@ -1014,10 +1014,260 @@ static void ingest_files(const struct cfg *c) {
         fprintf(stderr, "spate-bench: could not remove %s\n", dir);
 }
 
+/* ---- ingest-udp: loopback datagrams into a plain recvmmsg() loop, then into spate ---- */
+
+/*
+ * UDP_PRODUCERS threads each send the same datagrams (whole CSV lines, up to
+ * UDP_DGRAM bytes each) as fast as sendmmsg() takes them, first to a plain
+ * reader (one thread, recvmmsg() of 64 datagrams, counting bytes), then to
+ * spate's udp_stream counting records. UDP has no flow control: what the
+ * reader does not take in time the kernel drops, so both sides report the
+ * bytes delivered per second (until the last one arrived) and the fraction
+ * lost, and the ratio compares delivered rates. Both sockets get the same
+ * 8 MiB receive buffer.
+ */
+#define UDP_PRODUCERS 4
+#define UDP_DGRAM 1400 /* payload bytes per datagram */
+#define UDP_BATCH 64   /* datagrams per sendmmsg / recvmmsg */
+
+struct udp_ingest {
+    uint16_t port;
+    const char *data;     /* the datagrams, back to back */
+    const uint32_t *dlen; /* their sizes */
+    uint32_t ndgrams;     /* per producer */
+    atomic_bool producers_done;
+};
+
+static void *udp_producer(void *arg) {
+    struct udp_ingest *u = arg;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(u->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr, "spate-bench: ingest-udp: cannot connect\n");
+        exit(1);
+    }
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    const char *at = u->data;
+    for (uint32_t d = 0; d < u->ndgrams;) {
+        uint32_t n = 0;
+        const char *p = at;
+        for (; n < UDP_BATCH && d + n < u->ndgrams; n++) {
+            iov[n].iov_base = (void *)(uintptr_t)p;
+            iov[n].iov_len = u->dlen[d + n];
+            p += u->dlen[d + n];
+            memset(&msgs[n], 0, sizeof(msgs[n]));
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+        }
+        int sent = sendmmsg(fd, msgs, n, 0);
+        if (sent < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EINTR))
+            continue;
+        if (sent <= 0) {
+            fprintf(stderr, "spate-bench: ingest-udp: send failed: %s\n", strerror(errno));
+            exit(1);
+        }
+        for (int i = 0; i < sent; i++)
+            at += u->dlen[d + (uint32_t)i];
+        d += (uint32_t)sent;
+    }
+    close(fd);
+    return NULL;
+}
+
+struct udp_plain {
+    int fd;
+    struct udp_ingest *u;
+    uint64_t bytes;
+    double last; /* when the last datagram arrived */
+};
+
+/* The baseline: recvmmsg() until the producers are done and 200 ms pass without data. */
+static void *udp_plain_reader(void *arg) {
+    struct udp_plain *r = arg;
+    enum { BUF = 65536 };
+    char *bufs = malloc((size_t)UDP_BATCH * BUF);
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    for (int i = 0; i < UDP_BATCH; i++) {
+        iov[i].iov_base = bufs + (size_t)i * BUF;
+        iov[i].iov_len = BUF;
+    }
+    for (;;) {
+        for (int i = 0; i < UDP_BATCH; i++) {
+            memset(&msgs[i], 0, sizeof(msgs[i]));
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(r->fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+        if (n > 0) {
+            for (int i = 0; i < n; i++)
+                r->bytes += msgs[i].msg_len;
+            r->last = now_s();
+        } else if (atomic_load(&r->u->producers_done) && now_s() - r->last > 0.2) {
+            break;
+        }
+    }
+    free(bufs);
+    return NULL;
+}
+
+static double udp_run_plain(struct udp_ingest *u, uint64_t *bytes) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int rcvbuf = 8 << 20;
+    struct timeval tv = {0, 50000}; /* recvmmsg wakes up to look at the end condition */
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        fprintf(stderr, "spate-bench: ingest-udp: cannot bind\n");
+        exit(1);
+    }
+    u->port = ntohs(sa.sin_port);
+    atomic_store(&u->producers_done, false);
+    struct udp_plain r = {fd, u, 0, 0};
+    double t0 = now_s();
+    r.last = t0;
+    pthread_t rd, prod[UDP_PRODUCERS];
+    pthread_create(&rd, NULL, udp_plain_reader, &r);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, udp_producer, u);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    atomic_store(&u->producers_done, true);
+    pthread_join(rd, NULL);
+    close(fd);
+    *bytes = r.bytes;
+    return r.last - t0;
+}
+
+/* spate: a udp_stream, records counted; waits until 200 ms pass without new bytes. */
+static double udp_run_spate(const struct cfg *c, struct udp_ingest *u, uint64_t *bytes,
+                            uint64_t *records, uint64_t *malformed, const char **isa) {
+    struct spate_error err;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx_clock(c, &engine, 20);
+    *isa = spate_engine_isa(engine);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.max_line_bytes = 64u << 10;
+    so.ring_bytes = 256u << 20;
+    so.recv_buffers = 256;
+    so.quiet = true;
+    spate_dstream *src = spate_context_udp_stream(ctx, "127.0.0.1", 0, &so, &err);
+    struct ingest_count ic = {0};
+    ingest_count_from(ctx, src, false, &ic);
+    u->port = spate_input_port(src);
+    pthread_t prod[UDP_PRODUCERS];
+    double t0 = now_s(), last = t0;
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, udp_producer, u);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    struct spate_input_stats st;
+    uint64_t seen = 0;
+    for (;;) {
+        if (spate_input_stats(src, &st, &err) != SPATE_OK)
+            die("ingest-udp", &err);
+        if (st.bytes != seen) {
+            seen = st.bytes;
+            last = now_s();
+        } else if (now_s() - last > 0.2) {
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* Every line received is counted once the batches that hold it are done. */
+    while (atomic_load(&ic.rows) < st.records && now_s() - last < 30) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK ||
+        spate_input_stats(src, &st, &err) != SPATE_OK)
+        die("stop", &err);
+    *bytes = st.bytes;
+    *records = atomic_load(&ic.rows);
+    *malformed = st.malformed;
+    spate_context_destroy(ctx);
+    return last - t0;
+}
+
+static void ingest_udp(const struct cfg *c) {
+    /* The CSV lines of ingest-tcp, packed whole into datagrams of up to UDP_DGRAM bytes. */
+    uint64_t each = c->records / UDP_PRODUCERS * 30;
+    uint32_t ndgrams = (uint32_t)(each / UDP_DGRAM + 1);
+    char *data = malloc((size_t)ndgrams * UDP_DGRAM);
+    uint32_t *dlen = malloc(sizeof(uint32_t) * ndgrams);
+    uint64_t len = 0, lines = 0, seed = 11;
+    uint32_t nd = 0, cur = 0;
+    char line[64];
+    while (len < each && nd < ndgrams) {
+        uint64_t x = rng_next(&seed);
+        int n = snprintf(line, sizeof(line), "%" PRIu64 ",%" PRIu64 ".%02u,name%u\n", x % 100000000,
+                         x % 10000, (unsigned)(x >> 40) % 100, (unsigned)(x >> 50) % 1000);
+        if (cur + (uint32_t)n > UDP_DGRAM) {
+            dlen[nd++] = cur;
+            cur = 0;
+            if (nd == ndgrams)
+                break;
+        }
+        memcpy(data + len, line, (size_t)n);
+        len += (uint64_t)n;
+        cur += (uint32_t)n;
+        lines++;
+    }
+    if (nd < ndgrams && cur > 0)
+        dlen[nd++] = cur;
+    struct udp_ingest u = {0, data, dlen, nd, false};
+    const uint64_t sent = len * UDP_PRODUCERS, sent_lines = lines * UDP_PRODUCERS;
+    uint64_t plain_bytes;
+    double plain_s = udp_run_plain(&u, &plain_bytes);
+    uint64_t bytes, records, malformed;
+    const char *isa;
+    double secs = udp_run_spate(c, &u, &bytes, &records, &malformed, &isa);
+    double rate = (double)bytes / secs, plain_rate = (double)plain_bytes / plain_s;
+    double loss = 1.0 - (double)bytes / (double)sent;
+    double plain_loss = 1.0 - (double)plain_bytes / (double)sent;
+    /* Datagrams hold whole lines: what arrived are whole lines, none malformed. */
+    bool ok = bytes <= sent && plain_bytes <= sent && records <= sent_lines && malformed == 0;
+    const char *name = "ingest-udp/lines";
+    if (c->json)
+        printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"producers\":%d,"
+               "\"sent_records\":%" PRIu64 ",\"sent_bytes\":%" PRIu64 ",\"records\":%" PRIu64
+               ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"records_per_s\":%.0f,"
+               "\"bytes_per_s\":%.0f,\"loss\":%.4f,\"baseline\":\"recvmmsg() loop of 64 "
+               "datagrams, counting bytes\",\"baseline_bytes_per_s\":%.0f,\"baseline_loss\":%.4f,"
+               "\"ratio\":%.2f,\"note\":\"UDP drops under overload: rates are of delivered "
+               "bytes, loss is the fraction of sent bytes not delivered\",\"rss_bytes\":%" PRIu64
+               ",\"check\":\"%s\"}\n",
+               name, used_workers, isa, UDP_PRODUCERS, sent_lines, sent, records, bytes, secs,
+               (double)records / secs, rate, loss, plain_rate, plain_loss, rate / plain_rate,
+               peak_rss(), ok ? "ok" : "mismatch");
+    else
+        printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s delivered (loss %4.1f%%) | "
+               "plain recvmmsg loop %9.1f MB/s delivered (loss %4.1f%%) | ratio %5.2fx | check "
+               "%s\n%-22s UDP drops under overload: rates count delivered bytes only\n",
+               name, used_workers, isa, (double)records / secs / 1e6, rate / 1e6, loss * 100,
+               plain_rate / 1e6, plain_loss * 100, rate / plain_rate, ok ? "ok" : "MISMATCH", "");
+    fflush(stdout);
+    free(data);
+    free(dlen);
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: spate-bench "
                     "[wordcount|keyed-sum|window|ysb|join-probe|latency|ingest-tcp|ingest-files|"
-                    "all] [--workers N] "
+                    "ingest-udp|all] [--workers N] "
                     "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
                     "[--rate LINES_PER_S] [--interval MS] [--duration S] [--json]\n");
     return 2;
@@ -1093,6 +1343,11 @@ int main(int argc, char **argv) {
         ingest_tcp(&c);
     if (all || strcmp(workload, "ingest-files") == 0)
         ingest_files(&c);
+    if (all || strcmp(workload, "ingest-udp") == 0) {
+        ingest_udp(&c);
+        if (!all)
+            return 0;
+    }
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
         strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&

@@ -15,12 +15,17 @@
 
 #include "kernels/common.h"
 
-/* The 8 bytes at p as a little-endian integer (the scalar specification). */
+/* The 8 bytes at p as a little-endian integer (the scalar specification): one unaligned load
+ * on a little-endian host, the bytes assembled one by one elsewhere. */
 SP_KINLINE uint64_t sp_binary_le64(const char *p) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return sp_load_u64(p);
+#else
     const unsigned char *b = (const unsigned char *)p;
     return (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
            (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 |
            (uint64_t)b[7] << 56;
+#endif
 }
 
 /* ---- Entry points (tables in kernels/dispatch.c) ---- */

@@ -15,6 +15,6 @@ void sp_binary_decode_fixed64_scalar(const char *const *restrict rec, uint32_t o
 
 void sp_binary_decode_fixed64_strided_scalar(const char *restrict base, uint32_t stride, uint32_t n,
                                              uint64_t *restrict out) {
-    for (uint32_t i = 0; i < n; i++)
-        out[i] = sp_binary_le64(base + (size_t)i * stride);
+    for (uint32_t i = 0; i < n; i++, base += stride)
+        out[i] = sp_binary_le64(base);
 }
