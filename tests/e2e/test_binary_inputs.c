@@ -384,19 +384,19 @@ static void binary_files(void **state) {
     (void)state;
     char dir[] = "/tmp/spate-binfiles-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    static unsigned char buf[(20000 + 1) * REC];
-    /* Larger than the reader's staging buffer, so records straddle its reads. */
-    write_file(dir, "a.bin", buf, make_stream(buf, 0, 0, 20000, false));
+    static unsigned char buf[(50000 + 1) * REC];
+    /* 1.2 MB: records straddle the reader's 1 MiB reads. */
+    write_file(dir, "a.bin", buf, make_stream(buf, 0, 0, 50000, false));
     write_file(dir, "b.bin", buf, make_stream(buf, 0, 1, 50, true));
     write_file(dir, "c.bin", buf, 0);
     spate_dstream *in, *parsed;
     spate_context *ctx = make_ctx(define_files, dir, &in, &parsed);
     struct spate_input_stats st;
-    finish(ctx, in, 20050, &st);
+    finish(ctx, in, 50050, &st);
     spate_context_destroy(ctx);
     assert_int_equal(t.bad, 0);
-    assert_int_equal(t.records, 20050);
-    assert_int_equal(t.next[0][0], 20000);
+    assert_int_equal(t.records, 50050);
+    assert_int_equal(t.next[0][0], 50000);
     assert_int_equal(t.next[0][1], 50);
     assert_int_equal(st.malformed, 1);
     assert_int_equal(st.files, 3);
