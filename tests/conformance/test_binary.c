@@ -292,7 +292,7 @@ static void malformed_records_are_counted_and_kept_aside(void **state) {
     unlink(path);
     static const int bad_idx[] = {1, 2, 3, 4, 5, 6, 8, 11};
     for (uint32_t i = 0; i < 8; i++)
-        hex_line(want_lines[i], r[bad_idx[i]], lens[bad_idx[i]]);
+        hex_line(want_lines[i], (const unsigned char *)recs[bad_idx[i]], lens[bad_idx[i]]);
     assert_int_equal(ng, 8);
     qsort(got_lines, ng, sizeof(got_lines[0]), cmp_str);
     qsort(want_lines, 8, sizeof(want_lines[0]), cmp_str);
