@@ -84,6 +84,7 @@ static uint64_t naive_le64(const char *p) {
     return v;
 }
 
+/* Tried in order up to the first above ROWS (a build with small chunks stops early). */
 static const uint32_t sizes[] = {0,  1,  2,  3,  4,  5,  7,  8,  9,   15,   16,       17,  23,
                                  24, 25, 31, 32, 33, 63, 64, 65, 100, 1000, ROWS - 1, ROWS};
 
@@ -113,7 +114,7 @@ static void check_pointers(uint32_t n, uint32_t offset, bool at_guard) {
 
 static void test_decode_pointers(void **state) {
     (void)state;
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]) && sizes[s] <= ROWS; s++)
         for (uint32_t offset = 0; offset <= 40; offset += 1 + rnd_below(7)) {
             check_pointers(sizes[s], offset, true);
             check_pointers(sizes[s], offset, false);
@@ -140,7 +141,7 @@ static void check_strided(uint32_t n, uint32_t stride, uint32_t field_end) {
 static void test_decode_strided(void **state) {
     (void)state;
     static const uint32_t strides[] = {8, 9, 10, 12, 13, 16, 17, 24, 31, 64, MAX_STRIDE};
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++)
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]) && sizes[s] <= ROWS; s++)
         for (size_t st = 0; st < sizeof(strides) / sizeof(strides[0]); st++) {
             check_strided(sizes[s], strides[st], 0);
             check_strided(sizes[s], strides[st], 1 + rnd_below(63));
