@@ -80,6 +80,10 @@ spate_dstream *spate_dstream_parse_binary(spate_dstream *ds, uint32_t col,
     uint64_t at = 0, end = 0;
     for (uint32_t c = 0; c < num_fields; c++) {
         uint32_t w = field_width(&fields[c]);
+        if (fields[c].name == NULL || fields[c].name[0] == '\0') {
+            sp_error_set(err, EINVAL, "%s: field %u has no name", what, c);
+            return NULL;
+        }
         if (w == 0) {
             sp_error_set(err, EINVAL,
                          "%s: field %u: type %s cannot be %u bytes wide (i64 and f64: 4 or 8, "

@@ -397,6 +397,9 @@ static void definition_errors(void **state) {
     assert_non_null(strstr(err.message, "wide"));
     bad[0] = (struct spate_binary_field){"a", SPATE_TYPE_STRING, 0, 0};
     assert_null(spate_dstream_parse_binary(q, 1, bad, 1, &o, &err));
+    bad[0] = (struct spate_binary_field){NULL, SPATE_TYPE_I64, 8, 0};
+    assert_null(spate_dstream_parse_binary(q, 1, bad, 1, &o, &err));
+    assert_non_null(strstr(err.message, "no name"));
     bad[0] = (struct spate_binary_field){"a", SPATE_TYPE_BOOL, 4, 0};
     assert_null(spate_dstream_parse_binary(q, 1, bad, 1, &o, &err));
     bad[0] = (struct spate_binary_field){"a", SPATE_LIST_OF(SPATE_TYPE_I64), 8, 0};
