@@ -17,6 +17,7 @@
 #include "engine/common.h"
 #include "engine/context.h"
 #include "engine/mem.h"
+#include "kernels/binary/binary.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,6 +172,21 @@ static uint32_t le32(const char *p) {
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* The length of p[0, width) without its trailing NUL bytes: 8 bytes at a time from the end
+ * (the last byte is the most significant of a little-endian load, so the count of leading
+ * zero bits says how many NULs end the word), never reading outside the field. */
+static uint32_t trim_nuls(const char *p, uint32_t width) {
+    uint32_t len = width;
+    for (; len >= 8; len -= 8) {
+        uint64_t w = sp_binary_le64(p + len - 8);
+        if (w != 0)
+            return len - (uint32_t)__builtin_clzll(w) / 8;
+    }
+    while (len > 0 && p[len - 1] == '\0')
+        len--;
+    return len;
+}
+
 /* The 8-byte field at offset of the m records into out: strided when stride > 0. */
 static void decode64(const struct sp_kernels *k, const struct sp_binary_scratch *sc, uint32_t m,
                      uint32_t offset, uint32_t stride, uint64_t *out) {
@@ -234,10 +250,7 @@ static uint32_t decode_field(const struct sp_kernels *k, struct sp_binary_scratc
     case SPATE_TYPE_STRING:
         for (uint32_t j = 0; j < m; j++) {
             const char *p = rec[j] + offset;
-            uint32_t len = width;
-            while (len > 0 && p[len - 1] == '\0')
-                len--;
-            sp_string_view(&((struct spate_string *)dst)[j], p, len);
+            sp_string_view(&((struct spate_string *)dst)[j], p, trim_nuls(p, width));
         }
         break;
     default:
