@@ -377,6 +377,45 @@ static void record_size_with_padding(void **state) {
     assert_string_equal(got.line[1], "33");
 }
 
+/* String fields of every width up to 24 bytes, with NUL bytes inside and at the end in every
+ * position: only the trailing ones are trimmed. */
+static void string_fields_trimmed(void **state) {
+    (void)state;
+    static unsigned char rec[600][24];
+    static const char *recs[600];
+    static uint32_t lens[600];
+    static char want[600][160];
+    for (uint32_t width = 1; width <= 24; width++) {
+        struct spate_binary_field f[] = {{"s", SPATE_TYPE_STRING, width, 0}};
+        uint64_t x = width;
+        for (uint32_t i = 0; i < 600; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t keep = (uint32_t)(x >> 33) % (width + 1); /* bytes before the NUL tail */
+            memset(rec[i], 0, sizeof(rec[i]));
+            for (uint32_t b = 0; b < keep; b++)
+                rec[i][b] = (x >> (b % 48)) & 1 ? (unsigned char)('a' + b) : 0;
+            if (keep > 0)
+                rec[i][keep - 1] = 'z'; /* the last byte kept is not a NUL */
+            recs[i] = (const char *)rec[i];
+            lens[i] = width;
+            size_t k = 0;
+            want[i][k++] = '[';
+            for (uint32_t b = 0; b < keep; b++) {
+                if (rec[i][b] >= 32 && rec[i][b] < 127)
+                    want[i][k++] = (char)rec[i][b];
+                else
+                    k += (size_t)snprintf(want[i] + k, sizeof(want[i]) - k, "\\x%02x", rec[i][b]);
+            }
+            want[i][k++] = ']';
+            want[i][k] = '\0';
+        }
+        assert_int_equal(run_records(f, 1, 0, recs, lens, 600, NULL, 2), 0);
+        assert_int_equal(got.n, 600);
+        for (uint32_t i = 0; i < 600; i++)
+            assert_string_equal(got.line[i], want[i]);
+    }
+}
+
 static void definition_errors(void **state) {
     (void)state;
     spate_context *ctx = harness_manual_ctx(1);
@@ -426,6 +465,7 @@ int main(void) {
         cmocka_unit_test(malformed_records_are_counted_and_kept_aside),
         cmocka_unit_test(random_records_match_naive),
         cmocka_unit_test(record_size_with_padding),
+        cmocka_unit_test(string_fields_trimmed),
         cmocka_unit_test(definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
