@@ -148,7 +148,7 @@ int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n) {
 
 int sp_framer_finish(struct sp_line_framer *f) {
     if (f->record_bytes > 0) { /* a torn record: counted, dropped */
-        sp_framer_reset(f); /* counts the partial record */
+        sp_framer_reset(f);    /* counts the partial record */
         return 0;
     }
     int rc = 0;
