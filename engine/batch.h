@@ -79,6 +79,8 @@ struct spate_batch {
     uint32_t nparts;
     struct sp_part *parts;
     bool text;                        /* partitions are text ranges (lines), not chunks */
+    uint32_t record_bytes;            /* text batches: > 0 when the ranges are fixed-width
+                                         binary records of this size, not lines */
     uint64_t rows;                    /* rows, known for chunk batches; lines for text batches */
     _Atomic(struct sp_zc_token *) zc; /* zero-copy Arrow exports made during a callback */
 };

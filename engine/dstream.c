@@ -6,6 +6,7 @@
  * says whether the context is started or stopped. Definition-time errors
  * (bad columns, bad types) fail here, not at start.
  */
+#include "engine/binary.h"
 #include "engine/context.h"
 #include "engine/dstream.h"
 #include "engine/input.h"
@@ -44,6 +45,8 @@ void sp_dstream_free_node(struct spate_dstream *ds) {
         close(ds->u.csv.dead_fd);
         ds->u.csv.dead_fd = -1;
     }
+    if (ds->kind == SP_NODE_PARSE_BINARY)
+        sp_binary_free_node(ds);
 }
 
 /* Common checks of a transformation on ds. */
@@ -1287,5 +1290,7 @@ spate_dstream *spate_dstream_parse_csv(spate_dstream *ds, const struct spate_col
 }
 
 uint64_t spate_dstream_malformed(const spate_dstream *ds) {
-    return ds != NULL && ds->kind == SP_NODE_PARSE_CSV ? atomic_load(&ds->malformed) : 0;
+    return ds != NULL && (ds->kind == SP_NODE_PARSE_CSV || ds->kind == SP_NODE_PARSE_BINARY)
+               ? atomic_load(&ds->malformed)
+               : 0;
 }

@@ -45,7 +45,8 @@ enum sp_node_kind {
     SP_NODE_FILTER_F64,  /* f64 column against a literal */
     SP_NODE_FILTER_COLS, /* column against column, i64 or f64 */
     SP_NODE_ARITH,       /* appends col OP col / col OP literal */
-    SP_NODE_CAST         /* appends a cast column */
+    SP_NODE_CAST,        /* appends a cast column */
+    SP_NODE_PARSE_BINARY
 };
 
 /* A reduce_by_key_and_window definition, in batches. */
@@ -65,6 +66,7 @@ struct sp_window_def {
 };
 
 struct sp_input;
+struct sp_binary_layout;
 
 struct spate_dstream {
     struct spate_context *ctx;
@@ -104,6 +106,12 @@ struct spate_dstream {
             char delimiter;
             int dead_fd; /* -1: none */
         } csv;
+        struct {
+            uint32_t col;
+            uint32_t record_bytes;
+            int dead_fd;                    /* -1: none */
+            struct sp_binary_layout *where; /* offsets and widths by column (engine/binary.c) */
+        } bin;
         struct {
             uint32_t key_col;
             int64_t value;
@@ -177,7 +185,7 @@ struct spate_dstream {
         } uni;
     } u;
     struct sp_queue_item *initial; /* update_state / map_with_state: initial (key, state) rows */
-    _Atomic uint64_t malformed;    /* parse_csv: lines skipped as malformed */
+    _Atomic uint64_t malformed;    /* parse_csv, parse_binary: records skipped as malformed */
     /* Per batch: the materialized batch of this node, when computed. */
     struct spate_batch *memo;
     int64_t memo_time;
@@ -196,7 +204,8 @@ static inline bool sp_node_is_narrow(const struct spate_dstream *ds) {
            ds->kind == SP_NODE_JOIN_STATIC || ds->kind == SP_NODE_MAP_TO_PAIR ||
            ds->kind == SP_NODE_FILTER_FN || ds->kind == SP_NODE_FILTER_I64 ||
            ds->kind == SP_NODE_FILTER_STR || ds->kind == SP_NODE_FILTER_F64 ||
-           ds->kind == SP_NODE_FILTER_COLS || ds->kind == SP_NODE_ARITH || ds->kind == SP_NODE_CAST;
+           ds->kind == SP_NODE_FILTER_COLS || ds->kind == SP_NODE_ARITH ||
+           ds->kind == SP_NODE_CAST || ds->kind == SP_NODE_PARSE_BINARY;
 }
 
 /* A zeroed node of kind (schema unset, not linked). NULL on ENOMEM. */

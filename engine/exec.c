@@ -12,6 +12,7 @@
  */
 #include "engine/exec.h"
 #include "engine/arrow.h"
+#include "engine/binary.h"
 #include "engine/csv.h"
 #include "engine/agg.h"
 #include "engine/engine.h"
@@ -37,6 +38,7 @@ struct sp_level {
     uint16_t *sel;             /* SPATE_CHUNK_ROWS */
     int64_t *constant;         /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
     struct sp_csv_scratch csv; /* parse_csv: the fields of a chunk */
+    struct sp_binary_scratch bin; /* parse_binary: the records of a chunk */
 };
 
 /*
@@ -436,6 +438,8 @@ spate_status sp_exec_create(struct spate_context *ctx, struct sp_exec **out,
             if ((ds->kind == SP_NODE_ARITH || ds->kind == SP_NODE_CAST) &&
                 sp_chunk_add_validity(r, lv->out, ds->schema.ncols - 1) == NULL)
                 goto oom; /* the appended column's validity (arith: its nulls) */
+            if (ds->kind == SP_NODE_PARSE_BINARY && !sp_binary_scratch_init(&lv->bin, r))
+                goto oom;
             if (ds->kind == SP_NODE_MAP_TO_PAIR) {
                 lv->constant = sp_region_alloc(r, sizeof(int64_t) * SPATE_CHUNK_ROWS, 64);
                 if (lv->constant == NULL)
@@ -1302,6 +1306,14 @@ static void push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part, uint
         if (lv->out->view.rows > 0)
             push(cr, ws, part, level + 1, lv->out);
         return;
+    case SP_NODE_PARSE_BINARY:
+        if (!sp_binary_parse_chunk(node, k, &lv->bin, &ws->batch, in, lv->out)) {
+            record_error(cr->ex, ENOMEM, "out of memory in parse_binary");
+            return;
+        }
+        if (lv->out->view.rows > 0)
+            push(cr, ws, part, level + 1, lv->out);
+        return;
     case SP_NODE_FLAT_MAP_VALUES: {
         struct spate_batch_writer w = {.ex = cr->ex,
                                        .cr = cr,
@@ -1484,10 +1496,35 @@ static void text_lines(struct chain_run *cr, struct sp_wstate *ws, uint32_t part
     }
 }
 
+/* Binary partition into records of rb bytes (column "value"), views into the ring. */
+static void text_records(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
+                         const char *text, uint64_t len, uint32_t rb) {
+    const struct sp_kernels *k = cr->ex->k;
+    struct sp_chunk *out = ws->levels[cr->base->id].out;
+    struct spate_string *recs = sp_col_data(out, 0);
+    uint64_t total = len / rb;
+    for (uint64_t first = 0; first < total; first += SPATE_CHUNK_ROWS) {
+        uint32_t n =
+            (uint32_t)(total - first < SPATE_CHUNK_ROWS ? total - first : SPATE_CHUNK_ROWS);
+        for (uint32_t i = 0; i < n; i++) {
+            ws->starts[i] = i * rb;
+            ws->lens[i] = rb;
+        }
+        k->make_views(text + first * rb, ws->starts, ws->lens, n, recs);
+        out->view.rows = n;
+        out->view.sel = NULL;
+        push(cr, ws, part, 0, out);
+    }
+}
+
 static void chain_task(void *arg, uint32_t part, uint32_t worker) {
     struct chain_run *cr = arg;
     struct sp_wstate *ws = &cr->ex->ws[worker];
     const struct sp_part *p = &cr->src->parts[part];
+    if (cr->src->text && cr->src->record_bytes > 0) {
+        text_records(cr, ws, part, p->text, p->text_len, cr->src->record_bytes);
+        return;
+    }
     if (cr->src->text) {
         if (cr->nchain > 0 && cr->chain[0]->kind == SP_NODE_FLAT_MAP_WORDS)
             text_words(cr, ws, part, p->text, p->text_len);
@@ -3617,7 +3654,23 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
             sp_batch_new(&ex->sched, &in->ds->schema, ex->nworkers, job->time_ms);
         if (b == NULL)
             return ENOMEM;
-        if (in->kind != SP_INPUT_QUEUE) { /* socket or generator: a ring range of lines */
+        uint32_t rb = in->kind != SP_INPUT_QUEUE ? sp_input_record_bytes(in) : 0;
+        if (rb > 0) { /* a ring range of binary records: split at record boundaries */
+            b->text = true;
+            b->record_bytes = rb;
+            uint32_t len = cut->end - cut->start;
+            const char *text = len > 0 ? sp_ring_at(sp_input_ring(in), cut->start) : "";
+            uint64_t total = len / rb, at = 0;
+            for (uint32_t p = 0; p < ex->nworkers; p++) {
+                uint64_t end = total * (p + 1) / ex->nworkers;
+                b->parts[p].text = text + at * rb;
+                b->parts[p].text_len = (end - at) * rb;
+                at = end;
+            }
+            b->rows = total;
+            atomic_fetch_add(&in->records, total);
+            atomic_fetch_add(&in->bytes, len);
+        } else if (in->kind != SP_INPUT_QUEUE) { /* socket or generator: a ring range of lines */
             b->text = true;
             uint32_t len = cut->end - cut->start;
             const char *text = len > 0 ? sp_ring_at(sp_input_ring(in), cut->start) : "";

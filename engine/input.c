@@ -65,6 +65,8 @@ spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, const char
         o = *opts;
     if (o.max_connections == 0)
         o.max_connections = 256;
+    if (o.max_line_bytes < o.record_bytes) /* binary records: the carry holds one */
+        o.max_line_bytes = o.record_bytes;
     if (o.max_connections > 65536 || o.max_line_bytes > (1u << 30) ||
         o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
         sp_error_set(err, EINVAL,
@@ -104,6 +106,13 @@ spate_dstream *spate_context_udp_stream(spate_context *ctx, const char *host, ui
     o.ring_bytes = 16u << 20;
     if (opts != NULL)
         o = *opts;
+    if (o.record_bytes > 65507) {
+        sp_error_set(err, EINVAL, "udp_stream: record_bytes %u is more than a datagram holds",
+                     o.record_bytes);
+        return NULL;
+    }
+    if (o.max_line_bytes < o.record_bytes) /* binary records: the carry holds one */
+        o.max_line_bytes = o.record_bytes;
     if (o.max_line_bytes > (1u << 30) || o.ring_bytes < 2 * (o.max_line_bytes + 1)) {
         sp_error_set(err, EINVAL, "udp_stream: the ring must hold two lines");
         return NULL;
@@ -150,6 +159,8 @@ spate_dstream *spate_context_socket_text_stream(spate_context *ctx, const char *
     spate_socket_opts_init(&o);
     if (opts != NULL)
         o = *opts;
+    if (o.max_line_bytes < o.record_bytes) /* binary records: the carry holds one */
+        o.max_line_bytes = o.record_bytes;
     if (o.max_line_bytes == 0 || o.ring_bytes < 4096 || o.ring_bytes > (1u << 30) ||
         o.ring_bytes <= o.max_line_bytes || o.recv_buffer_bytes == 0 || o.recv_buffers == 0 ||
         o.reconnect_min_ms == 0 || o.reconnect_max_ms < o.reconnect_min_ms) {
@@ -213,6 +224,8 @@ spate_dstream *spate_context_text_file_stream(spate_context *ctx, const char *di
     spate_file_stream_opts_init(&o);
     if (opts != NULL)
         o = *opts;
+    if (o.max_line_bytes < o.record_bytes) /* binary records: the carry holds one */
+        o.max_line_bytes = o.record_bytes;
     if (strlen(dir) >= sizeof(((struct sp_input *)0)->dir) || o.ring_bytes < 65536 ||
         o.ring_bytes > (1u << 30) || o.max_line_bytes == 0 || o.max_line_bytes > o.ring_bytes / 2) {
         sp_error_set(err, EINVAL,
@@ -634,7 +647,8 @@ static spate_status start_listen(struct sp_input *in, struct spate_error *err) {
                                          in->sopts.ring_bytes,
                                          in->sopts.recv_buffer_bytes,
                                          count,
-                                         in->sopts.max_records_per_second};
+                                         in->sopts.max_records_per_second,
+                                         in->sopts.record_bytes};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_listen_receiver *r = NULL;
@@ -669,7 +683,8 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
                                       in->sopts.max_line_bytes,
                                       in->sopts.ring_bytes,
                                       count,
-                                      in->sopts.max_records_per_second};
+                                      in->sopts.max_records_per_second,
+                                      in->sopts.record_bytes};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_udp_receiver *r = NULL;
@@ -697,8 +712,12 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
 }
 
 static spate_status start_files(struct sp_input *in, struct spate_error *err) {
-    struct sp_file_receiver_opts fo = {in->dir, in->fopts.include_existing, in->fopts.ring_bytes,
-                                       in->fopts.max_line_bytes, in->fopts.max_records_per_second};
+    struct sp_file_receiver_opts fo = {in->dir,
+                                       in->fopts.include_existing,
+                                       in->fopts.ring_bytes,
+                                       in->fopts.max_line_bytes,
+                                       in->fopts.max_records_per_second,
+                                       in->fopts.record_bytes};
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
     struct sp_file_receiver *r = NULL;
@@ -752,6 +771,7 @@ spate_status sp_input_start(struct sp_input *in, const char *ctx_name, struct sp
     ro.reconnect_max_ms = in->sopts.reconnect_max_ms;
     ro.quiet = in->sopts.quiet;
     ro.max_records_per_second = in->sopts.max_records_per_second;
+    ro.record_bytes = in->sopts.record_bytes;
     ro.name = ctx_name;
     char msg[SPATE_ERROR_MESSAGE_SIZE];
     msg[0] = '\0';
@@ -932,4 +952,17 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
 
 struct sp_ring *sp_input_ring(struct sp_input *in) {
     return in->ring;
+}
+
+uint32_t sp_input_record_bytes(const struct sp_input *in) {
+    switch (in->kind) {
+    case SP_INPUT_SOCKET:
+    case SP_INPUT_LISTEN:
+    case SP_INPUT_UDP:
+        return in->sopts.record_bytes;
+    case SP_INPUT_FILES:
+        return in->fopts.record_bytes;
+    default:
+        return 0;
+    }
 }

@@ -119,6 +119,9 @@ bool sp_input_pending(struct sp_input *in);
 void sp_input_release(struct sp_input *in, struct sp_cut *cut);
 /* Ring memory of a socket input (valid between start and destroy). */
 struct sp_ring *sp_input_ring(struct sp_input *in);
+/* A ring input's fixed record size (binary records: the ring holds whole records back to
+ * back), or 0 for lines and other inputs. */
+uint32_t sp_input_record_bytes(const struct sp_input *in);
 void sp_queue_item_free(struct sp_queue_item *item);
 /* Free item and every item after it (by next). */
 void sp_queue_item_free_list(struct sp_queue_item *item);

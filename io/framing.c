@@ -4,7 +4,8 @@
  * Invariants: carry_len <= max_line; when skipping, carry is empty and
  * every byte up to the next '\n' is dropped. Complete lines inside one piece
  * are emitted straight from the piece (b), so carry is touched only for the
- * line that crosses a piece boundary.
+ * line that crosses a piece boundary. In record mode carry_len < record_bytes
+ * <= max_line and every emitted range is a whole number of records.
  */
 #include "io/framing.h"
 
@@ -44,6 +45,14 @@ void sp_framer_init(struct sp_line_framer *f, char *carry, uint32_t max_line,
     f->malformed = malformed;
     f->emit = emit;
     f->user = user;
+    f->record_bytes = 0;
+}
+
+void sp_framer_init_records(struct sp_line_framer *f, char *carry, uint32_t record_bytes,
+                            uint32_t max_line, _Atomic uint64_t *malformed, sp_line_emit_fn emit,
+                            void *user) {
+    sp_framer_init(f, carry, max_line, malformed, emit, user);
+    f->record_bytes = record_bytes;
 }
 
 static void count_malformed(struct sp_line_framer *f) {
@@ -51,7 +60,45 @@ static void count_malformed(struct sp_line_framer *f) {
         atomic_fetch_add_explicit(f->malformed, 1, memory_order_relaxed);
 }
 
+/* ---- Record mode ---- */
+
+/* Whole records: complete the carried one first, then every whole record of the piece in one
+ * emit, then carry the rest (less than one record). Invariant: carry_len < record_bytes. */
+static int consume_records(struct sp_line_framer *f, const char *p, size_t n) {
+    size_t rb = f->record_bytes;
+    if (f->carry_len > 0) {
+        size_t take = rb - f->carry_len;
+        if (take > n)
+            take = n;
+        memcpy(f->carry + f->carry_len, p, take);
+        f->carry_len += (uint32_t)take;
+        p += take;
+        n -= take;
+        if (f->carry_len < rb)
+            return 0;
+        f->carry_len = 0;
+        int rc = f->emit(f->user, f->carry, rb, p, 0, 1);
+        if (rc != 0)
+            return rc;
+    }
+    /* Runs capped as a line framer's are (max_line + 1 bytes), so one emit always fits. */
+    size_t per_run = ((size_t)f->max_line + 1) / rb;
+    while (n >= rb) {
+        size_t count = n / rb < per_run ? n / rb : per_run;
+        int rc = f->emit(f->user, f->carry, 0, p, count * rb, (uint32_t)count);
+        if (rc != 0)
+            return rc;
+        p += count * rb;
+        n -= count * rb;
+    }
+    memcpy(f->carry, p, n);
+    f->carry_len = (uint32_t)n;
+    return 0;
+}
+
 int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n) {
+    if (f->record_bytes > 0)
+        return consume_records(f, p, n);
     const char *end = p + n;
     while (p < end) {
         size_t left = (size_t)(end - p);
@@ -100,6 +147,10 @@ int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n) {
 }
 
 int sp_framer_finish(struct sp_line_framer *f) {
+    if (f->record_bytes > 0) { /* a torn record: counted, dropped */
+        sp_framer_reset(f);    /* counts the partial record */
+        return 0;
+    }
     int rc = 0;
     if (!f->skipping && f->carry_len > 0) {
         f->carry[f->carry_len] = '\n';
@@ -110,6 +161,8 @@ int sp_framer_finish(struct sp_line_framer *f) {
 }
 
 void sp_framer_reset(struct sp_line_framer *f) {
+    if (f->record_bytes > 0 && f->carry_len > 0)
+        count_malformed(f); /* a torn record is lost with its connection */
     f->carry_len = 0;
     f->skipping = false;
 }

@@ -11,6 +11,12 @@
  * '\n') is counted as malformed and skipped through its '\n', and nothing
  * around it is lost. At the end of the stream a non-empty partial line is
  * emitted with a '\n' added, as readLine() does at EOF.
+ *
+ * Record mode (sp_framer_init_records): the stream is cut every record_bytes
+ * bytes instead, with no delimiter; a record split across pieces is joined
+ * through the carry buffer (at least record_bytes bytes), runs of whole
+ * records go to emit in one call, and a partial record left at the end of
+ * the stream (finish) is torn: counted as malformed and dropped.
  */
 #ifndef SP_FRAMING_H
 #define SP_FRAMING_H
@@ -33,15 +39,23 @@ struct sp_line_framer {
     _Atomic uint64_t *malformed; /* incremented (relaxed) per over-long line */
     sp_line_emit_fn emit;
     void *user;
+    uint32_t record_bytes; /* > 0: fixed-width records of this size, not lines */
 };
 
 void sp_framer_init(struct sp_line_framer *f, char *carry, uint32_t max_line,
                     _Atomic uint64_t *malformed, sp_line_emit_fn emit, void *user);
+/* Record mode: cut the stream every record_bytes bytes; runs given to emit are at most
+ * max_line + 1 bytes (as in line mode, so the same ring bound holds) and at least one record.
+ * carry: max_line + 1 bytes, max_line >= record_bytes. malformed counts torn records. */
+void sp_framer_init_records(struct sp_line_framer *f, char *carry, uint32_t record_bytes,
+                            uint32_t max_line, _Atomic uint64_t *malformed, sp_line_emit_fn emit,
+                            void *user);
 /* Cut p[0..n) into lines. Returns 0 or the first error of emit. */
 int sp_framer_consume(struct sp_line_framer *f, const char *p, size_t n);
 /* End of the stream: emit the partial line (with '\n'), then reset. Returns 0 or emit's error. */
 int sp_framer_finish(struct sp_line_framer *f);
-/* Forget the partial line (the connection broke). */
+/* Forget the partial line (the connection broke); in record mode a partial record is counted
+ * as malformed. */
 void sp_framer_reset(struct sp_line_framer *f);
 
 #endif /* SP_FRAMING_H */

@@ -271,6 +271,8 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
     snprintf(r->dir, sizeof(r->dir), "%s", opts->dir);
     r->include_existing = opts->include_existing;
     r->max_line = opts->max_line ? opts->max_line : RF_DEFAULT_MAX_LINE;
+    if (r->max_line < opts->record_bytes) /* the carry holds a record */
+        r->max_line = opts->record_bytes;
     uint32_t ring = opts->ring_bytes ? opts->ring_bytes : RF_DEFAULT_RING;
     if (ring < 2 * (r->max_line + 1))
         ring = 2 * (r->max_line + 1);
@@ -280,7 +282,12 @@ int sp_file_receiver_create(const struct sp_file_receiver_opts *opts, struct sp_
         goto oom;
     sp_sink_init(&r->sink, r->ring, opts->max_records_per_second, &r->stop, &r->stats.lines,
                  &r->stats.blocked_ns);
-    sp_framer_init(&r->framer, r->carry, r->max_line, &r->stats.malformed, sp_sink_emit, &r->sink);
+    if (opts->record_bytes > 0)
+        sp_framer_init_records(&r->framer, r->carry, opts->record_bytes, r->max_line,
+                               &r->stats.malformed, sp_sink_emit, &r->sink);
+    else
+        sp_framer_init(&r->framer, r->carry, r->max_line, &r->stats.malformed, sp_sink_emit,
+                       &r->sink);
     r->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->ifd < 0 ||
         inotify_add_watch(r->ifd, r->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0) {

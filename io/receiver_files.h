@@ -28,6 +28,7 @@ struct sp_file_receiver_opts {
     uint32_t ring_bytes;             /* capacity of the line ring */
     uint32_t max_line;               /* longer lines are malformed */
     uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
+    uint32_t record_bytes; /* > 0: fixed-width binary records (max_line >= record_bytes) */
 };
 
 struct sp_file_receiver_stats {

@@ -392,6 +392,8 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
     struct sp_listen_receiver_opts o = *opts;
     o.max_conns = o.max_conns ? o.max_conns : 256;
     o.max_line = o.max_line ? o.max_line : 64u << 10;
+    if (o.max_line < o.record_bytes) /* the carry holds a record */
+        o.max_line = o.record_bytes;
     o.ring_bytes = o.ring_bytes ? o.ring_bytes : 4u << 20;
     o.buf_size = o.buf_size ? o.buf_size : 64u << 10;
     o.buf_count = o.buf_count ? o.buf_count : 64;
@@ -461,8 +463,13 @@ int sp_listen_receiver_create(const struct sp_listen_receiver_opts *opts,
                  &r->stats.blocked_ns);
     for (uint32_t s = 0; s < o.max_conns; s++) {
         r->conns[s].fd = -1;
-        sp_framer_init(&r->conns[s].framer, r->carries + (size_t)s * (o.max_line + 1), o.max_line,
-                       &r->stats.malformed, sp_sink_emit, &r->sink);
+        char *carry = r->carries + (size_t)s * (o.max_line + 1);
+        if (o.record_bytes > 0)
+            sp_framer_init_records(&r->conns[s].framer, carry, o.record_bytes, o.max_line,
+                                   &r->stats.malformed, sp_sink_emit, &r->sink);
+        else
+            sp_framer_init(&r->conns[s].framer, carry, o.max_line, &r->stats.malformed,
+                           sp_sink_emit, &r->sink);
     }
     *out = r;
     return 0;

@@ -31,6 +31,7 @@ struct sp_listen_receiver_opts {
     uint32_t buf_size;               /* provided buffer bytes (default 64 KiB) */
     uint32_t buf_count;              /* provided buffers, a power of two (default 64) */
     uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
+    uint32_t record_bytes; /* > 0: fixed-width binary records (max_line >= record_bytes) */
 };
 
 struct sp_listen_receiver_stats {

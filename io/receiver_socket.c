@@ -630,6 +630,8 @@ static int apply_opts(struct sp_socket_receiver *rx, const struct sp_socket_rece
     rx->port = opts->port;
     rx->quiet = opts->quiet;
     rx->max_line = opts->max_line != 0 ? opts->max_line : RX_DEFAULT_MAX_LINE;
+    if (rx->max_line < opts->record_bytes) /* the carry holds a record */
+        rx->max_line = opts->record_bytes;
     rx->buf_size = opts->buf_size != 0 ? opts->buf_size : RX_DEFAULT_BUF_SIZE;
     rx->buf_count = opts->buf_count != 0 ? opts->buf_count : RX_DEFAULT_BUF_COUNT;
     rx->reconnect_min_ms =
@@ -775,7 +777,11 @@ int sp_socket_receiver_create(const struct sp_socket_receiver_opts *opts,
         rc = -ENOMEM;
         goto fail;
     }
-    sp_framer_init(&rx->framer, rx->carry, rx->max_line, &rx->stats.malformed, emit_cb, rx);
+    if (opts->record_bytes > 0)
+        sp_framer_init_records(&rx->framer, rx->carry, opts->record_bytes, rx->max_line,
+                               &rx->stats.malformed, emit_cb, rx);
+    else
+        sp_framer_init(&rx->framer, rx->carry, rx->max_line, &rx->stats.malformed, emit_cb, rx);
 
     rc = probe_uring(errbuf, errlen);
     if (rc != 0)

@@ -36,6 +36,7 @@ struct sp_socket_receiver_opts {
     bool quiet;                      /* no log lines on stderr */
     const char *name;                /* for log lines and the thread name */
     uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
+    uint32_t record_bytes; /* > 0: fixed-width binary records (max_line >= record_bytes) */
 };
 
 /* Counters, written by the I/O thread, read by anyone (relaxed atomics). */

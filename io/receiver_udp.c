@@ -95,7 +95,8 @@ static void run(struct sp_udp_receiver *r) {
                     atomic_fetch_add_explicit(&r->stats.bytes, (uint64_t)cqe->res,
                                               memory_order_relaxed);
                     atomic_fetch_add_explicit(&r->stats.datagrams, 1, memory_order_relaxed);
-                    /* One datagram, lines whole: its last line ends with it. */
+                    /* One datagram, lines whole: its last line ends with it (records:
+                     * a remainder shorter than a record is malformed). */
                     int rc = sp_framer_consume(&r->framer, r->bufs + (size_t)bid * RU_BUF,
                                                (size_t)cqe->res);
                     if (rc == 0)
@@ -174,6 +175,8 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     *out = NULL;
     struct sp_udp_receiver_opts o = *opts;
     o.max_line = o.max_line ? o.max_line : RU_BUF;
+    if (o.max_line < o.record_bytes) /* the carry holds a record */
+        o.max_line = o.record_bytes;
     o.ring_bytes = o.ring_bytes ? o.ring_bytes : 16u << 20;
     o.buf_count = o.buf_count ? o.buf_count : 64;
     if ((o.buf_count & (o.buf_count - 1)) != 0 || o.buf_count > 32768 ||
@@ -233,7 +236,12 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     }
     sp_sink_init(&r->sink, r->ring, o.max_records_per_second, &r->stop, &r->stats.lines,
                  &r->stats.blocked_ns);
-    sp_framer_init(&r->framer, r->carry, o.max_line, &r->stats.malformed, sp_sink_emit, &r->sink);
+    if (o.record_bytes > 0)
+        sp_framer_init_records(&r->framer, r->carry, o.record_bytes, o.max_line,
+                               &r->stats.malformed, sp_sink_emit, &r->sink);
+    else
+        sp_framer_init(&r->framer, r->carry, o.max_line, &r->stats.malformed, sp_sink_emit,
+                       &r->sink);
     *out = r;
     return 0;
 }

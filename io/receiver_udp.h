@@ -27,6 +27,7 @@ struct sp_udp_receiver_opts {
     uint32_t ring_bytes;
     uint32_t buf_count;              /* 64 KiB buffers, a power of two (default 64) */
     uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
+    uint32_t record_bytes; /* > 0: datagrams of fixed-width binary records (<= max_line) */
 };
 
 struct sp_udp_receiver_stats {

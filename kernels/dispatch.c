@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "kernels/binary/binary.h"
 #include "kernels/filter/filter.h"
 #include "kernels/hash/hash.h"
 #include "kernels/parse/parse.h"
@@ -55,6 +56,8 @@ const struct sp_kernels sp_kernels_scalar = {
     .parse_i64 = sp_parse_i64_scalar,
     .parse_f64 = sp_parse_f64_scalar,
     SP_COLUMN_KERNELS(scalar, scalar),
+    .decode_fixed64 = sp_binary_decode_fixed64_scalar,
+    .decode_fixed64_strided = sp_binary_decode_fixed64_strided_scalar,
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -70,6 +73,8 @@ const struct sp_kernels sp_kernels_avx2 = {
     .parse_i64 = sp_parse_i64_avx2,
     .parse_f64 = sp_parse_f64_scalar,
     SP_COLUMN_KERNELS(avx2, scalar),
+    .decode_fixed64 = sp_binary_decode_fixed64_avx2,
+    .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx2,
 };
 #endif
 
@@ -86,6 +91,8 @@ const struct sp_kernels sp_kernels_avx512 = {
     .parse_i64 = sp_parse_i64_avx512,
     .parse_f64 = sp_parse_f64_scalar,
     SP_COLUMN_KERNELS(avx512, avx512),
+    .decode_fixed64 = sp_binary_decode_fixed64_avx512,
+    .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx512,
 };
 #endif
 

@@ -193,6 +193,17 @@ struct sp_kernels {
      * key columns combine into one (kernels/hash/hash.h names the mix).
      */
     void (*hash_combine)(uint64_t *restrict h, const uint64_t *restrict h2, uint32_t n);
+    /*
+     * Fixed-width binary records (kernels/binary/binary.h): out[i] = the 8
+     * bytes at rec[i] + offset read as a little-endian integer, i < n; the
+     * strided form reads them at base + i * stride (records back to back).
+     * No variant reads a byte of a record outside those 8, nor writes past
+     * out[n - 1].
+     */
+    void (*decode_fixed64)(const char *const *restrict rec, uint32_t offset, uint32_t n,
+                           uint64_t *restrict out);
+    void (*decode_fixed64_strided)(const char *restrict base, uint32_t stride, uint32_t n,
+                                   uint64_t *restrict out);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;

@@ -1142,10 +1142,360 @@ static void ingest_files(const struct cfg *c) {
         fprintf(stderr, "spate-bench: could not remove %s\n", dir);
 }
 
+/* ---- ingest-udp: loopback datagrams into a plain recvmmsg() loop, then into spate ---- */
+
+/*
+ * UDP_PRODUCERS threads each send the same datagrams (whole CSV lines, up to
+ * UDP_DGRAM bytes each) as fast as sendmmsg() takes them, first to a plain
+ * reader (one thread, recvmmsg() of 64 datagrams, counting bytes), then to
+ * spate's udp_stream counting records. UDP has no flow control: what the
+ * reader does not take in time the kernel drops, so both sides report the
+ * bytes delivered per second (until the last one arrived) and the fraction
+ * lost, and the ratio compares delivered rates. Both sockets get the same
+ * 8 MiB receive buffer.
+ */
+#define UDP_PRODUCERS 4
+#define UDP_DGRAM 1400 /* payload bytes per datagram */
+#define UDP_BATCH 64   /* datagrams per sendmmsg / recvmmsg */
+
+struct udp_ingest {
+    uint16_t port;
+    const char *data;     /* the datagrams, back to back */
+    const uint32_t *dlen; /* their sizes */
+    uint32_t ndgrams;     /* per producer */
+    atomic_bool producers_done;
+};
+
+static void *udp_producer(void *arg) {
+    struct udp_ingest *u = arg;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(u->port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        fprintf(stderr, "spate-bench: ingest-udp: cannot connect\n");
+        exit(1);
+    }
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    const char *at = u->data;
+    for (uint32_t d = 0; d < u->ndgrams;) {
+        uint32_t n = 0;
+        const char *p = at;
+        for (; n < UDP_BATCH && d + n < u->ndgrams; n++) {
+            iov[n].iov_base = (void *)(uintptr_t)p;
+            iov[n].iov_len = u->dlen[d + n];
+            p += u->dlen[d + n];
+            memset(&msgs[n], 0, sizeof(msgs[n]));
+            msgs[n].msg_hdr.msg_iov = &iov[n];
+            msgs[n].msg_hdr.msg_iovlen = 1;
+        }
+        int sent = sendmmsg(fd, msgs, n, 0);
+        if (sent < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EINTR))
+            continue;
+        if (sent <= 0) {
+            fprintf(stderr, "spate-bench: ingest-udp: send failed: %s\n", strerror(errno));
+            exit(1);
+        }
+        for (int i = 0; i < sent; i++)
+            at += u->dlen[d + (uint32_t)i];
+        d += (uint32_t)sent;
+    }
+    close(fd);
+    return NULL;
+}
+
+struct udp_plain {
+    int fd;
+    struct udp_ingest *u;
+    uint64_t bytes;
+    double last; /* when the last datagram arrived */
+};
+
+/* The baseline: recvmmsg() until the producers are done and 200 ms pass without data. */
+static void *udp_plain_reader(void *arg) {
+    struct udp_plain *r = arg;
+    enum { BUF = 65536 };
+    char *bufs = malloc((size_t)UDP_BATCH * BUF);
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    for (int i = 0; i < UDP_BATCH; i++) {
+        iov[i].iov_base = bufs + (size_t)i * BUF;
+        iov[i].iov_len = BUF;
+    }
+    for (;;) {
+        for (int i = 0; i < UDP_BATCH; i++) {
+            memset(&msgs[i], 0, sizeof(msgs[i]));
+            msgs[i].msg_hdr.msg_iov = &iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(r->fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+        if (n > 0) {
+            for (int i = 0; i < n; i++)
+                r->bytes += msgs[i].msg_len;
+            r->last = now_s();
+        } else if (atomic_load(&r->u->producers_done) && now_s() - r->last > 0.2) {
+            break;
+        }
+    }
+    free(bufs);
+    return NULL;
+}
+
+static double udp_run_plain(struct udp_ingest *u, uint64_t *bytes) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int rcvbuf = 8 << 20;
+    struct timeval tv = {0, 50000}; /* recvmmsg wakes up to look at the end condition */
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof(sa);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        fprintf(stderr, "spate-bench: ingest-udp: cannot bind\n");
+        exit(1);
+    }
+    u->port = ntohs(sa.sin_port);
+    atomic_store(&u->producers_done, false);
+    struct udp_plain r = {fd, u, 0, 0};
+    double t0 = now_s();
+    r.last = t0;
+    pthread_t rd, prod[UDP_PRODUCERS];
+    pthread_create(&rd, NULL, udp_plain_reader, &r);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, udp_producer, u);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    atomic_store(&u->producers_done, true);
+    pthread_join(rd, NULL);
+    close(fd);
+    *bytes = r.bytes;
+    return r.last - t0;
+}
+
+/* spate: a udp_stream, records counted; waits until 200 ms pass without new bytes. */
+static double udp_run_spate(const struct cfg *c, struct udp_ingest *u, uint64_t *bytes,
+                            uint64_t *records, uint64_t *malformed, const char **isa) {
+    struct spate_error err;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx_clock(c, &engine, 20);
+    *isa = spate_engine_isa(engine);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.max_line_bytes = 64u << 10;
+    so.ring_bytes = 256u << 20;
+    so.recv_buffers = 256;
+    so.quiet = true;
+    spate_dstream *src = spate_context_udp_stream(ctx, "127.0.0.1", 0, &so, &err);
+    struct ingest_count ic = {0};
+    ingest_count_from(ctx, src, false, &ic);
+    u->port = spate_input_port(src);
+    pthread_t prod[UDP_PRODUCERS];
+    double t0 = now_s(), last = t0;
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, udp_producer, u);
+    for (int p = 0; p < UDP_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    struct spate_input_stats st;
+    uint64_t seen = 0;
+    for (;;) {
+        if (spate_input_stats(src, &st, &err) != SPATE_OK)
+            die("ingest-udp", &err);
+        if (st.bytes != seen) {
+            seen = st.bytes;
+            last = now_s();
+        } else if (now_s() - last > 0.2) {
+            break;
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* Every line received is counted once the batches that hold it are done. */
+    while (atomic_load(&ic.rows) < st.records && now_s() - last < 30) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (spate_context_stop(ctx, true, true, &err) != SPATE_OK ||
+        spate_input_stats(src, &st, &err) != SPATE_OK)
+        die("stop", &err);
+    *bytes = st.bytes;
+    *records = atomic_load(&ic.rows);
+    *malformed = st.malformed;
+    spate_context_destroy(ctx);
+    return last - t0;
+}
+
+static void ingest_udp(const struct cfg *c) {
+    /* The CSV lines of ingest-tcp, packed whole into datagrams of up to UDP_DGRAM bytes. */
+    uint64_t each = c->records / UDP_PRODUCERS * 30;
+    uint32_t ndgrams = (uint32_t)(each / UDP_DGRAM + 1);
+    char *data = malloc((size_t)ndgrams * UDP_DGRAM);
+    uint32_t *dlen = malloc(sizeof(uint32_t) * ndgrams);
+    uint64_t len = 0, lines = 0, seed = 11;
+    uint32_t nd = 0, cur = 0;
+    char line[64];
+    while (len < each && nd < ndgrams) {
+        uint64_t x = rng_next(&seed);
+        int n = snprintf(line, sizeof(line), "%" PRIu64 ",%" PRIu64 ".%02u,name%u\n", x % 100000000,
+                         x % 10000, (unsigned)(x >> 40) % 100, (unsigned)(x >> 50) % 1000);
+        if (cur + (uint32_t)n > UDP_DGRAM) {
+            dlen[nd++] = cur;
+            cur = 0;
+            if (nd == ndgrams)
+                break;
+        }
+        memcpy(data + len, line, (size_t)n);
+        len += (uint64_t)n;
+        cur += (uint32_t)n;
+        lines++;
+    }
+    if (nd < ndgrams && cur > 0)
+        dlen[nd++] = cur;
+    struct udp_ingest u = {0, data, dlen, nd, false};
+    const uint64_t sent = len * UDP_PRODUCERS, sent_lines = lines * UDP_PRODUCERS;
+    uint64_t plain_bytes;
+    double plain_s = udp_run_plain(&u, &plain_bytes);
+    uint64_t bytes, records, malformed;
+    const char *isa;
+    double secs = udp_run_spate(c, &u, &bytes, &records, &malformed, &isa);
+    double rate = (double)bytes / secs, plain_rate = (double)plain_bytes / plain_s;
+    double loss = 1.0 - (double)bytes / (double)sent;
+    double plain_loss = 1.0 - (double)plain_bytes / (double)sent;
+    /* Datagrams hold whole lines: what arrived are whole lines, none malformed. */
+    bool ok = bytes <= sent && plain_bytes <= sent && records <= sent_lines && malformed == 0;
+    const char *name = "ingest-udp/lines";
+    if (c->json)
+        printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"producers\":%d,"
+               "\"sent_records\":%" PRIu64 ",\"sent_bytes\":%" PRIu64 ",\"records\":%" PRIu64
+               ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"records_per_s\":%.0f,"
+               "\"bytes_per_s\":%.0f,\"loss\":%.4f,\"baseline\":\"recvmmsg() loop of 64 "
+               "datagrams, counting bytes\",\"baseline_bytes_per_s\":%.0f,\"baseline_loss\":%.4f,"
+               "\"ratio\":%.2f,\"note\":\"UDP drops under overload: rates are of delivered "
+               "bytes, loss is the fraction of sent bytes not delivered\",\"rss_bytes\":%" PRIu64
+               ",\"check\":\"%s\"}\n",
+               name, used_workers, isa, UDP_PRODUCERS, sent_lines, sent, records, bytes, secs,
+               (double)records / secs, rate, loss, plain_rate, plain_loss, rate / plain_rate,
+               peak_rss(), ok ? "ok" : "mismatch");
+    else
+        printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s delivered (loss %4.1f%%) | "
+               "plain recvmmsg loop %9.1f MB/s delivered (loss %4.1f%%) | ratio %5.2fx | check "
+               "%s\n%-22s UDP drops under overload: rates count delivered bytes only\n",
+               name, used_workers, isa, (double)records / secs / 1e6, rate / 1e6, loss * 100,
+               plain_rate / 1e6, plain_loss * 100, rate / plain_rate, ok ? "ok" : "MISMATCH", "");
+    fflush(stdout);
+    free(data);
+    free(dlen);
+}
+
+/* ---- parse-binary: fixed-width binary records decoded by parse_binary ---- */
+
+/*
+ * 32-byte little-endian records (i64 id, f64 price, int32 qty, bool side,
+ * an 11-byte symbol) pushed into a queue stream as binary values (at most
+ * 4 M, outside the timed part), decoded by parse_binary and summed (qty, rows)
+ * per batch, against a single-threaded loop that memcpy()s the same fields
+ * out of each record, checks the bool and sums.
+ */
+#define PB_REC 32
+
+struct pb_totals {
+    int64_t qty;
+    uint64_t rows;
+};
+
+static spate_status pb_add(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct pb_totals *t = user;
+    t->rows += spate_batch_rows(b);
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++)
+        for (uint32_t k = 0; k < spate_batch_num_chunks(b, p); k++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, k, &v) != SPATE_OK)
+                return EIO;
+            const int64_t *qty = v.columns[2].data;
+            for (uint32_t r = 0; r < v.rows; r++)
+                t->qty += qty[v.sel != NULL ? v.sel[r] : r];
+        }
+    return SPATE_OK;
+}
+
+static void parse_binary_bench(const struct cfg *c) {
+    uint64_t n = c->records < (4u << 20) ? c->records : (4u << 20);
+    uint64_t per = n / c->batches;
+    n = per * c->batches;
+    char *recs = malloc(n * PB_REC);
+    struct spate_string *views = malloc(sizeof(struct spate_string) * n);
+    uint64_t seed = 23;
+    for (uint64_t i = 0; i < n; i++) {
+        char *r = recs + i * PB_REC;
+        uint64_t x = rng_next(&seed);
+        int64_t id = (int64_t)i;
+        double price = (double)(x % 100000) / 100.0;
+        int32_t qty = (int32_t)(x >> 20) % 1000 - 100;
+        memcpy(r, &id, 8); /* the host is little-endian, as the records are */
+        memcpy(r + 8, &price, 8);
+        memcpy(r + 16, &qty, 4);
+        r[20] = (char)((x >> 40) & 1);
+        memset(r + 21, 0, 11);
+        snprintf(r + 21, 11, "SYM%u", (unsigned)(x >> 50) % 5000);
+        memset(&views[i], 0, sizeof(views[i]));
+        views[i].len = PB_REC;
+        memcpy(views[i].prefix, r, 4);
+        views[i].u.ptr = r;
+    }
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct spate_column_def cols[] = {{"value", SPATE_TYPE_STRING}};
+    static const struct spate_binary_field fields[] = {{"id", SPATE_TYPE_I64, 0, 0},
+                                                       {"price", SPATE_TYPE_F64, 0, 0},
+                                                       {"qty", SPATE_TYPE_I64, 4, 0},
+                                                       {"side", SPATE_TYPE_BOOL, 0, 0},
+                                                       {"sym", SPATE_TYPE_STRING, 11, 0}};
+    spate_dstream *q = spate_context_queue_stream(ctx, cols, 1, &err);
+    spate_dstream *p = q ? spate_dstream_parse_binary(q, 0, fields, 5, NULL, &err) : NULL;
+    struct pb_totals got = {0, 0};
+    if (p == NULL || spate_dstream_foreach_batch(p, pb_add, &got, &err) != SPATE_OK)
+        die("parse-binary", &err);
+    for (uint32_t b = 0; b < c->batches; b++) {
+        struct spate_column_data d = {views + per * b, NULL};
+        if (spate_queue_push(q, &d, per, &err) != SPATE_OK)
+            die("push", &err);
+    }
+    double secs = run_batches(ctx, c->batches);
+
+    double t0 = now_s();
+    struct pb_totals want = {0, 0};
+    for (uint64_t i = 0; i < n; i++) {
+        const char *r = views[i].u.ptr;
+        int64_t id;
+        double price;
+        int32_t qty;
+        memcpy(&id, r, 8);
+        memcpy(&price, r + 8, 8);
+        memcpy(&qty, r + 16, 4);
+        if ((unsigned char)r[20] > 1 || id < 0 || price < 0)
+            continue;
+        want.qty += qty;
+        want.rows++;
+    }
+    double base = now_s() - t0;
+    report(c, "parse-binary", isa, n, n * PB_REC, secs, base,
+           got.qty == want.qty && got.rows == want.rows);
+    free(recs);
+    free(views);
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: spate-bench "
                     "[wordcount|keyed-sum|window|ysb|join-probe|latency|ingest-tcp|ingest-files|"
-                    "all] [--workers N] "
+                    "ingest-udp|parse-binary|all] [--workers N] "
                     "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
                     "[--rate LINES_PER_S] [--interval MS] [--duration S] [--source memory|tcp] "
                     "[--json]\n");
@@ -1226,6 +1576,16 @@ int main(int argc, char **argv) {
         ingest_tcp(&c);
     if (all || strcmp(workload, "ingest-files") == 0)
         ingest_files(&c);
+    if (all || strcmp(workload, "parse-binary") == 0) {
+        parse_binary_bench(&c);
+        if (!all)
+            return 0;
+    }
+    if (all || strcmp(workload, "ingest-udp") == 0) {
+        ingest_udp(&c);
+        if (!all)
+            return 0;
+    }
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
         strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&

@@ -376,6 +376,45 @@ static void bench_parse_i64(sp_bench_state *st, const void *arg) {
     }
 }
 
+/* Binary records: ROWS records of 24 bytes back to back, an 8-byte field at offset 8. */
+#define REC_BYTES 24u
+#define REC_FIELD 8u
+static char *records;
+static const char *rec_ptr[ROWS];
+
+static void make_records(void) {
+    records = xmalloc((size_t)ROWS * REC_BYTES);
+    for (uint32_t i = 0; i < ROWS * REC_BYTES; i++)
+        records[i] = (char)rnd_below(256);
+    for (uint32_t i = 0; i < ROWS; i++)
+        rec_ptr[i] = records + (size_t)i * REC_BYTES;
+}
+
+/* What a user writes: a memcpy per record (the host is little-endian). */
+static void naive_decode(uint32_t n, uint64_t *out) {
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(&out[i], rec_ptr[i] + REC_FIELD, sizeof out[i]);
+}
+
+static void bench_decode(sp_bench_state *st, const void *arg) {
+    const struct bcase *c = arg;
+    static uint64_t out[ROWS];
+
+    if (ready(st, c)) {
+        while (sp_bench_keep_running(st)) {
+            if (c->k == NULL)
+                naive_decode(c->size, out);
+            else if (c->variant == WITH_SEL) /* the strided form */
+                c->k->decode_fixed64_strided(records + REC_FIELD, REC_BYTES, c->size, out);
+            else
+                c->k->decode_fixed64(rec_ptr, REC_FIELD, c->size, out);
+            sp_bench_use(out);
+        }
+        sp_bench_set_items(st, sp_bench_iterations(st) * c->size);
+        sp_bench_set_bytes(st, sp_bench_iterations(st) * c->size * REC_BYTES);
+    }
+}
+
 /* ---- Registration ---- */
 
 /* Which table entry a benchmark exercises, to spot SIMD slots holding scalar code. */
@@ -387,7 +426,9 @@ enum slot {
     S_HASH_I64,
     S_HASH_STR,
     S_VIEWS,
-    S_PARSE_I64
+    S_PARSE_I64,
+    S_DECODE,
+    S_DECODE_STRIDED
 };
 
 static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
@@ -409,6 +450,10 @@ static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
         return k->make_views == r->make_views;
     case S_PARSE_I64:
         return k->parse_i64 == r->parse_i64;
+    case S_DECODE:
+        return k->decode_fixed64 == r->decode_fixed64;
+    case S_DECODE_STRIDED:
+        return k->decode_fixed64_strided == r->decode_fixed64_strided;
     }
     return false;
 }
@@ -436,6 +481,8 @@ static const struct family families[] = {
     {"hash_str", bench_hash_str, S_HASH_STR, ROWS, PLAIN, true},
     {"make_views", bench_make_views, S_VIEWS, ROWS, PLAIN, false},
     {"parse_i64", bench_parse_i64, S_PARSE_I64, ROWS, PLAIN, true},
+    {"decode_fixed64", bench_decode, S_DECODE, ROWS, PLAIN, true},
+    {"decode_fixed64_strided", bench_decode, S_DECODE_STRIDED, ROWS, WITH_SEL, true},
 };
 
 #define FAMILIES (sizeof families / sizeof families[0])
@@ -846,6 +893,7 @@ static void register_column(void) {
 int main(int argc, char **argv) {
     make_inputs();
     make_numbers();
+    make_records();
     register_all();
     sp_micro_tables_register();
     register_column();

@@ -220,8 +220,59 @@ SPATE_API spate_dstream *spate_dstream_parse_csv(spate_dstream *ds,
                                                  const struct spate_csv_opts *opts,
                                                  struct spate_error *err);
 
-/* Records parse_csv stream ds skipped as malformed since it was defined (0 for other streams). */
+/* Records parse_csv or parse_binary stream ds skipped as malformed since it was defined (0 for
+ * other streams). */
 SPATE_API uint64_t spate_dstream_malformed(const spate_dstream *ds);
+
+/* ---- Fixed-width little-endian binary records ---- */
+
+/* One field of a binary record: an output column of parse_binary. */
+struct spate_binary_field {
+    const char *name;     /* the output column's name */
+    enum spate_type type; /* I64, F64, BOOL, TIMESTAMP or STRING */
+    uint32_t width;       /* bytes in the record; 0 = the type's own: 8 (i64, f64, timestamp), 1
+                             (bool). i64 also 4 (int32, sign-extended); f64 also 4 (float);
+                             string: N >= 1 (required), trailing NUL bytes trimmed */
+    uint32_t offset;      /* first byte in the record; when every field has offset 0 the fields
+                             are packed in order (field k starts where field k-1 ends) */
+};
+
+/* Options of parse_binary; initialise with spate_binary_opts_init(). */
+struct spate_binary_opts {
+    uint32_t record_bytes;   /* the record size; 0 = where the last field ends. A record of any
+                                other length is malformed */
+    const char *dead_letter; /* a file malformed records are appended to, one per line as
+                                lowercase hex digits (records are bytes: NUL and '\n' allowed);
+                                NULL: only counted. Opened (created) at definition */
+};
+
+SPATE_API void spate_binary_opts_init(struct spate_binary_opts *opts);
+
+/*
+ * parse_binary: every value of ds's string column col (a record, as made by
+ * an input with record_bytes set, or pushed to a queue) becomes one record of
+ * the fields' columns, fused with what follows. Fields are little-endian:
+ * i64 (8 bytes, or 4 as int32), f64 (8 bytes IEEE double, or 4 as float),
+ * bool (1 byte, 0 or 1), timestamp (8-byte int64 of milliseconds since the
+ * epoch, stored as nanoseconds like every spate timestamp), string (N bytes,
+ * trailing NUL bytes trimmed, pointing into the record without a copy).
+ * Fields may overlap and leave gaps. The 8-byte fields go through the
+ * decode_fixed64 kernels (SIMD gathers, or strided loads when the records
+ * lie back to back in the input's ring). A record whose length is not the
+ * record size, with a bool byte other than 0 or 1, or with a timestamp out
+ * of the nanosecond range is malformed: counted (spate_dstream_malformed),
+ * appended to the dead-letter file when there is one, and skipped, while the
+ * records around it are kept. Null values are skipped silently.
+ * Returns NULL on EINVAL (col not a string, no fields, more than 64, an
+ * unsupported type or width, a field past record_bytes), EIO (the
+ * dead-letter file cannot be opened), EBUSY, ECANCELED, ENOMEM.
+ * Ownership: the stream belongs to ds's context; fields and opts are copied.
+ */
+SPATE_API spate_dstream *spate_dstream_parse_binary(spate_dstream *ds, uint32_t col,
+                                                    const struct spate_binary_field *fields,
+                                                    uint32_t num_fields,
+                                                    const struct spate_binary_opts *opts,
+                                                    struct spate_error *err);
 
 /*
  * union: the records of streams[0], then of streams[1], ... (Spark's union of

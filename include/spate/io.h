@@ -29,6 +29,8 @@ struct spate_socket_opts {
     uint64_t max_records_per_second; /* rate limit of the receiver (Spark's
                                         spark.streaming.receiver.maxRate); 0 = none. The
                                         receiver thread waits: TCP senders are slowed down */
+    uint32_t record_bytes;           /* > 0: fixed-width binary records of this size instead of
+                                        lines (see "Binary records" below); 0 = lines (default) */
 };
 
 SPATE_API void spate_socket_opts_init(struct spate_socket_opts *opts);
@@ -151,6 +153,8 @@ struct spate_file_stream_opts {
     uint32_t ring_bytes;             /* line ring capacity (default 64 MiB) */
     uint32_t max_line_bytes;         /* longer lines are malformed and skipped (default 1 MiB) */
     uint64_t max_records_per_second; /* rate limit of the reader; 0 = none */
+    uint32_t record_bytes;           /* > 0: fixed-width binary records of this size instead of
+                                        lines (see "Binary records" below); 0 = lines (default) */
 };
 
 SPATE_API void spate_file_stream_opts_init(struct spate_file_stream_opts *opts);
@@ -168,11 +172,27 @@ SPATE_API spate_dstream *spate_context_text_file_stream(spate_context *ctx, cons
                                                         const struct spate_file_stream_opts *opts,
                                                         struct spate_error *err);
 
+/*
+ * Binary records. With record_bytes > 0 in its options, a socket text,
+ * listen, UDP or text file stream cuts its bytes every record_bytes bytes
+ * instead of at line ends: each record (column "value", a string view of
+ * exactly record_bytes bytes, NUL bytes included, pointing into the ring
+ * without a copy) is one row, to be decoded by spate_dstream_parse_binary.
+ * A record may straddle reads: it is joined as a split line is. A listen
+ * stream frames every connection on its own (a record never mixes two), a
+ * file stream every file; the partial record left when a connection ends or
+ * breaks, or at the end of a file, is torn: counted in the input's malformed
+ * counter (spate_input_stats) and dropped. A UDP datagram holds whole
+ * records: a remainder shorter than a record at its end is malformed and
+ * counted the same way. record_bytes raises max_line_bytes when larger (a
+ * UDP record is at most 64 KiB); an invalid size is EINVAL at definition.
+ */
+
 /* Counters of an input stream. */
 struct spate_input_stats {
     uint64_t records;    /* records taken into batches */
     uint64_t bytes;      /* bytes received */
-    uint64_t malformed;  /* records skipped as malformed (over-long lines) */
+    uint64_t malformed;  /* records skipped as malformed (over-long lines, torn binary records) */
     uint64_t reconnects; /* connections made after the first */
     uint64_t blocked_ns; /* time the receiver waited on a full ring (backpressure) */
     uint64_t files;      /* text_file_stream: files read */

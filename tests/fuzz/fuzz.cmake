@@ -1,7 +1,7 @@
 # Fuzz targets: libFuzzer with -DSPATE_FUZZ=ON under clang; otherwise a replay
 # driver that runs the seed corpus plus generated inputs in every tree.
 option(SPATE_FUZZ "Build the fuzz targets with libFuzzer (clang)" OFF)
-foreach(target framing text csv)
+foreach(target framing text csv binary)
   set(name fuzz_${target})
   if(SPATE_FUZZ)
     add_executable(${name} ${CMAKE_CURRENT_LIST_DIR}/${name}.c)

@@ -6,3 +6,4 @@ spate_add_test(test_kernels_hash ${CMAKE_CURRENT_LIST_DIR}/test_kernels_hash.c u
 spate_add_test(test_dispatch ${CMAKE_CURRENT_LIST_DIR}/test_dispatch.c unit 60)
 spate_add_test(test_kernels_parse ${CMAKE_CURRENT_LIST_DIR}/test_kernels_parse.c unit 120)
 spate_add_test(test_kernels_column ${CMAKE_CURRENT_LIST_DIR}/test_kernels_column.c unit 300)
+spate_add_test(test_kernels_binary ${CMAKE_CURRENT_LIST_DIR}/test_kernels_binary.c unit 120)
