@@ -1326,6 +1326,7 @@ static double udp_run_spate(const struct cfg *c, struct udp_ingest *u, uint64_t 
     *bytes = st.bytes;
     *records = atomic_load(&ic.rows);
     *malformed = st.malformed;
+    take_record_latency(ctx);
     spate_context_destroy(ctx);
     return last - t0;
 }
@@ -1376,17 +1377,20 @@ static void ingest_udp(const struct cfg *c) {
                "\"bytes_per_s\":%.0f,\"loss\":%.4f,\"baseline\":\"recvmmsg() loop of 64 "
                "datagrams, counting bytes\",\"baseline_bytes_per_s\":%.0f,\"baseline_loss\":%.4f,"
                "\"ratio\":%.2f,\"note\":\"UDP drops under overload: rates are of delivered "
-               "bytes, loss is the fraction of sent bytes not delivered\",\"rss_bytes\":%" PRIu64
-               ",\"check\":\"%s\"}\n",
+               "bytes, loss is the fraction of sent bytes not delivered\","
+               "\"latency_basis\":\"record\",\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+               "\"latency_max_ms\":%.3f,\"rss_bytes\":%" PRIu64 ",\"check\":\"%s\"}\n",
                name, used_workers, isa, UDP_PRODUCERS, sent_lines, sent, records, bytes, secs,
                (double)records / secs, rate, loss, plain_rate, plain_loss, rate / plain_rate,
-               peak_rss(), ok ? "ok" : "mismatch");
+               lat_fig.p50_ms, lat_fig.p99_ms, lat_fig.max_ms, peak_rss(), ok ? "ok" : "mismatch");
     else
         printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s delivered (loss %4.1f%%) | "
                "plain recvmmsg loop %9.1f MB/s delivered (loss %4.1f%%) | ratio %5.2fx | check "
-               "%s\n%-22s UDP drops under overload: rates count delivered bytes only\n",
+               "%s | latency (record) p50 %.2f p99 %.2f max %.2f ms\n%-22s UDP drops under "
+               "overload: rates count delivered bytes only\n",
                name, used_workers, isa, (double)records / secs / 1e6, rate / 1e6, loss * 100,
-               plain_rate / 1e6, plain_loss * 100, rate / plain_rate, ok ? "ok" : "MISMATCH", "");
+               plain_rate / 1e6, plain_loss * 100, rate / plain_rate, ok ? "ok" : "MISMATCH",
+               lat_fig.p50_ms, lat_fig.p99_ms, lat_fig.max_ms, "");
     fflush(stdout);
     free(data);
     free(dlen);
