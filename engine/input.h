@@ -21,6 +21,7 @@ struct sp_gen_receiver;
 struct sp_file_receiver;
 struct sp_listen_receiver;
 struct sp_udp_receiver;
+struct sp_tgen;
 struct spate_dstream;
 struct sp_input;
 
@@ -58,6 +59,7 @@ struct sp_input {
     struct spate_generator_opts gopts;
     struct sp_gen_receiver *gen; /* from start to destroy */
     uint64_t gen_words;          /* kept after the generator is gone */
+    struct sp_tgen *tgen;        /* typed generator: a receiver stream fed by it */
     /* listen (host, port and sopts above) */
     struct sp_listen_receiver *lsn; /* from start to destroy */
     uint16_t bound_port;
@@ -111,6 +113,9 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut);
 /* Ring memory of a socket input (valid between start and destroy). */
 struct sp_ring *sp_input_ring(struct sp_input *in);
 void sp_queue_item_free(struct sp_queue_item *item);
+/* Append item (built by the caller, now owned by in) to a receiver input's queue. Returns
+ * SPATE_OK, or ECANCELED (stopped: the item is freed). */
+spate_status sp_input_put_item(struct sp_input *in, struct sp_queue_item *item);
 /* Free item and every item after it (by next). */
 void sp_queue_item_free_list(struct sp_queue_item *item);
 /* Copy rows of columns (schema s) into a new item (one partition of chunks) with its own region.

@@ -7,3 +7,4 @@ spate_add_test(test_generator ${CMAKE_CURRENT_LIST_DIR}/test_generator.c e2e 120
 spate_add_test(test_files ${CMAKE_CURRENT_LIST_DIR}/test_files.c e2e 60)
 spate_add_test(test_listen ${CMAKE_CURRENT_LIST_DIR}/test_listen.c e2e 120)
 spate_add_test(test_udp ${CMAKE_CURRENT_LIST_DIR}/test_udp.c e2e 60)
+spate_add_test(test_generator_typed ${CMAKE_CURRENT_LIST_DIR}/test_generator_typed.c e2e 180)
