@@ -509,8 +509,10 @@ static void *tgen_main(void *arg) {
     const struct spate_generator_opts *o = &g->o;
     uint64_t lo, prop;
     kind_span(o->kind, &lo, &prop);
-    /* Events per item: ITEM_CHUNKS full chunks of rows of this kind. */
-    uint64_t item_events = (uint64_t)ITEM_CHUNKS * SPATE_CHUNK_ROWS * NX_DENOM / prop;
+    /* Events per item: about ITEM_CHUNKS chunks of bids (or keyed, YSB rows); the persons and
+     * auctions of as many events, so that streams of one sequence keep pace with each other
+     * and a person stream does not come in lumps of thousands. */
+    uint64_t item_events = (uint64_t)ITEM_CHUNKS * SPATE_CHUNK_ROWS;
     int64_t start = sp_now_ns();
     uint64_t made = 0;
     while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
