@@ -643,16 +643,25 @@ static double nx_run(spate_context *ctx, spate_dstream *const *srcs, const uint6
     double t0 = now_s();
     if (spate_context_start(ctx, &err) != SPATE_OK)
         die("start", &err);
+    uint64_t seen = 0;
     for (uint64_t batches = 0;; batches++) {
-        bool all = batches % round == 0;
-        for (int i = 0; i < n && all; i++) {
+        bool all = true;
+        uint64_t records = 0;
+        for (int i = 0; i < n; i++) {
             struct spate_input_stats st;
             if (spate_input_stats(srcs[i], &st, &err) != SPATE_OK)
                 die("input stats", &err);
-            all = st.records >= want[i];
+            all = all && st.records >= want[i];
+            records += st.records;
         }
-        if (all)
+        if (all && batches % round == 0)
             break;
+        if (batches > 0 && records == seen && !all) { /* the last batch was empty: let the
+                                                          generators have the cores */
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+        seen = records;
         if (spate_context_advance(ctx, 1, &err) != SPATE_OK)
             die("advance", &err);
     }
