@@ -638,7 +638,7 @@ static spate_dstream *nx_source(spate_context *ctx, enum spate_generator_kind ki
 /* Start, then advance one batch at a time until each source took want[i] rows and the batch
  * count is a multiple of round; stop. Returns the seconds from start to the last outputs. */
 static double nx_run(spate_context *ctx, spate_dstream *const *srcs, const uint64_t *want, int n,
-                     uint32_t round) {
+                     uint32_t round, uint64_t *bytes) {
     struct spate_error err;
     double t0 = now_s();
     if (spate_context_start(ctx, &err) != SPATE_OK)
@@ -654,8 +654,16 @@ static double nx_run(spate_context *ctx, spate_dstream *const *srcs, const uint6
             all = all && st.records >= want[i];
             records += st.records;
         }
-        if (all && batches % round == 0)
+        if (all && batches % round == 0) {
+            *bytes = 0;
+            for (int i = 0; i < n; i++) {
+                struct spate_input_stats st;
+                if (spate_input_stats(srcs[i], &st, &err) != SPATE_OK)
+                    die("input stats", &err);
+                *bytes += st.bytes; /* column and string bytes the generators made */
+            }
             break;
+        }
         if (batches > 0 && records == seen && !all) { /* the last batch was empty: let the
                                                           generators have the cores */
             struct timespec ts = {0, 100000};
@@ -755,8 +763,8 @@ static spate_status nx_add(void *user, const spate_batch *b, struct spate_error 
 
 /* The end of a NEXMark run: the report line. */
 static void nx_report(const struct cfg *c, const char *name, const char *isa, uint64_t events,
-                      double secs, double base, bool ok) {
-    report(c, name, isa, events, 0, secs, base, ok);
+                      uint64_t bytes, double secs, double base, bool ok) {
+    report(c, name, isa, events, bytes, secs, base, ok);
 }
 
 /* q0 passthrough, q1 currency conversion, q2 selection: bids only, no state. */
@@ -805,7 +813,8 @@ static void nexmark_stateless(const struct cfg *c, int q) {
         die("nexmark", &err);
     struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
     uint64_t want_bids = spate_generator_rows(&bo, 0, events);
-    double secs = nx_run(ctx, &bids, &want_bids, 1, 1);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, 1, &bytes);
 
     double t0 = now_s();
     struct nx_gen g;
@@ -825,7 +834,7 @@ static void nexmark_stateless(const struct cfg *c, int q) {
     nx_gen_free(&g);
     free(bd.rows);
     static const char *names[] = {"nexmark-q0", "nexmark-q1", "nexmark-q2"};
-    nx_report(c, names[q], isa, events, secs, base, got.rows == rows && got.sum == sum);
+    nx_report(c, names[q], isa, events, bytes, secs, base, got.rows == rows && got.sum == sum);
 }
 
 /* q5 hot items: bids per auction over a window of 10 batches sliding by 1; per window the
@@ -889,7 +898,8 @@ static void nexmark_q5(const struct cfg *c) {
         die("nexmark-q5", &err);
     struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
     uint64_t want_bids = spate_generator_rows(&bo, 0, events);
-    double secs = nx_run(ctx, &bids, &want_bids, 1, 1);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, 1, &bytes);
 
     /* Naive: the auction of every bid, a dense count per auction id kept for the window
      * (add the new batch, take the expired one out), and a scan of the window's id range. */
@@ -947,7 +957,7 @@ static void nexmark_q5(const struct cfg *c) {
     free(lo);
     free(hi);
     free(bd.rows);
-    nx_report(c, "nexmark-q5", isa, events, secs, base,
+    nx_report(c, "nexmark-q5", isa, events, bytes, secs, base,
               got.count_sum == want.count_sum && got.ties == want.ties &&
                   got.id_sum == want.id_sum && got.count_sum > 0);
 }
@@ -981,7 +991,8 @@ static void nexmark_q7(const struct cfg *c) {
         die("nexmark-q7", &err);
     struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
     uint64_t want_bids = spate_generator_rows(&bo, 0, events);
-    double secs = nx_run(ctx, &bids, &want_bids, 1, NX_WINDOW);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, NX_WINDOW, &bytes);
 
     double t0 = now_s();
     struct nx_gen g;
@@ -1006,7 +1017,7 @@ static void nexmark_q7(const struct cfg *c) {
     double base = now_s() - t0;
     nx_gen_free(&g);
     free(bd.rows);
-    nx_report(c, "nexmark-q7", isa, events, secs, base,
+    nx_report(c, "nexmark-q7", isa, events, bytes, secs, base,
               got.rows == rows && got.sum == sum && rows > 0);
 }
 
@@ -1041,7 +1052,8 @@ static void nexmark_q8(const struct cfg *c) {
     struct spate_generator_opts po = nx_opts(SPATE_GENERATOR_NEXMARK_PERSON, events),
                                 ao = nx_opts(SPATE_GENERATOR_NEXMARK_AUCTION, events);
     uint64_t want[2] = {spate_generator_rows(&po, 0, events), spate_generator_rows(&ao, 0, events)};
-    double secs = nx_run(ctx, src, want, 2, NX_WINDOW);
+    uint64_t bytes;
+    double secs = nx_run(ctx, src, want, 2, NX_WINDOW, &bytes);
 
     /* Naive: the persons of a window are a run of ids (rows in order); an auction of the
      * window matches when its seller is in that run. The persons are made too (timed). */
@@ -1073,7 +1085,7 @@ static void nexmark_q8(const struct cfg *c) {
     nx_gen_free(&ga);
     free(pb.rows);
     free(ab.rows);
-    nx_report(c, "nexmark-q8", isa, events, secs, base,
+    nx_report(c, "nexmark-q8", isa, events, bytes, secs, base,
               got.rows == rows && got.sum == sum && rows > 0 && id_sum > 0);
 }
 
@@ -1175,7 +1187,8 @@ static void nexmark_q3(const struct cfg *c) {
     struct spate_generator_opts po = nx_opts(SPATE_GENERATOR_NEXMARK_PERSON, events),
                                 ao = nx_opts(SPATE_GENERATOR_NEXMARK_AUCTION, events);
     uint64_t want[2] = {spate_generator_rows(&po, 0, events), spate_generator_rows(&ao, 0, events)};
-    double secs = nx_run(ctx, src, want, 2, 1);
+    uint64_t bytes;
+    double secs = nx_run(ctx, src, want, 2, 1, &bytes);
 
     /* Naive: person ids are dense: a local flag and a count of category-10 auctions each. */
     double t0 = now_s();
@@ -1208,7 +1221,7 @@ static void nexmark_q3(const struct cfg *c) {
     free(sold);
     free(pb.rows);
     free(ab.rows);
-    nx_report(c, "nexmark-q3", isa, events, secs, base,
+    nx_report(c, "nexmark-q3", isa, events, bytes, secs, base,
               got.persons == want_m.persons && got.matches == want_m.matches && got.matches > 0);
 }
 
