@@ -449,17 +449,19 @@ spate_status spate_generator_fill(const struct spate_generator_opts *opts, uint6
 
 /* ---- The stream: a thread that makes queue items ---- */
 
-enum { ITEM_CHUNKS = 8 }; /* chunks per item (a partition): big enough to amortize its region */
+enum {
+    ITEM_CHUNKS = 8,       /* chunks per item (a partition): big enough to amortize its region */
+    ITEM_BLOCK = 64u << 10 /* first block of an item's region (the item, small strings) */
+};
 
 struct sp_tgen {
     struct spate_generator_opts o;
     struct sp_input *in;
     uint64_t col_bytes; /* column bytes of a row */
-    uint64_t row_bytes; /* column and (at most) string bytes of a row: the unit of the bound */
     pthread_t thread;
     bool started, joined;
     _Atomic bool stop;
-    _Atomic uint64_t outstanding; /* bytes made and not yet released */
+    _Atomic uint64_t outstanding; /* memory of the items made and not yet released */
     _Atomic uint64_t bytes, blocked_ns;
 };
 
@@ -472,7 +474,7 @@ static void nap(long ns) {
 static struct sp_queue_item *make_item(struct sp_tgen *g, uint64_t *next, uint64_t end) {
     const struct sp_schema *s = &g->in->ds->schema;
     struct sp_region r;
-    sp_region_init(&r, SP_MEM_DEFAULT_ARENA, 256u << 10);
+    sp_region_init(&r, SP_MEM_DEFAULT_ARENA, ITEM_BLOCK); /* chunks: blocks of their own */
     struct sp_queue_item *item = sp_region_alloc(&r, sizeof(*item), 64);
     if (item == NULL)
         goto oom;
@@ -499,6 +501,7 @@ static struct sp_queue_item *make_item(struct sp_tgen *g, uint64_t *next, uint64
         item->rows += rows;
         atomic_fetch_add_explicit(&g->bytes, rows * g->col_bytes + w.used, memory_order_relaxed);
     }
+    item->bytes = r.used + ITEM_BLOCK; /* what the item holds, at most */
     item->region = r;
     return item;
 oom:
@@ -510,14 +513,12 @@ static void *tgen_main(void *arg) {
     struct sp_tgen *g = arg;
     pthread_setname_np(pthread_self(), "spate-gen");
     const struct spate_generator_opts *o = &g->o;
-    uint64_t lo, prop;
-    kind_span(o->kind, &lo, &prop);
     /* Events per item: about ITEM_CHUNKS chunks of bids (or keyed, YSB rows); the persons and
      * auctions of as many events, so that streams of one sequence keep pace with each other
      * and a person stream does not come in lumps of thousands. */
     uint64_t item_events = (uint64_t)ITEM_CHUNKS * SPATE_CHUNK_ROWS;
     int64_t start = sp_now_ns();
-    uint64_t made = 0;
+    uint64_t made = 0, last_bytes = ITEM_BLOCK;
     while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
         if (o->max_lines > 0 && made >= o->max_lines)
             break;
@@ -534,7 +535,7 @@ static void *tgen_main(void *arg) {
         if (o->max_lines > 0)
             burst = SP_MIN(burst, o->max_lines - made);
         /* Room under the bound, or wait (one item always goes when nothing is outstanding). */
-        uint64_t need = (burst * prop / NX_DENOM + 1) * g->row_bytes;
+        uint64_t need = last_bytes; /* the next item is about as big as the last */
         int64_t t0 = 0;
         long backoff = 20000;
         while (atomic_load(&g->outstanding) > 0 &&
@@ -560,10 +561,10 @@ static void *tgen_main(void *arg) {
             sp_queue_item_free(item);
             continue;
         }
-        uint64_t rows = item->rows;
-        atomic_fetch_add(&g->outstanding, rows * g->row_bytes);
+        last_bytes = item->bytes;
+        atomic_fetch_add(&g->outstanding, last_bytes);
         if (sp_input_put_item(g->in, item) != SPATE_OK) { /* stopped: freed there */
-            atomic_fetch_sub(&g->outstanding, rows * g->row_bytes);
+            atomic_fetch_sub(&g->outstanding, last_bytes);
             break;
         }
     }
@@ -609,7 +610,6 @@ struct spate_dstream *sp_tgen_stream(spate_context *ctx, const struct spate_gene
     g->o = *opts;
     for (uint32_t c = 0; c < ncols; c++)
         g->col_bytes += sp_type_width(defs[c].type);
-    g->row_bytes = g->col_bytes + row_string_bytes(opts->kind);
     struct spate_receiver_ops ops = {tgen_start, tgen_stop, g};
     spate_dstream *ds = spate_context_receiver_stream(ctx, defs, ncols, &ops, err);
     if (ds == NULL) {
@@ -621,8 +621,8 @@ struct spate_dstream *sp_tgen_stream(spate_context *ctx, const struct spate_gene
     return ds;
 }
 
-void sp_tgen_release(struct sp_tgen *g, uint64_t rows) {
-    atomic_fetch_sub(&g->outstanding, rows * g->row_bytes);
+void sp_tgen_release(struct sp_tgen *g, uint64_t bytes) {
+    atomic_fetch_sub(&g->outstanding, bytes);
 }
 
 void sp_tgen_stats(const struct sp_tgen *g, uint64_t *bytes, uint64_t *blocked_ns) {

@@ -16,8 +16,9 @@ struct sp_tgen;
  * Returns the stream or NULL: EINVAL, EBUSY, ECANCELED, ENOMEM. */
 struct spate_dstream *sp_tgen_stream(spate_context *ctx, const struct spate_generator_opts *opts,
                                      struct spate_error *err);
-/* Rows of a batch were processed: their bytes no longer count against the bound. */
-void sp_tgen_release(struct sp_tgen *g, uint64_t rows);
+/* Items of a batch holding bytes (their sp_queue_item.bytes) were processed: their memory no
+ * longer counts against the bound. */
+void sp_tgen_release(struct sp_tgen *g, uint64_t bytes);
 /* Bytes made and time spent waiting on the bound (backpressure). */
 void sp_tgen_stats(const struct sp_tgen *g, uint64_t *bytes, uint64_t *blocked_ns);
 /* Stop (if running) and free. NULL: nothing. */

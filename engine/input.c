@@ -947,10 +947,10 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
         return;
     }
     if (in->tgen != NULL) { /* the typed generator's bound counts what is not yet released */
-        uint64_t rows = 0;
+        uint64_t bytes = 0;
         for (const struct sp_queue_item *it = cut->item; it != NULL; it = it->next)
-            rows += it->rows;
-        sp_tgen_release(in->tgen, rows);
+            bytes += it->bytes;
+        sp_tgen_release(in->tgen, bytes);
     }
     if (cut->item != in->constant)
         sp_queue_item_free_list(cut->item);

@@ -44,6 +44,7 @@ struct sp_queue_item {
     struct sp_region region;   /* holds the item, its chunks and string bytes */
     struct spate_batch *batch; /* one partition of chunks */
     uint64_t rows;
+    uint64_t bytes; /* typed generator items: the memory they hold (its bound counts it) */
 };
 
 struct sp_input {

@@ -5,7 +5,8 @@
  * events come 1 : 3 : 46 and every reference points at an earlier event, a
  * stream makes exactly the rows fill makes for its first max_lines events
  * (also under backpressure and with two workers), three NEXMark streams of
- * one seed agree, a rate is kept as an upper bound, and misuse is refused.
+ * one seed agree, a rate is kept as an upper bound, a slow sink makes the
+ * generator wait (bounded memory, nothing lost), and misuse is refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -353,6 +354,54 @@ static void typed_generator_keeps_to_its_rate(void **state) {
     assert_true((double)s.rows <= 20000.0 * secs + 1);
 }
 
+static spate_status slow_sink(void *user, const spate_batch *b, struct spate_error *err) {
+    struct timespec ts = {0, 5000000}; /* 5 ms a batch with rows: the generator must wait */
+    if (spate_batch_rows(b) > 0)
+        nanosleep(&ts, NULL);
+    return collect(user, b, err);
+}
+
+static void typed_generator_pushes_back(void **state) {
+    (void)state;
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 1;
+    eo.pin_workers = false;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = 10;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_generator_opts o = opts_of(SPATE_GENERATOR_NEXMARK_BID);
+    o.max_lines = 300000;
+    o.ring_bytes = 1u << 16; /* about one item: every batch waits for the last to be done */
+    spate_dstream *bids = spate_context_generator_stream(ctx, &o, &err);
+    assert_non_null(bids);
+    struct seen s;
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_init(&s.mu, NULL);
+    assert_int_equal(spate_dstream_foreach_batch(bids, slow_sink, &s, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    uint64_t want = spate_generator_rows(&o, 0, o.max_lines);
+    struct spate_input_stats st;
+    for (int waited = 0; waited < 60000; waited += 10) {
+        assert_int_equal(spate_input_stats(bids, &st, &err), SPATE_OK);
+        if (st.records >= want)
+            break;
+        sleep_ms(10);
+    }
+    assert_int_equal(spate_input_stats(bids, &st, &err), SPATE_OK);
+    assert_true(st.blocked_ns > 0); /* the generator waited for the slow sink */
+    assert_true(st.bytes > 0);
+    assert_int_equal(spate_context_stop(ctx, true, true, &err), SPATE_OK);
+    assert_int_equal(s.rows, want); /* nothing lost */
+    spate_context_destroy(ctx);
+    pthread_mutex_destroy(&s.mu);
+}
+
 static void typed_generator_misuse(void **state) {
     (void)state;
     struct spate_error err;
@@ -426,6 +475,7 @@ int main(void) {
         cmocka_unit_test(stream_equals_fill),
         cmocka_unit_test(nexmark_streams_agree),
         cmocka_unit_test(typed_generator_keeps_to_its_rate),
+        cmocka_unit_test(typed_generator_pushes_back),
         cmocka_unit_test(typed_generator_misuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
