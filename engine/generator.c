@@ -450,7 +450,10 @@ spate_status spate_generator_fill(const struct spate_generator_opts *opts, uint6
 /* ---- The stream: a thread that makes queue items ---- */
 
 enum {
-    ITEM_CHUNKS = 8,       /* chunks per item (a partition): big enough to amortize its region */
+    ITEM_EVENTS = 16384,   /* events per item (a partition): 8 chunks of keyed rows at the default
+                              chunk size, enough to amortize its region; persons and auctions
+                              of as many events, so that streams of one sequence keep pace
+                              and a person stream does not come in lumps of thousands */
     ITEM_BLOCK = 64u << 10 /* first block of an item's region (the item, small strings) */
 };
 
@@ -470,7 +473,7 @@ static void nap(long ns) {
     nanosleep(&ts, NULL);
 }
 
-/* An item with the rows of events [*next, end) (at most ITEM_CHUNKS chunks); NULL on ENOMEM. */
+/* An item with the rows of events [*next, end); NULL on ENOMEM. */
 static struct sp_queue_item *make_item(struct sp_tgen *g, uint64_t *next, uint64_t end) {
     const struct sp_schema *s = &g->in->ds->schema;
     struct sp_region r;
@@ -483,7 +486,7 @@ static struct sp_queue_item *make_item(struct sp_tgen *g, uint64_t *next, uint64
     if (item->batch == NULL)
         goto oom;
     uint64_t string_bytes = row_string_bytes(g->o.kind) * SPATE_CHUNK_ROWS;
-    for (int k = 0; k < ITEM_CHUNKS && *next < end; k++) {
+    while (*next < end) {
         struct sp_chunk *ch = sp_chunk_new(&r, s);
         char *bytes = string_bytes > 0 ? sp_region_alloc(&r, string_bytes, 8) : NULL;
         if (ch == NULL || (string_bytes > 0 && bytes == NULL))
@@ -513,16 +516,12 @@ static void *tgen_main(void *arg) {
     struct sp_tgen *g = arg;
     pthread_setname_np(pthread_self(), "spate-gen");
     const struct spate_generator_opts *o = &g->o;
-    /* Events per item: about ITEM_CHUNKS chunks of bids (or keyed, YSB rows); the persons and
-     * auctions of as many events, so that streams of one sequence keep pace with each other
-     * and a person stream does not come in lumps of thousands. */
-    uint64_t item_events = (uint64_t)ITEM_CHUNKS * SPATE_CHUNK_ROWS;
     int64_t start = sp_now_ns();
     uint64_t made = 0, last_bytes = ITEM_BLOCK;
     while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
         if (o->max_lines > 0 && made >= o->max_lines)
             break;
-        uint64_t burst = item_events;
+        uint64_t burst = ITEM_EVENTS;
         if (o->lines_per_second > 0) { /* open loop: what the schedule says is due by now */
             uint64_t due =
                 (uint64_t)((double)(sp_now_ns() - start) * 1e-9 * (double)o->lines_per_second) + 1;
