@@ -89,13 +89,22 @@ static const char *const first_names[] = {"Peter", "Paul",  "Luke",  "John",   "
                                           "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
 static const char *const last_names[] = {"Shultz", "Abrams", "Spencer", "White", "Bartels",
                                          "Walton", "Smith",  "Jones",   "Noris"};
-static const char *const cities[] = {"Phoenix",  "Los Angeles", "San Francisco", "Boise",
-                                     "Portland", "Bend",        "Redmond",       "Seattle",
-                                     "Kent",     "Cheyenne"};
-static const char *const states[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
-static const char *const hot_channels[] = {"Google", "Facebook", "Baidu", "Apple"};
-static const char *const ad_types[] = {"banner", "modal", "sponsored-search", "mail", "mobile"};
-static const char *const event_types[] = {"view", "click", "purchase"};
+/* Words of the static tables, with their lengths (no strlen per row). */
+struct word {
+    const char *s;
+    uint32_t len;
+};
+#define W(lit)                                                                                     \
+    { lit, sizeof(lit) - 1 }
+static const struct word cities[] = {
+    W("Phoenix"), W("Los Angeles"), W("San Francisco"), W("Boise"), W("Portland"),
+    W("Bend"),    W("Redmond"),     W("Seattle"),       W("Kent"),  W("Cheyenne")};
+static const struct word states[] = {W("AZ"), W("CA"), W("ID"), W("OR"), W("WA"), W("WY")};
+static const struct word hot_channels[] = {W("Google"), W("Facebook"), W("Baidu"), W("Apple")};
+static const struct word ad_types[] = {W("banner"), W("modal"), W("sponsored-search"), W("mail"),
+                                       W("mobile")};
+static const struct word event_types[] = {W("view"), W("click"), W("purchase")};
+#undef W
 
 #define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -173,10 +182,11 @@ static int64_t pick_auction(uint64_t n, uint64_t *rng) {
     return min + (int64_t)(next_rng(rng) % (uint64_t)(max - min + 1));
 }
 
-/* A price in cents, log-uniform by decade from $1 to $1M (NEXMark: 10^(6u) dollars). */
-static int64_t pick_price(uint64_t *rng) {
+/* A price in cents, log-uniform by decade from $1 to $1M (NEXMark: 10^(6u) dollars): decade
+ * d (0..5) given, the value within it drawn. */
+static int64_t pick_price(uint64_t *rng, uint64_t d) {
     int64_t decade = 100;
-    for (uint64_t d = next_rng(rng) % 6; d > 0; d--)
+    for (; d > 0; d--)
         decade *= 10;
     return decade + (int64_t)(next_rng(rng) % (uint64_t)(9 * decade));
 }
@@ -195,9 +205,22 @@ static void put_i64(struct out *w, uint32_t col, int64_t v) {
     ((int64_t *)w->cols[col])[w->row] = v;
 }
 
-/* A string at static storage (or short enough to be inline). */
-static void put_static(struct out *w, uint32_t col, const char *s) {
-    sp_string_view(&((struct spate_string *)w->cols[col])[w->row], s, (uint32_t)strlen(s));
+/* A string of len bytes at s: inline when short (set here, as sp_string_view would), else a
+ * view of s (static storage, or bytes the caller keeps). */
+static void put_view(struct out *w, uint32_t col, const char *s, uint32_t len) {
+    struct spate_string *v = &((struct spate_string *)w->cols[col])[w->row];
+    if (len > SPATE_STRING_INLINE) {
+        sp_string_view(v, s, len);
+        return;
+    }
+    memset(v, 0, sizeof(*v));
+    v->len = len;
+    memcpy((char *)v + offsetof(struct spate_string, prefix), s, len);
+}
+
+/* A word of a static table. */
+static void put_static(struct out *w, uint32_t col, const struct word *word) {
+    put_view(w, col, word->s, word->len);
 }
 
 /* A string written at w->bytes + w->used by the caller, len bytes: inline or kept there. */
@@ -246,8 +269,8 @@ static void make_person(const struct spate_generator_opts *o, uint64_t n, int64_
             p[len++] = (char)('0' + digits / div % 10);
     }
     put_made(w, 3, len);
-    put_static(w, 4, cities[next_rng(&rng) % COUNT_OF(cities)]);
-    put_static(w, 5, states[next_rng(&rng) % COUNT_OF(states)]);
+    put_static(w, 4, &cities[next_rng(&rng) % COUNT_OF(cities)]);
+    put_static(w, 5, &states[next_rng(&rng) % COUNT_OF(states)]);
     put_i64(w, 6, t);
 }
 
@@ -259,9 +282,9 @@ static void make_auction(const struct spate_generator_opts *o, uint64_t n, int64
     put_made(w, 1, letters(p, 5 + (uint32_t)(next_rng(&rng) % 16), &rng, false));
     p = w->bytes + w->used;
     put_made(w, 2, letters(p, 20 + (uint32_t)(next_rng(&rng) % 41), &rng, true));
-    int64_t initial = pick_price(&rng);
+    int64_t initial = pick_price(&rng, next_rng(&rng) % 6);
     put_i64(w, 3, initial);
-    put_i64(w, 4, initial + pick_price(&rng));
+    put_i64(w, 4, initial + pick_price(&rng, next_rng(&rng) % 6));
     put_i64(w, 5, t);
     /* Open for about as long as the in-flight auctions take to be made (0.5x to 1.5x). */
     uint64_t span = (uint64_t)NX_IN_FLIGHT_AUCTIONS * NX_DENOM / NX_AUCTION_PROP;
@@ -274,29 +297,35 @@ static void make_auction(const struct spate_generator_opts *o, uint64_t n, int64
     put_i64(w, 8, NX_FIRST_CATEGORY_ID + (int64_t)(next_rng(&rng) % NX_CATEGORIES));
 }
 
+_Static_assert(NX_HOT_AUCTION_RATIO == 2 && NX_HOT_BIDDER_RATIO == 4,
+               "make_bid takes the hot choices from bits of one draw");
+
 static void make_bid(const struct spate_generator_opts *o, uint64_t n, int64_t t, struct out *w) {
     uint64_t rng = event_rng(o, n);
-    int64_t auction = next_rng(&rng) % NX_HOT_AUCTION_RATIO > 0
+    /* One draw for the small choices: hot auction (1 bit), hot bidder (2 bits), hot channel
+     * (1 bit) and which (2 bits), the price's decade (16 bits) and the channel number (24). */
+    uint64_t bits = next_rng(&rng);
+    int64_t auction = (bits & (NX_HOT_AUCTION_RATIO - 1)) != 0
                           ? last_auction(n) / NX_HOT_SPACING * NX_HOT_SPACING
                           : pick_auction(n, &rng);
     put_i64(w, 0, auction + NX_FIRST_AUCTION_ID);
     /* Beam's hot bidders are 100k + 1: kept, but never a person not yet made. */
     int64_t bidder =
-        next_rng(&rng) % NX_HOT_BIDDER_RATIO > 0
+        (bits >> 1 & (NX_HOT_BIDDER_RATIO - 1)) != 0
             ? SP_MIN(last_person(n) / NX_HOT_SPACING * NX_HOT_SPACING + 1, last_person(n))
             : pick_person(n, &rng);
     put_i64(w, 1, bidder + NX_FIRST_PERSON_ID);
-    put_i64(w, 2, pick_price(&rng));
-    if (next_rng(&rng) % 2 > 0) {
-        put_static(w, 3, hot_channels[next_rng(&rng) % COUNT_OF(hot_channels)]);
+    put_i64(w, 2, pick_price(&rng, (bits >> 8 & 0xffff) % 6));
+    if ((bits >> 3 & 1) != 0) {
+        put_static(w, 3, &hot_channels[bits >> 4 & 3]);
     } else {
         char name[16] = "channel-"; /* "channel-%u", without snprintf's cost */
-        uint32_t len = 8, id = (uint32_t)(next_rng(&rng) % NX_CHANNELS), div = 1;
+        uint32_t len = 8, id = (uint32_t)((bits >> 24 & 0xffffff) % NX_CHANNELS), div = 1;
         while (div * 10 <= id)
             div *= 10;
         for (; div > 0; div /= 10)
             name[len++] = (char)('0' + id / div % 10);
-        sp_string_view(&((struct spate_string *)w->cols[3])[w->row], name, len);
+        put_view(w, 3, name, len);
     }
     put_i64(w, 4, t);
 }
@@ -306,8 +335,8 @@ static void make_ysb(const struct spate_generator_opts *o, uint64_t n, int64_t t
     put_i64(w, 0, (int64_t)(next_rng(&rng) % YSB_USERS));
     put_i64(w, 1, (int64_t)(next_rng(&rng) % YSB_PAGES));
     put_i64(w, 2, (int64_t)(next_rng(&rng) % o->keys));
-    put_static(w, 3, ad_types[next_rng(&rng) % COUNT_OF(ad_types)]);
-    put_static(w, 4, event_types[next_rng(&rng) % COUNT_OF(event_types)]);
+    put_static(w, 3, &ad_types[next_rng(&rng) % COUNT_OF(ad_types)]);
+    put_static(w, 4, &event_types[next_rng(&rng) % COUNT_OF(event_types)]);
     put_i64(w, 5, t);
     put_i64(w, 6, (int64_t)(next_rng(&rng) & 0xffffffffu));
 }
