@@ -132,6 +132,47 @@ static void fill_is_pure_and_splits(void **state) {
     }
 }
 
+static bool is_one_of(const struct spate_string *s, const char *const *words, int n) {
+    for (int i = 0; i < n; i++)
+        if (s->len == strlen(words[i]) && memcmp(spate_string_data(s), words[i], s->len) == 0)
+            return true;
+    return false;
+}
+
+static void keyed_and_ysb_values(void **state) {
+    (void)state;
+    struct spate_generator_opts ko = opts_of(SPATE_GENERATOR_KEYED);
+    struct rows k;
+    fill(&ko, 0, 100000, &k);
+    uint64_t seen_keys = 0;
+    static uint8_t hit[1000];
+    memset(hit, 0, sizeof(hit));
+    for (uint64_t i = 0; i < k.n; i++) {
+        int64_t key = i64_col(&k, 0)[i], v = i64_col(&k, 1)[i];
+        assert_true(key >= 0 && key < 1000 && v >= 0 && v < 100);
+        seen_keys += hit[key] == 0;
+        hit[key] = 1;
+    }
+    assert_int_equal(seen_keys, 1000); /* uniform: 100 rows a key, every key seen */
+    rows_free(&k);
+    struct spate_generator_opts yo = opts_of(SPATE_GENERATOR_YSB);
+    struct rows y;
+    fill(&yo, 0, 30000, &y);
+    static const char *const ad_types[] = {"banner", "modal", "sponsored-search", "mail", "mobile"};
+    static const char *const event_types[] = {"view", "click", "purchase"};
+    uint64_t views = 0;
+    for (uint64_t i = 0; i < y.n; i++) {
+        assert_true(i64_col(&y, 2)[i] >= 0 && i64_col(&y, 2)[i] < 1000);
+        assert_true(is_one_of(&str_col(&y, 3)[i], ad_types, 5));
+        assert_true(is_one_of(&str_col(&y, 4)[i], event_types, 3));
+        views += str_col(&y, 4)[i].len == 4;
+        assert_int_equal(i64_col(&y, 5)[i], yo.first_event_ns + (int64_t)(i * 100000));
+        assert_true(i64_col(&y, 6)[i] >= 0 && i64_col(&y, 6)[i] <= 0xffffffffll);
+    }
+    assert_true(views > y.n / 4 && views < y.n / 2); /* a third of the events */
+    rows_free(&y);
+}
+
 /* Event number of a NEXMark row from its date_time. */
 static uint64_t event_of(const struct spate_generator_opts *o, int64_t t) {
     return (uint64_t)(t - o->first_event_ns) / o->event_interval_ns;
@@ -471,6 +512,7 @@ static void typed_generator_misuse(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fill_is_pure_and_splits),
+        cmocka_unit_test(keyed_and_ysb_values),
         cmocka_unit_test(nexmark_proportions_and_references),
         cmocka_unit_test(stream_equals_fill),
         cmocka_unit_test(nexmark_streams_agree),
