@@ -479,11 +479,12 @@ spate_status spate_generator_fill(const struct spate_generator_opts *opts, uint6
 /* ---- The stream: a thread that makes queue items ---- */
 
 enum {
-    ITEM_EVENTS = 16384,   /* events per item (a partition): 8 chunks of keyed rows at the default
-                              chunk size, enough to amortize its region; persons and auctions
-                              of as many events, so that streams of one sequence keep pace
-                              and a person stream does not come in lumps of thousands */
-    ITEM_BLOCK = 64u << 10 /* first block of an item's region (the item, small strings) */
+    ITEM_EVENTS = 16384,    /* events per item (a partition): 8 chunks of keyed rows at the default
+                               chunk size, enough to amortize its region; persons and auctions
+                               of as many events, so that streams of one sequence keep pace
+                               and a person stream does not come in lumps of thousands */
+    ITEM_BLOCK = 64u << 10, /* first block of an item's region (the item, small strings) */
+    ITEM_WAIT_NS = 5000000  /* rate limit: an item at least every 5 ms (a partial one) */
 };
 
 struct sp_tgen {
@@ -547,18 +548,26 @@ static void *tgen_main(void *arg) {
     const struct spate_generator_opts *o = &g->o;
     int64_t start = sp_now_ns();
     uint64_t made = 0, last_bytes = ITEM_BLOCK;
+    int64_t last_item = start; /* rate limit: when the last item was made */
     while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
         if (o->max_lines > 0 && made >= o->max_lines)
             break;
         uint64_t burst = ITEM_EVENTS;
         if (o->lines_per_second > 0) { /* open loop: what the schedule says is due by now */
+            int64_t now = sp_now_ns();
             uint64_t due =
-                (uint64_t)((double)(sp_now_ns() - start) * 1e-9 * (double)o->lines_per_second) + 1;
-            if (due <= made) {
+                (uint64_t)((double)(now - start) * 1e-9 * (double)o->lines_per_second) + 1;
+            if (o->max_lines > 0)
+                due = SP_MIN(due, o->max_lines);
+            /* Wait for a full item, ITEM_WAIT_NS at most: an item per event would cost a
+             * region and a chunk each at low rates. */
+            bool full = due - SP_MIN(due, made) >= ITEM_EVENTS || due == o->max_lines;
+            if (due <= made || (!full && now - last_item < ITEM_WAIT_NS)) {
                 nap(200000);
                 continue;
             }
             burst = SP_MIN(burst, due - made);
+            last_item = now;
         }
         if (o->max_lines > 0)
             burst = SP_MIN(burst, o->max_lines - made);

@@ -237,14 +237,16 @@ static void nexmark_proportions_and_references(void **state) {
 struct seen {
     pthread_mutex_t mu;
     uint64_t rows, sum; /* order-free: the sum of the row hashes */
+    uint64_t parts;     /* partitions with rows (a typed generator's items) */
 };
 
 static spate_status collect(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
     struct seen *s = user;
     uint32_t ncols = spate_batch_num_columns(b);
-    uint64_t rows = 0, sum = 0;
+    uint64_t rows = 0, sum = 0, parts = 0;
     for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        parts += spate_batch_num_chunks(b, p) > 0;
         for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
             struct spate_chunk_view v;
             if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
@@ -273,6 +275,7 @@ static spate_status collect(void *user, const spate_batch *b, struct spate_error
     pthread_mutex_lock(&s->mu);
     s->rows += rows;
     s->sum += sum;
+    s->parts += parts;
     pthread_mutex_unlock(&s->mu);
     return SPATE_OK;
 }
@@ -393,6 +396,12 @@ static void typed_generator_keeps_to_its_rate(void **state) {
     assert_true(s.rows > 0);
     /* Never ahead of the schedule (events due by the stop, plus the one made at once). */
     assert_true((double)s.rows <= 20000.0 * secs + 1);
+    /* At a low rate events are gathered into items of at least 5 ms (not one per event). */
+    o.lines_per_second = 2000;
+    secs = run_streams(&o, 1, 2, NULL, 500, &s);
+    assert_true(s.rows > 0);
+    assert_true((double)s.rows <= 2000.0 * secs + 1);
+    assert_true((double)s.parts <= secs * 200 + 2);
 }
 
 static spate_status slow_sink(void *user, const spate_batch *b, struct spate_error *err) {
