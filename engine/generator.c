@@ -289,7 +289,7 @@ static void make_auction(const struct spate_generator_opts *o, uint64_t n, int64
     /* Open for about as long as the in-flight auctions take to be made (0.5x to 1.5x). */
     uint64_t span = (uint64_t)NX_IN_FLIGHT_AUCTIONS * NX_DENOM / NX_AUCTION_PROP;
     uint64_t events = span / 2 + next_rng(&rng) % span;
-    put_i64(w, 6, t + (int64_t)(events * o->event_interval_ns));
+    put_i64(w, 6, (int64_t)((uint64_t)t + events * o->event_interval_ns));
     int64_t seller = next_rng(&rng) % NX_HOT_SELLER_RATIO > 0
                          ? last_person(n) / NX_HOT_SPACING * NX_HOT_SPACING
                          : pick_person(n, &rng);
@@ -350,7 +350,8 @@ static uint64_t fill_upto(const struct spate_generator_opts *o, uint64_t *next, 
         uint64_t off = n % NX_DENOM;
         if (off < lo || off >= lo + prop)
             continue;
-        int64_t t = o->first_event_ns + (int64_t)(n * o->event_interval_ns);
+        /* Unsigned: times past 2262 wrap instead of overflowing. */
+        int64_t t = (int64_t)((uint64_t)o->first_event_ns + n * o->event_interval_ns);
         switch (o->kind) {
         case SPATE_GENERATOR_KEYED: {
             uint64_t rng = event_rng(o, n);
