@@ -14,9 +14,11 @@
  *
  * The stream side is a receiver stream with a thread of its own: rows are
  * written straight into the chunks of queue items (one item a partition of
- * the batch that takes it); the bytes of the rows made and not yet processed
- * are bounded by ring_bytes (backpressure: the thread waits); lines_per_second
- * is an open-loop schedule; max_lines ends the stream.
+ * the batch that takes it), 16,384 events of the sequence an item; the
+ * memory of the items made and not yet processed is bounded by ring_bytes
+ * (backpressure: the thread waits); lines_per_second is an open-loop schedule
+ * (the due events gathered into an item at least every 5 ms); max_lines ends
+ * the stream.
  */
 #include "engine/generator.h"
 #include "engine/context.h"
