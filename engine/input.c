@@ -10,6 +10,7 @@
 #include "engine/input.h"
 #include "engine/context.h"
 #include "engine/dstream.h"
+#include "engine/generator.h"
 #include "engine/mem.h"
 #include "io/receiver_files.h"
 #include "io/receiver_generator.h"
@@ -258,6 +259,10 @@ void spate_generator_opts_init(struct spate_generator_opts *opts) {
     opts->max_words = 20;
     opts->seed = 1;
     opts->ring_bytes = 128u << 20;
+    opts->kind = SPATE_GENERATOR_TEXT;
+    opts->keys = 10000;
+    opts->first_event_ns = INT64_C(1767225600) * 1000000000; /* 2026-01-01T00:00:00Z */
+    opts->event_interval_ns = 100000;
 }
 
 spate_dstream *spate_context_generator_stream(spate_context *ctx,
@@ -273,6 +278,8 @@ spate_dstream *spate_context_generator_stream(spate_context *ctx,
     spate_generator_opts_init(&o);
     if (opts != NULL)
         o = *opts;
+    if (o.kind != SPATE_GENERATOR_TEXT)
+        return sp_tgen_stream(ctx, &o, err);
     if (o.vocabulary == 0 || o.vocabulary > (1u << 24) || o.min_words == 0 ||
         o.max_words < o.min_words || o.max_words > 64 || o.ring_bytes < 65536 ||
         o.ring_bytes > (1u << 30)) {
@@ -415,6 +422,22 @@ spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_c
 oom:
     sp_region_destroy(&r);
     return sp_error_set(err, ENOMEM, "%s: out of memory", what);
+}
+
+spate_status sp_input_put_item(struct sp_input *in, struct sp_queue_item *item) {
+    pthread_mutex_lock(&in->mu);
+    if (in->closed || in->rstopped) {
+        pthread_mutex_unlock(&in->mu);
+        sp_queue_item_free(item);
+        return ECANCELED;
+    }
+    if (in->qtail != NULL)
+        in->qtail->next = item;
+    else
+        in->qhead = item;
+    in->qtail = item;
+    pthread_mutex_unlock(&in->mu);
+    return SPATE_OK;
 }
 
 /* Copy rows into an item and append it to in's queue (queue pushes and receiver stores). */
@@ -587,6 +610,8 @@ spate_status spate_input_stats(const spate_dstream *input, struct spate_input_st
         out->blocked_ns = atomic_load(&gs->blocked_ns);
     } else if (in->kind != SP_INPUT_QUEUE) {
         out->bytes = in->rx_bytes;
+    } else if (in->tgen != NULL) {
+        sp_tgen_stats(in->tgen, &out->bytes, &out->blocked_ns);
     }
     pthread_mutex_unlock(&in->mu);
     return SPATE_OK;
@@ -898,6 +923,8 @@ void sp_input_destroy(struct sp_input *in) {
     }
     sp_queue_item_free(in->constant);
     in->constant = NULL;
+    sp_tgen_destroy(in->tgen); /* stopped with the receiver above */
+    in->tgen = NULL;
 }
 
 void sp_input_seal(struct sp_input *in, struct sp_cut *cut) {
@@ -944,6 +971,12 @@ void sp_input_release(struct sp_input *in, struct sp_cut *cut) {
         if (in->ring != NULL && cut->end != cut->start)
             sp_ring_release(in->ring, cut->end);
         return;
+    }
+    if (in->tgen != NULL) { /* the typed generator's bound counts what is not yet released */
+        uint64_t bytes = 0;
+        for (const struct sp_queue_item *it = cut->item; it != NULL; it = it->next)
+            bytes += it->bytes;
+        sp_tgen_release(in->tgen, bytes);
     }
     if (cut->item != in->constant)
         sp_queue_item_free_list(cut->item);

@@ -22,6 +22,7 @@ struct sp_gen_receiver;
 struct sp_file_receiver;
 struct sp_listen_receiver;
 struct sp_udp_receiver;
+struct sp_tgen;
 struct spate_dstream;
 struct sp_input;
 
@@ -45,6 +46,7 @@ struct sp_queue_item {
     struct spate_batch *batch; /* one partition of chunks */
     uint64_t rows;
     int64_t arrival_ns; /* when it was pushed or stored (monotonic) */
+    uint64_t bytes; /* typed generator items: the memory they hold (its bound counts it) */
 };
 
 struct sp_input {
@@ -60,6 +62,7 @@ struct sp_input {
     struct spate_generator_opts gopts;
     struct sp_gen_receiver *gen; /* from start to destroy */
     uint64_t gen_words;          /* kept after the generator is gone */
+    struct sp_tgen *tgen;        /* typed generator: a receiver stream fed by it */
     /* listen (host, port and sopts above) */
     struct sp_listen_receiver *lsn; /* from start to destroy */
     uint16_t bound_port;
@@ -123,6 +126,9 @@ struct sp_ring *sp_input_ring(struct sp_input *in);
  * back), or 0 for lines and other inputs. */
 uint32_t sp_input_record_bytes(const struct sp_input *in);
 void sp_queue_item_free(struct sp_queue_item *item);
+/* Append item (built by the caller, now owned by in) to a receiver input's queue. Returns
+ * SPATE_OK, or ECANCELED (stopped: the item is freed). */
+spate_status sp_input_put_item(struct sp_input *in, struct sp_queue_item *item);
 /* Free item and every item after it (by next). */
 void sp_queue_item_free_list(struct sp_queue_item *item);
 /* Copy rows of columns (schema s) into a new item (one partition of chunks) with its own region.

@@ -3,7 +3,7 @@
  * pipelines on in-memory data, each next to the naive single-threaded C loop
  * a user would write for the same job, in the same run.
  *
- *   spate-bench [wordcount|keyed-sum|window|all] [--workers N] [--isa I]
+ *   spate-bench [wordcount|keyed-sum|window|nexmark-q0|...|all] [--workers N] [--isa I]
  *               [--records N] [--keys K] [--batches B] [--json]
  *
  * wordcount --source tcp also sends the same lines from loopback producers
@@ -639,6 +639,680 @@ static void ysb(const struct cfg *c) {
     free(etime);
     free(ip);
     free(etype);
+}
+
+/* ---- nexmark: NEXMark queries over the typed generator streams ----
+ *
+ * The sources are NEXMark generator streams (spate_context_generator_stream,
+ * kind NEXMARK_*) limited to --records / 2 events of the shared sequence; the
+ * manual clock advances one batch at a time until every source has given all
+ * its rows (so the generator runs inside the timed part, on its own thread).
+ * Each batch takes what the generator made since the last one, always a run
+ * of the sequence that follows the previous batch's, so a recorder on each
+ * source notes the rows per batch and the naive loop, which makes the same
+ * events with spate_generator_fill (also timed), uses the same boundaries for
+ * its windows. Prices are integer cents; q1 converts with 908/1000, rounding
+ * down. Windows are counted in batches (Spark's model): q5 slides a window of
+ * 10 batches by 1, q7 and q8 use tumbling windows of 10 batches.
+ */
+
+enum { NX_WINDOW = 10, NX_BLOCK = 1 << 16 };
+
+/* Rows per batch of one source, in batch order. */
+struct nx_bounds {
+    uint64_t *rows;
+    uint64_t n, cap;
+};
+
+static spate_status nx_record(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct nx_bounds *bd = user;
+    if (bd->n == bd->cap) {
+        bd->cap = bd->cap ? bd->cap * 2 : 1024;
+        bd->rows = realloc(bd->rows, sizeof(uint64_t) * bd->cap);
+        if (bd->rows == NULL)
+            return ENOMEM;
+    }
+    bd->rows[bd->n++] = spate_batch_rows(b);
+    return SPATE_OK;
+}
+
+/* Row where batch k (0-based) ends: the sum of rows of batches 0..k. */
+static uint64_t nx_end(const struct nx_bounds *bd, uint64_t k) {
+    uint64_t s = 0;
+    for (uint64_t i = 0; i <= k && i < bd->n; i++)
+        s += bd->rows[i];
+    return s;
+}
+
+static struct spate_generator_opts nx_opts(enum spate_generator_kind kind, uint64_t events) {
+    struct spate_generator_opts o;
+    spate_generator_opts_init(&o);
+    o.kind = kind;
+    o.max_lines = events;
+    return o;
+}
+
+/* A NEXMark source of kind with its recorder. */
+static spate_dstream *nx_source(spate_context *ctx, enum spate_generator_kind kind, uint64_t events,
+                                struct nx_bounds *bd) {
+    struct spate_error err;
+    struct spate_generator_opts o = nx_opts(kind, events);
+    spate_dstream *ds = spate_context_generator_stream(ctx, &o, &err);
+    if (ds == NULL || spate_dstream_foreach_batch(ds, nx_record, bd, &err) != SPATE_OK)
+        die("nexmark source", &err);
+    return ds;
+}
+
+/* Start, then advance one batch at a time until each source took want[i] rows and the batch
+ * count is a multiple of round; stop. Returns the seconds from start to the last outputs. */
+static double nx_run(spate_context *ctx, spate_dstream *const *srcs, const uint64_t *want, int n,
+                     uint32_t round, uint64_t *bytes) {
+    struct spate_error err;
+    double t0 = now_s();
+    if (spate_context_start(ctx, &err) != SPATE_OK)
+        die("start", &err);
+    uint64_t seen = 0;
+    for (uint64_t batches = 0;; batches++) {
+        bool all = true;
+        uint64_t records = 0;
+        for (int i = 0; i < n; i++) {
+            struct spate_input_stats st;
+            if (spate_input_stats(srcs[i], &st, &err) != SPATE_OK)
+                die("input stats", &err);
+            all = all && st.records >= want[i];
+            records += st.records;
+        }
+        if (all && batches % round == 0) {
+            *bytes = 0;
+            for (int i = 0; i < n; i++) {
+                struct spate_input_stats st;
+                if (spate_input_stats(srcs[i], &st, &err) != SPATE_OK)
+                    die("input stats", &err);
+                *bytes += st.bytes; /* column and string bytes the generators made */
+            }
+            break;
+        }
+        if (batches > 0 && records == seen && !all) { /* the last batch was empty: let the
+                                                          generators have the cores */
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+        seen = records;
+        if (spate_context_advance(ctx, 1, &err) != SPATE_OK)
+            die("advance", &err);
+    }
+    double t = now_s() - t0;
+    bool stopped;
+    if (spate_context_await_termination_timeout(ctx, 0, &stopped, &err) != SPATE_OK)
+        die("a batch failed", &err);
+    if (spate_context_stop(ctx, true, false, &err) != SPATE_OK)
+        die("stop", &err);
+    spate_context_destroy(ctx);
+    return t;
+}
+
+/* The naive side's generator: events made NX_BLOCK at a time with spate_generator_fill. */
+struct nx_gen {
+    struct spate_generator_opts o;
+    uint64_t at, end, n; /* next event, last event, rows in the buffers */
+    uint32_t ncols;
+    void *col[9];
+    char *bytes;
+    uint64_t bytes_cap;
+};
+
+static void nx_gen_init(struct nx_gen *g, enum spate_generator_kind kind, uint64_t events) {
+    memset(g, 0, sizeof(*g));
+    g->o = nx_opts(kind, events);
+    g->end = events;
+    const struct spate_column_def *defs;
+    struct spate_error err;
+    if (spate_generator_columns(&g->o, &defs, &g->ncols, &err) != SPATE_OK)
+        die("generator columns", &err);
+    for (uint32_t c = 0; c < g->ncols; c++)
+        g->col[c] = malloc(16 * (size_t)NX_BLOCK);
+    g->bytes_cap = spate_generator_bytes(&g->o, NX_BLOCK);
+    g->bytes = malloc(g->bytes_cap + 1);
+}
+
+/* The next block of rows (false at the end). */
+static bool nx_gen_next(struct nx_gen *g) {
+    struct spate_error err;
+    if (g->at >= g->end)
+        return false;
+    uint64_t count = g->end - g->at < NX_BLOCK ? g->end - g->at : NX_BLOCK;
+    struct spate_column_data d[9];
+    for (uint32_t c = 0; c < g->ncols; c++)
+        d[c] = (struct spate_column_data){g->col[c], NULL};
+    if (spate_generator_fill(&g->o, g->at, count, d, g->bytes, g->bytes_cap, &g->n, &err) !=
+        SPATE_OK)
+        die("generator fill", &err);
+    g->at += count;
+    return true;
+}
+
+static const int64_t *nx_i64(const struct nx_gen *g, uint32_t c) {
+    return g->col[c];
+}
+
+static void nx_gen_free(struct nx_gen *g) {
+    for (uint32_t c = 0; c < g->ncols; c++)
+        free(g->col[c]);
+    free(g->bytes);
+}
+
+/* Column col of chunk v at logical row r, as i64. */
+static int64_t nx_get(const struct spate_chunk_view *v, uint32_t col, uint32_t r) {
+    return ((const int64_t *)v->columns[col].data)[v->sel != NULL ? v->sel[r] : r];
+}
+
+/* Rows and the sum of a * column ca + column cb over every batch (cb may equal ca). */
+struct nx_sum {
+    uint64_t rows;
+    int64_t sum;
+    uint32_t ca, cb;
+};
+
+static spate_status nx_add(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct nx_sum *s = user;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++)
+                s->sum += nx_get(&v, s->ca, r) * 7 + nx_get(&v, s->cb, r);
+            s->rows += v.rows;
+        }
+    }
+    return SPATE_OK;
+}
+
+/* The end of a NEXMark run: the report line. */
+static void nx_report(const struct cfg *c, const char *name, const char *isa, uint64_t events,
+                      uint64_t bytes, double secs, double base, bool ok) {
+    report(c, name, isa, events, bytes, secs, base, ok);
+}
+
+/* q0 passthrough, q1 currency conversion, q2 selection: bids only, no state. */
+static spate_status nx_q1_map(void *user, const struct spate_chunk_view *in,
+                              spate_chunk_builder *out, struct spate_error *err) {
+    (void)user;
+    (void)err;
+    int64_t *auction = spate_builder_column(out, 0), *price = spate_builder_column(out, 1);
+    for (uint32_t r = 0; r < in->rows; r++) {
+        auction[r] = nx_get(in, 0, r);
+        price[r] = nx_get(in, 2, r) * 908 / 1000;
+    }
+    return SPATE_OK;
+}
+
+static uint32_t nx_q2_filter(void *user, const struct spate_chunk_view *in, uint16_t *sel_out) {
+    (void)user;
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < in->rows; r++)
+        if (nx_get(in, 0, r) % 123 == 0)
+            sel_out[n++] = (uint16_t)r;
+    return n;
+}
+
+static void nexmark_stateless(const struct cfg *c, int q) {
+    uint64_t events = c->records / 2;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct nx_bounds bd = {NULL, 0, 0};
+    spate_dstream *bids = nx_source(ctx, SPATE_GENERATOR_NEXMARK_BID, events, &bd);
+    spate_dstream *out = bids;
+    struct nx_sum got = {0, 0, 0, 2}; /* q0: auction * 7 + price */
+    if (q == 1) {
+        struct spate_column_def cols[] = {{"auction", SPATE_TYPE_I64}, {"price", SPATE_TYPE_I64}};
+        out = spate_dstream_map(bids, cols, 2, nx_q1_map, NULL, &err);
+        got.cb = 1;
+    } else if (q == 2) {
+        static const uint32_t keep[] = {0, 2}; /* auction, price */
+        spate_dstream *sel = spate_dstream_filter(bids, nx_q2_filter, NULL, &err);
+        out = sel != NULL ? spate_dstream_select(sel, keep, 2, &err) : NULL;
+        got.cb = 1;
+    }
+    if (out == NULL || spate_dstream_foreach_batch(out, nx_add, &got, &err) != SPATE_OK)
+        die("nexmark", &err);
+    struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t want_bids = spate_generator_rows(&bo, 0, events);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, 1, &bytes);
+
+    double t0 = now_s();
+    struct nx_gen g;
+    nx_gen_init(&g, SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t rows = 0;
+    int64_t sum = 0;
+    while (nx_gen_next(&g)) {
+        const int64_t *auction = nx_i64(&g, 0), *price = nx_i64(&g, 2);
+        for (uint64_t i = 0; i < g.n; i++) {
+            if (q == 2 && auction[i] % 123 != 0)
+                continue;
+            sum += auction[i] * 7 + (q == 1 ? price[i] * 908 / 1000 : price[i]);
+            rows++;
+        }
+    }
+    double base = now_s() - t0;
+    nx_gen_free(&g);
+    free(bd.rows);
+    static const char *names[] = {"nexmark-q0", "nexmark-q1", "nexmark-q2"};
+    nx_report(c, names[q], isa, events, bytes, secs, base, got.rows == rows && got.sum == sum);
+}
+
+/* q5 hot items: bids per auction over a window of 10 batches sliding by 1; per window the
+ * auctions with the most bids. Checked: per window the top count, how many auctions have it
+ * and the sum of their ids, summed over the windows. */
+struct nx_top {
+    int64_t count_sum, ties, id_sum;
+};
+
+static bool nx_keep_nonzero(void *user, const struct spate_string *skey, int64_t ikey,
+                            int64_t ivalue, double fvalue) {
+    (void)user, (void)skey, (void)ikey, (void)fvalue;
+    return ivalue != 0;
+}
+
+static spate_status nx_q5_top(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct nx_top *t = user;
+    int64_t max = 0, ties = 0, ids = 0;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t n = nx_get(&v, 1, r), id = nx_get(&v, 0, r);
+                if (n > max)
+                    max = n, ties = 0, ids = 0;
+                if (n == max && n > 0)
+                    ties++, ids += id;
+            }
+        }
+    }
+    t->count_sum += max;
+    t->ties += ties;
+    t->id_sum += ids;
+    return SPATE_OK;
+}
+
+static void nexmark_q5(const struct cfg *c) {
+    uint64_t events = c->records / 2;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct nx_bounds bd = {NULL, 0, 0};
+    spate_dstream *bids = nx_source(ctx, SPATE_GENERATOR_NEXMARK_BID, events, &bd);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.key_col = 0; /* auction */
+    ro.agg = SPATE_AGG_COUNT;
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 1000 * NX_WINDOW;
+    wo.slide_ms = 1000;
+    wo.use_inverse = true;
+    wo.keep_fn = nx_keep_nonzero; /* auctions whose bids left the window go */
+    spate_dstream *counts = spate_dstream_reduce_by_key_and_window(bids, &ro, &wo, &err);
+    struct nx_top got = {0, 0, 0};
+    if (counts == NULL || spate_dstream_foreach_batch(counts, nx_q5_top, &got, &err) != SPATE_OK)
+        die("nexmark-q5", &err);
+    struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t want_bids = spate_generator_rows(&bo, 0, events);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, 1, &bytes);
+
+    /* Naive: the auction of every bid, a dense count per auction id kept for the window
+     * (add the new batch, take the expired one out), and a scan of the window's id range. */
+    double t0 = now_s();
+    struct spate_generator_opts ao = nx_opts(SPATE_GENERATOR_NEXMARK_AUCTION, events);
+    uint64_t auctions = spate_generator_rows(&ao, 0, events) + 1;
+    int64_t *auction = malloc(sizeof(int64_t) * (want_bids + 1));
+    int64_t *count = calloc(auctions, sizeof(int64_t));
+    struct nx_gen g;
+    nx_gen_init(&g, SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t at = 0;
+    while (nx_gen_next(&g)) {
+        memcpy(auction + at, nx_i64(&g, 0), sizeof(int64_t) * g.n);
+        at += g.n;
+    }
+    nx_gen_free(&g);
+    struct nx_top want = {0, 0, 0};
+    int64_t *lo = malloc(sizeof(int64_t) * (bd.n + 1)), *hi = malloc(sizeof(int64_t) * (bd.n + 1));
+    uint64_t start = 0;
+    for (uint64_t k = 0; k < bd.n; k++) {
+        uint64_t end = start + bd.rows[k];
+        lo[k] = INT64_MAX, hi[k] = INT64_MIN;
+        for (uint64_t i = start; i < end; i++) {
+            count[auction[i] - 1000]++;
+            lo[k] = auction[i] < lo[k] ? auction[i] : lo[k];
+            hi[k] = auction[i] > hi[k] ? auction[i] : hi[k];
+        }
+        if (k >= NX_WINDOW) { /* batch k - 10 leaves the window */
+            uint64_t old_end = nx_end(&bd, k - NX_WINDOW),
+                     old_start = old_end - bd.rows[k - NX_WINDOW];
+            for (uint64_t i = old_start; i < old_end; i++)
+                count[auction[i] - 1000]--;
+        }
+        int64_t wlo = INT64_MAX, whi = INT64_MIN;
+        for (uint64_t j = k >= NX_WINDOW - 1 ? k - (NX_WINDOW - 1) : 0; j <= k; j++) {
+            wlo = lo[j] < wlo ? lo[j] : wlo;
+            whi = hi[j] > whi ? hi[j] : whi;
+        }
+        int64_t max = 0, ties = 0, ids = 0;
+        for (int64_t id = wlo; id <= whi && wlo != INT64_MAX; id++) {
+            int64_t n = count[id - 1000];
+            if (n > max)
+                max = n, ties = 0, ids = 0;
+            if (n == max && n > 0)
+                ties++, ids += id;
+        }
+        want.count_sum += max;
+        want.ties += ties;
+        want.id_sum += ids;
+        start = end;
+    }
+    double base = now_s() - t0;
+    free(auction);
+    free(count);
+    free(lo);
+    free(hi);
+    free(bd.rows);
+    nx_report(c, "nexmark-q5", isa, events, bytes, secs, base,
+              got.count_sum == want.count_sum && got.ties == want.ties &&
+                  got.id_sum == want.id_sum && got.count_sum > 0);
+}
+
+/* q7 highest bid: per tumbling window of 10 batches the highest price (reduce_by_window MAX),
+ * joined back with the window's bids on the price: the bids with the top price. */
+static void nexmark_q7(const struct cfg *c) {
+    uint64_t events = c->records / 2;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct nx_bounds bd = {NULL, 0, 0};
+    spate_dstream *bids = nx_source(ctx, SPATE_GENERATOR_NEXMARK_BID, events, &bd);
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 1000 * NX_WINDOW;
+    wo.slide_ms = 1000 * NX_WINDOW;
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.value_col = 2; /* price */
+    ro.agg = SPATE_AGG_MAX;
+    spate_dstream *top = spate_dstream_reduce_by_window(bids, &ro, &wo, &err);
+    spate_dstream *win = top != NULL ? spate_dstream_window(bids, &wo, &err) : NULL;
+    struct spate_join_opts jo;
+    spate_join_opts_init(&jo);
+    jo.left_key = 2; /* the window's bids by price */
+    spate_dstream *best = win != NULL ? spate_dstream_join(win, top, &jo, &err) : NULL;
+    struct nx_sum got = {0, 0, 0, 1}; /* price * 7 + auction */
+    if (best == NULL || spate_dstream_foreach_batch(best, nx_add, &got, &err) != SPATE_OK)
+        die("nexmark-q7", &err);
+    struct spate_generator_opts bo = nx_opts(SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t want_bids = spate_generator_rows(&bo, 0, events);
+    uint64_t bytes;
+    double secs = nx_run(ctx, &bids, &want_bids, 1, NX_WINDOW, &bytes);
+
+    double t0 = now_s();
+    struct nx_gen g;
+    nx_gen_init(&g, SPATE_GENERATOR_NEXMARK_BID, events);
+    uint64_t row = 0, rows = 0, w = 0, wend = 0;
+    int64_t sum = 0, max = -1, ties = 0, tsum = 0;
+    while (nx_gen_next(&g)) {
+        const int64_t *auction = nx_i64(&g, 0), *price = nx_i64(&g, 2);
+        for (uint64_t i = 0; i < g.n; i++, row++) {
+            while (row >= wend && w * NX_WINDOW < bd.n) { /* close the window, open the next */
+                rows += (uint64_t)ties, sum += tsum;
+                max = -1, ties = 0, tsum = 0;
+                wend = nx_end(&bd, ++w * NX_WINDOW - 1);
+            }
+            if (price[i] > max)
+                max = price[i], ties = 0, tsum = 0;
+            if (price[i] == max)
+                ties++, tsum += price[i] * 7 + auction[i];
+        }
+    }
+    rows += (uint64_t)ties, sum += tsum;
+    double base = now_s() - t0;
+    nx_gen_free(&g);
+    free(bd.rows);
+    nx_report(c, "nexmark-q7", isa, events, bytes, secs, base,
+              got.rows == rows && got.sum == sum && rows > 0);
+}
+
+/* q8 new users: persons and the auctions they opened within one tumbling window of 10
+ * batches (a join of the two windows on person id = seller): (person id, name, reserve). */
+static void nexmark_q8(const struct cfg *c) {
+    uint64_t events = c->records / 2;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct nx_bounds pb = {NULL, 0, 0}, ab = {NULL, 0, 0};
+    spate_dstream *src[2] = {nx_source(ctx, SPATE_GENERATOR_NEXMARK_PERSON, events, &pb),
+                             nx_source(ctx, SPATE_GENERATOR_NEXMARK_AUCTION, events, &ab)};
+    struct spate_window_opts wo;
+    spate_window_opts_init(&wo);
+    wo.length_ms = 1000 * NX_WINDOW;
+    wo.slide_ms = 1000 * NX_WINDOW;
+    spate_dstream *wp = spate_dstream_window(src[0], &wo, &err);
+    spate_dstream *wa = wp != NULL ? spate_dstream_window(src[1], &wo, &err) : NULL;
+    struct spate_join_opts jo;
+    spate_join_opts_init(&jo);
+    jo.right_key = 7; /* seller */
+    spate_dstream *j = wa != NULL ? spate_dstream_join(wp, wa, &jo, &err) : NULL;
+    /* j: id, name, email, credit_card, city, state, date_time, auction id, item_name,
+     * description, initial_bid, reserve, ... */
+    static const uint32_t keep[] = {0, 1, 11};
+    spate_dstream *out = j != NULL ? spate_dstream_select(j, keep, 3, &err) : NULL;
+    struct nx_sum got = {0, 0, 0, 2}; /* id * 7 + reserve */
+    if (out == NULL || spate_dstream_foreach_batch(out, nx_add, &got, &err) != SPATE_OK)
+        die("nexmark-q8", &err);
+    struct spate_generator_opts po = nx_opts(SPATE_GENERATOR_NEXMARK_PERSON, events),
+                                ao = nx_opts(SPATE_GENERATOR_NEXMARK_AUCTION, events);
+    uint64_t want[2] = {spate_generator_rows(&po, 0, events), spate_generator_rows(&ao, 0, events)};
+    uint64_t bytes;
+    double secs = nx_run(ctx, src, want, 2, NX_WINDOW, &bytes);
+
+    /* Naive: the persons of a window are a run of ids (rows in order); an auction of the
+     * window matches when its seller is in that run. The persons are made too (timed). */
+    double t0 = now_s();
+    struct nx_gen gp, ga;
+    nx_gen_init(&gp, SPATE_GENERATOR_NEXMARK_PERSON, events);
+    int64_t id_sum = 0;
+    while (nx_gen_next(&gp))
+        for (uint64_t i = 0; i < gp.n; i++)
+            id_sum += nx_i64(&gp, 0)[i];
+    nx_gen_free(&gp);
+    nx_gen_init(&ga, SPATE_GENERATOR_NEXMARK_AUCTION, events);
+    uint64_t row = 0, rows = 0, w = 0, wend = 0;
+    int64_t sum = 0, plo = 0, phi = 0;
+    while (nx_gen_next(&ga)) {
+        const int64_t *seller = nx_i64(&ga, 7), *reserve = nx_i64(&ga, 4);
+        for (uint64_t i = 0; i < ga.n; i++, row++) {
+            while (row >= wend && w * NX_WINDOW < ab.n) {
+                uint64_t last = ++w * NX_WINDOW - 1;
+                wend = nx_end(&ab, last);
+                phi = 1000 + (int64_t)nx_end(&pb, last);
+                plo = 1000 + (int64_t)(w > 1 ? nx_end(&pb, last - NX_WINDOW) : 0);
+            }
+            if (seller[i] >= plo && seller[i] < phi)
+                rows++, sum += seller[i] * 7 + reserve[i];
+        }
+    }
+    double base = now_s() - t0;
+    nx_gen_free(&ga);
+    free(pb.rows);
+    free(ab.rows);
+    nx_report(c, "nexmark-q8", isa, events, bytes, secs, base,
+              got.rows == rows && got.sum == sum && rows > 0 && id_sum > 0);
+}
+
+/* q3 local item suggestion: persons in OR, ID or CA and the auctions of category 10 they
+ * sell, joined incrementally whatever the order they arrive in: one i64 state per person
+ * id (update_state_by_key over the union of both sides), bit 40 set when the person is
+ * local and the low bits counting their category-10 auctions. The output is that state
+ * (per matched person the number of matching auctions, not the auctions themselves:
+ * spate's state values are i64). Checked on the last batch: matched persons and matches. */
+#define NX_LOCAL (INT64_C(1) << 40)
+
+static uint32_t nx_q3_local(void *user, const struct spate_chunk_view *in, uint16_t *sel_out) {
+    (void)user;
+    const struct spate_string *st = in->columns[5].data;
+    uint32_t n = 0;
+    for (uint32_t r = 0; r < in->rows; r++) {
+        const struct spate_string *s = &st[in->sel != NULL ? in->sel[r] : r];
+        if (s->len == 2 && ((s->prefix[0] == 'O' && s->prefix[1] == 'R') ||
+                            (s->prefix[0] == 'I' && s->prefix[1] == 'D') ||
+                            (s->prefix[0] == 'C' && s->prefix[1] == 'A')))
+            sel_out[n++] = (uint16_t)r;
+    }
+    return n;
+}
+
+static spate_status nx_q3_person(void *user, const struct spate_chunk_view *in,
+                                 spate_chunk_builder *out, struct spate_error *err) {
+    (void)user, (void)err;
+    int64_t *key = spate_builder_column(out, 0), *val = spate_builder_column(out, 1);
+    for (uint32_t r = 0; r < in->rows; r++)
+        key[r] = nx_get(in, 0, r), val[r] = NX_LOCAL;
+    return SPATE_OK;
+}
+
+static spate_status nx_q3_auction(void *user, const struct spate_chunk_view *in,
+                                  spate_chunk_builder *out, struct spate_error *err) {
+    (void)user, (void)err;
+    int64_t *key = spate_builder_column(out, 0), *val = spate_builder_column(out, 1);
+    for (uint32_t r = 0; r < in->rows; r++)
+        key[r] = nx_get(in, 7, r), val[r] = 1;
+    return SPATE_OK;
+}
+
+static bool nx_q3_update(void *user, const int64_t *values, uint32_t n, bool has_state,
+                         int64_t *state) {
+    (void)user, (void)has_state;
+    for (uint32_t i = 0; i < n; i++)
+        *state += values[i];
+    return true;
+}
+
+struct nx_matches {
+    int64_t persons, matches;
+};
+
+static spate_status nx_q3_count(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct nx_matches *m = user, now = {0, 0};
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t s = nx_get(&v, 1, r);
+                if (s >= NX_LOCAL && (s & (NX_LOCAL - 1)) > 0)
+                    now.persons++, now.matches += s & (NX_LOCAL - 1);
+            }
+        }
+    }
+    *m = now; /* the whole state: the last batch's is the answer */
+    return SPATE_OK;
+}
+
+static void nexmark_q3(const struct cfg *c) {
+    uint64_t events = c->records / 2;
+    spate_engine *engine;
+    spate_context *ctx = make_ctx(c, &engine);
+    const char *isa = spate_engine_isa(engine);
+    struct spate_error err;
+    struct nx_bounds pb = {NULL, 0, 0}, ab = {NULL, 0, 0};
+    spate_dstream *src[2] = {nx_source(ctx, SPATE_GENERATOR_NEXMARK_PERSON, events, &pb),
+                             nx_source(ctx, SPATE_GENERATOR_NEXMARK_AUCTION, events, &ab)};
+    struct spate_column_def kv[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *local = spate_dstream_filter(src[0], nx_q3_local, NULL, &err);
+    spate_dstream *cat10 = spate_dstream_filter_i64(src[1], 8, SPATE_CMP_EQ, 10, &err);
+    spate_dstream *sides[2] = {
+        local != NULL ? spate_dstream_map(local, kv, 2, nx_q3_person, NULL, &err) : NULL,
+        cat10 != NULL ? spate_dstream_map(cat10, kv, 2, nx_q3_auction, NULL, &err) : NULL};
+    spate_dstream *both =
+        sides[0] != NULL && sides[1] != NULL ? spate_dstream_union(sides, 2, &err) : NULL;
+    struct spate_state_opts so;
+    spate_state_opts_init(&so);
+    so.fn = nx_q3_update;
+    spate_dstream *state = both != NULL ? spate_dstream_update_state_by_key(both, &so, &err) : NULL;
+    struct nx_matches got = {0, 0};
+    if (state == NULL || spate_dstream_foreach_batch(state, nx_q3_count, &got, &err) != SPATE_OK)
+        die("nexmark-q3", &err);
+    struct spate_generator_opts po = nx_opts(SPATE_GENERATOR_NEXMARK_PERSON, events),
+                                ao = nx_opts(SPATE_GENERATOR_NEXMARK_AUCTION, events);
+    uint64_t want[2] = {spate_generator_rows(&po, 0, events), spate_generator_rows(&ao, 0, events)};
+    uint64_t bytes;
+    double secs = nx_run(ctx, src, want, 2, 1, &bytes);
+
+    /* Naive: person ids are dense: a local flag and a count of category-10 auctions each. */
+    double t0 = now_s();
+    uint8_t *is_local = calloc(want[0] + 1, 1);
+    int64_t *sold = calloc(want[0] + 1, sizeof(int64_t));
+    struct nx_gen g;
+    nx_gen_init(&g, SPATE_GENERATOR_NEXMARK_PERSON, events);
+    while (nx_gen_next(&g)) {
+        const struct spate_string *st = g.col[5];
+        for (uint64_t i = 0; i < g.n; i++) {
+            const char *s = spate_string_data(&st[i]);
+            is_local[nx_i64(&g, 0)[i] - 1000] = (s[0] == 'O' && s[1] == 'R') ||
+                                                (s[0] == 'I' && s[1] == 'D') ||
+                                                (s[0] == 'C' && s[1] == 'A');
+        }
+    }
+    nx_gen_free(&g);
+    nx_gen_init(&g, SPATE_GENERATOR_NEXMARK_AUCTION, events);
+    while (nx_gen_next(&g))
+        for (uint64_t i = 0; i < g.n; i++)
+            if (nx_i64(&g, 8)[i] == 10)
+                sold[nx_i64(&g, 7)[i] - 1000]++;
+    nx_gen_free(&g);
+    struct nx_matches want_m = {0, 0};
+    for (uint64_t p = 0; p < want[0]; p++)
+        if (is_local[p] && sold[p] > 0)
+            want_m.persons++, want_m.matches += sold[p];
+    double base = now_s() - t0;
+    free(is_local);
+    free(sold);
+    free(pb.rows);
+    free(ab.rows);
+    nx_report(c, "nexmark-q3", isa, events, bytes, secs, base,
+              got.persons == want_m.persons && got.matches == want_m.matches && got.matches > 0);
+}
+
+/* One NEXMark query by name ("nexmark-q0" ... "nexmark-q8"); false when there is none. */
+static bool nexmark(const struct cfg *c, const char *name) {
+    if (strcmp(name, "nexmark-q0") == 0)
+        nexmark_stateless(c, 0);
+    else if (strcmp(name, "nexmark-q1") == 0)
+        nexmark_stateless(c, 1);
+    else if (strcmp(name, "nexmark-q2") == 0)
+        nexmark_stateless(c, 2);
+    else if (strcmp(name, "nexmark-q3") == 0)
+        nexmark_q3(c);
+    else if (strcmp(name, "nexmark-q5") == 0)
+        nexmark_q5(c);
+    else if (strcmp(name, "nexmark-q7") == 0)
+        nexmark_q7(c);
+    else if (strcmp(name, "nexmark-q8") == 0)
+        nexmark_q8(c);
+    else
+        return false;
+    return true;
 }
 
 /* ---- latency: a streaming word count on the wall clock, fed by the generator ---- */
@@ -1499,7 +2173,8 @@ static void parse_binary_bench(const struct cfg *c) {
 static int usage(void) {
     fprintf(stderr, "usage: spate-bench "
                     "[wordcount|keyed-sum|window|ysb|join-probe|latency|ingest-tcp|ingest-files|"
-                    "ingest-udp|parse-binary|all] [--workers N] "
+                    "ingest-udp|parse-binary|nexmark-q0|nexmark-q1|nexmark-q2|nexmark-q3|"
+                    "nexmark-q5|nexmark-q7|nexmark-q8|all] [--workers N] "
                     "[--isa scalar|avx2|avx512] [--records N] [--keys K] [--batches B] "
                     "[--rate LINES_PER_S] [--interval MS] [--duration S] [--source memory|tcp] "
                     "[--json]\n");
@@ -1590,10 +2265,17 @@ int main(int argc, char **argv) {
         if (!all)
             return 0;
     }
+    static const char *const nexmark_queries[] = {"nexmark-q0", "nexmark-q1", "nexmark-q2",
+                                                  "nexmark-q3", "nexmark-q5", "nexmark-q7",
+                                                  "nexmark-q8"};
+    bool is_nexmark = false;
+    for (size_t q = 0; q < sizeof(nexmark_queries) / sizeof(nexmark_queries[0]); q++)
+        if (all || strcmp(workload, nexmark_queries[q]) == 0)
+            is_nexmark = nexmark(&c, nexmark_queries[q]);
     if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
         strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
         strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&
-        strcmp(workload, "join-probe") != 0 && strcmp(workload, "ysb") != 0)
+        strcmp(workload, "join-probe") != 0 && strcmp(workload, "ysb") != 0 && !is_nexmark)
         return usage();
     return 0;
 }

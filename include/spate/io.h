@@ -122,15 +122,53 @@ SPATE_API SPATE_NODISCARD spate_status spate_queue_push_lines(spate_dstream *que
                                                               uint64_t count,
                                                               struct spate_error *err);
 
+/*
+ * What a generator stream makes. TEXT: lines of Zipf words (column "value").
+ * The typed kinds make rows of fixed schemas (spate_generator_columns):
+ *   KEYED: key i64 (uniform in 0..keys-1), value i64 (0..99).
+ *   YSB: user_id i64, page_id i64, ad_id i64 (0..keys-1), ad_type string,
+ *        event_type string ("view", "click" or "purchase"), event_time
+ *        timestamp, ip i64 (an IPv4 address as a number).
+ *   NEXMARK_PERSON: id, name, email, credit_card, city, state, date_time.
+ *   NEXMARK_AUCTION: id, item_name, description, initial_bid, reserve,
+ *        date_time, expires, seller, category.
+ *   NEXMARK_BID: auction, bidder, price, channel, date_time.
+ * The NEXMark kinds follow the NEXMark generator (Beam's GeneratorConfig): one
+ * global event sequence where event n is a person, an auction or a bid by
+ * n mod 50 (1 : 3 : 46); person and auction ids come from the event number
+ * (the first of each is 1000), so an auction's seller is a person and a
+ * bid's auction an auction of an earlier event; half of the bids go to a hot
+ * auction, three in four auctions to a hot seller and three in four bids
+ * from a hot bidder. Prices are in cents. Each NEXMark stream carries only
+ * its kind of the shared sequence: three streams of one seed agree.
+ * Event n's time is first_event_ns + n * event_interval_ns.
+ */
+enum spate_generator_kind {
+    SPATE_GENERATOR_TEXT = 0,
+    SPATE_GENERATOR_KEYED = 1,
+    SPATE_GENERATOR_YSB = 2,
+    SPATE_GENERATOR_NEXMARK_PERSON = 3,
+    SPATE_GENERATOR_NEXMARK_AUCTION = 4,
+    SPATE_GENERATOR_NEXMARK_BID = 5
+};
+
 /* Options of a generator stream; initialise with spate_generator_opts_init(). */
 struct spate_generator_opts {
     uint32_t vocabulary; /* distinct words, Zipf(1) by rank (default 100000) */
     uint32_t min_words;  /* words per line (default 1 to 20) */
     uint32_t max_words;
-    uint64_t lines_per_second; /* 0 = as fast as the engine takes them (default) */
-    uint64_t max_lines;        /* stop after this many lines; 0 = never (default) */
-    uint64_t seed;             /* the same seed gives the same lines (default 1) */
-    uint32_t ring_bytes;       /* bound of its ring (default 128 MiB) */
+    uint64_t lines_per_second;      /* 0 = as fast as the engine takes them (default); typed
+                                       kinds: events per second (NEXMark: of the shared sequence) */
+    uint64_t max_lines;             /* stop after this many lines; 0 = never (default); typed
+                                       kinds: events (NEXMark: of the shared sequence) */
+    uint64_t seed;                  /* the same seed gives the same lines (default 1) */
+    uint32_t ring_bytes;            /* bound of its ring (default 128 MiB); typed kinds: bound of
+                                       the memory of rows made, not yet processed */
+    enum spate_generator_kind kind; /* default SPATE_GENERATOR_TEXT */
+    uint64_t keys;                  /* KEYED: distinct keys; YSB: distinct ads (default 10000) */
+    int64_t first_event_ns;         /* typed kinds: time of event 0 (default 2026-01-01) */
+    uint64_t event_interval_ns;     /* typed kinds: time between events (default 100 us,
+                                       NEXMark's 10,000 events/s) */
 };
 
 SPATE_API void spate_generator_opts_init(struct spate_generator_opts *opts);
@@ -141,11 +179,56 @@ SPATE_API void spate_generator_opts_init(struct spate_generator_opts *opts);
  * rate (open loop) or as fast as the engine takes them, a full ring pushing
  * back. The stream behaves as a socket text stream does (same framing, same
  * zero-copy path), so it serves benchmarks and tests without a network.
+ * With a typed kind (opts->kind) the stream has that kind's columns and makes
+ * events 0, 1, 2, ... (the rows spate_generator_fill makes for them) straight
+ * into columnar chunks on its own thread; it is a receiver stream (each batch
+ * takes all that was made since the previous one) and cannot be restored
+ * from a checkpoint.
  * Returns the stream or NULL: EINVAL (bad options), EBUSY, ECANCELED, ENOMEM.
  */
 SPATE_API spate_dstream *spate_context_generator_stream(spate_context *ctx,
                                                         const struct spate_generator_opts *opts,
                                                         struct spate_error *err);
+
+/*
+ * The columns of a generator kind's rows (static storage, never freed);
+ * *num_columns gets their number. Returns SPATE_OK or EINVAL (opts or an out
+ * pointer NULL, unknown kind).
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_generator_columns(
+    const struct spate_generator_opts *opts, const struct spate_column_def **columns,
+    uint32_t *num_columns, struct spate_error *err);
+
+/*
+ * Rows the events [first, first + count) make: count, or for a NEXMark kind
+ * those of them of its kind. 0 for TEXT or bad options. Pure.
+ */
+SPATE_API uint64_t spate_generator_rows(const struct spate_generator_opts *opts, uint64_t first,
+                                        uint64_t count);
+
+/* Bytes of string data that spate_generator_fill may need for count events (an upper bound). */
+SPATE_API uint64_t spate_generator_bytes(const struct spate_generator_opts *opts, uint64_t count);
+
+/*
+ * Make the rows of events [first, first + count) of a typed generator, exactly
+ * the rows a generator stream with the same options produces for them (the
+ * stream makes events 0, 1, 2, ... in order). columns[c].data (schema order of
+ * spate_generator_columns) must have room for spate_generator_rows(opts,
+ * first, count) values; validity is set to NULL (no nulls). Strings longer
+ * than 12 bytes point into bytes (bytes_cap at least spate_generator_bytes(
+ * opts, count)); shorter ones are inline, and a few point at static storage
+ * of spate. The caller owns columns and bytes and keeps bytes as long as it
+ * reads the strings. *rows gets the rows made. Pure and thread-safe: the
+ * same options and range give the same rows, whatever was made before.
+ * Returns SPATE_OK or EINVAL (TEXT kind, bad options, NULL arguments,
+ * bytes_cap too small).
+ */
+SPATE_API SPATE_NODISCARD spate_status spate_generator_fill(const struct spate_generator_opts *opts,
+                                                            uint64_t first, uint64_t count,
+                                                            struct spate_column_data *columns,
+                                                            char *bytes, uint64_t bytes_cap,
+                                                            uint64_t *rows,
+                                                            struct spate_error *err);
 
 /* Options of text_file_stream; initialise with spate_file_stream_opts_init(). */
 struct spate_file_stream_opts {

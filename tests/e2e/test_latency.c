@@ -2,9 +2,9 @@
  * tests/e2e/test_latency.c - record latency (spate_context_latency and the
  * batch info's latency_max_us) through the public API: queue pushes, receiver
  * stores and the generator's ring are dated at arrival; every record of a
- * successful batch is measured exactly once; a constant stream's rows and a
- * failed batch's records are not; reset forgets; the percentiles are ordered
- * and bounded by the time that really passed.
+ * successful batch is measured exactly once (typed generators' items too); a constant stream's rows
+ * and a failed batch's records are not; reset forgets; the percentiles are ordered and bounded by
+ * the time that really passed.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -192,34 +192,47 @@ static void test_failed_and_constant(void **state) {
     fx_done(&f);
 }
 
-static void test_generator_ring(void **state) {
-    (void)state;
+static void run_generator(enum spate_generator_kind kind) {
     struct fx f;
     fx_make(&f);
     struct spate_error err;
     struct spate_generator_opts go;
     spate_generator_opts_init(&go);
+    go.kind = kind;
     go.max_lines = 20000;
     go.ring_bytes = 8u << 20;
     spate_dstream *lines = spate_context_generator_stream(f.ctx, &go, &err);
     assert_non_null(lines);
     uint64_t seen = 0;
     assert_int_equal(spate_dstream_foreach_batch(lines, count_rows, &seen, &err), SPATE_OK);
+    uint64_t want =
+        kind == SPATE_GENERATOR_TEXT ? go.max_lines : spate_generator_rows(&go, 0, go.max_lines);
     int64_t t0 = mono_us();
     assert_int_equal(spate_context_start(f.ctx, &err), SPATE_OK);
-    for (int i = 0; i < 2000 && seen < go.max_lines; i++) {
+    for (int i = 0; i < 2000 && seen < want; i++) {
         sleep_ms(5);
         assert_int_equal(spate_context_advance(f.ctx, 1, &err), SPATE_OK);
     }
     int64_t t1 = mono_us();
-    assert_int_equal(seen, go.max_lines);
+    assert_int_equal(seen, want);
     struct spate_latency_stats s;
     spate_context_latency(f.ctx, &s);
-    assert_int_equal(s.records, go.max_lines);
+    assert_int_equal(s.records, want);
     assert_true(s.max_us <= t1 - t0);
     assert_true(s.max_us > 0);
     check_ordered(&s);
     fx_done(&f);
+}
+
+/* The text generator's ring (arrival marks) and a typed generator's items. */
+static void test_generator_ring(void **state) {
+    (void)state;
+    run_generator(SPATE_GENERATOR_TEXT);
+}
+
+static void test_generator_typed(void **state) {
+    (void)state;
+    run_generator(SPATE_GENERATOR_NEXMARK_BID);
 }
 
 int main(void) {
@@ -228,6 +241,7 @@ int main(void) {
         cmocka_unit_test(test_receiver_two_ages),
         cmocka_unit_test(test_failed_and_constant),
         cmocka_unit_test(test_generator_ring),
+        cmocka_unit_test(test_generator_typed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
