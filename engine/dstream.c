@@ -124,6 +124,24 @@ spate_dstream *spate_dstream_flat_map_words(spate_dstream *ds, struct spate_erro
     return finish(out, cols, 1, err);
 }
 
+spate_dstream *spate_dstream_flat_map_split(spate_dstream *ds, const char *delims,
+                                            uint32_t num_delims, struct spate_error *err) {
+    if (delims == NULL && num_delims > 0) {
+        sp_error_set(err, EINVAL, "flat_map_split: delims is NULL");
+        return NULL;
+    }
+    if (num_delims == 0 || num_delims > 256) {
+        sp_error_set(err, EINVAL, "flat_map_split: 1 to 256 delimiter bytes, not %u", num_delims);
+        return NULL;
+    }
+    spate_dstream *out = spate_dstream_flat_map_words(ds, err);
+    if (out == NULL)
+        return NULL;
+    out->u.words.split = true;
+    sp_byteset_init(&out->u.words.set, delims, num_delims);
+    return out;
+}
+
 spate_dstream *spate_dstream_map(spate_dstream *ds, const struct spate_column_def *columns,
                                  uint32_t num_columns, spate_map_fn fn, void *user,
                                  struct spate_error *err) {

@@ -11,6 +11,7 @@
 #include "spate/dstream.h"
 #include "spate/io.h"
 #include "engine/batch.h"
+#include "kernels/kernels.h"
 
 enum sp_node_kind {
     SP_NODE_SOCKET,
@@ -78,6 +79,10 @@ struct spate_dstream {
     struct sp_input *input; /* inputs only */
     uint32_t slide_b;       /* valid at batches k with k % slide_b == 0 */
     union {
+        struct {
+            bool split; /* flat_map_split: separators are set, not whitespace */
+            struct sp_byteset set;
+        } words;
         struct {
             spate_map_fn fn;
             void *user;

@@ -1075,7 +1075,10 @@ static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t 
             uint32_t consumed = 0;
             uint32_t room = SPATE_CHUNK_ROWS - out->view.rows;
             uint32_t n =
-                k->tokenize_ws(data + off, len - off, ws->starts, ws->lens, room, &consumed);
+                node->u.words.split
+                    ? k->tokenize_set(data + off, len - off, &node->u.words.set, ws->starts,
+                                      ws->lens, room, &consumed)
+                    : k->tokenize_ws(data + off, len - off, ws->starts, ws->lens, room, &consumed);
             k->make_views(data + off, ws->starts, ws->lens, n, words + out->view.rows);
             out->view.rows += n;
             off += consumed;
@@ -1526,7 +1529,10 @@ static void chain_task(void *arg, uint32_t part, uint32_t worker) {
         return;
     }
     if (cr->src->text) {
-        if (cr->nchain > 0 && cr->chain[0]->kind == SP_NODE_FLAT_MAP_WORDS)
+        /* Whitespace words straight from the text ('\n' separates them too); split words go
+         * line by line, so that a word never spans two lines. */
+        if (cr->nchain > 0 && cr->chain[0]->kind == SP_NODE_FLAT_MAP_WORDS &&
+            !cr->chain[0]->u.words.split)
             text_words(cr, ws, part, p->text, p->text_len);
         else
             text_lines(cr, ws, part, p->text, p->text_len);

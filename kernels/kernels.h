@@ -33,6 +33,19 @@ enum sp_cmp { SP_CMP_EQ = 0, SP_CMP_NE, SP_CMP_LT, SP_CMP_LE, SP_CMP_GT, SP_CMP_
 /* Arithmetic operators of the arith kernels (same values as enum spate_arith). */
 enum sp_arith { SP_ARITH_ADD = 0, SP_ARITH_SUB, SP_ARITH_MUL, SP_ARITH_DIV, SP_ARITH_MOD };
 
+/*
+ * A set of delimiter bytes for tokenize_set (fill with sp_byteset_init):
+ * bits is the set itself; lo holds it as two nibble tables for the SIMD
+ * lookups: bit ((b >> 4) & 7) of lo[b >> 7][b & 15] is set when b is in it.
+ */
+struct sp_byteset {
+    uint64_t bits[4];
+    uint8_t lo[2][16];
+};
+
+/* The set of the bytes delims[0, n). */
+void sp_byteset_init(struct sp_byteset *set, const char *delims, uint32_t n);
+
 struct sp_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
 
@@ -50,6 +63,15 @@ struct sp_kernels {
     uint32_t (*tokenize_ws)(const char *restrict text, uint32_t len, uint32_t *restrict starts,
                             uint32_t *restrict lens, uint32_t max_words,
                             uint32_t *restrict consumed);
+
+    /*
+     * tokenize_ws with the bytes of set as the separators instead of
+     * whitespace (same outputs, early stop and memory rule).
+     */
+    uint32_t (*tokenize_set)(const char *restrict text, uint32_t len,
+                             const struct sp_byteset *restrict set, uint32_t *restrict starts,
+                             uint32_t *restrict lens, uint32_t max_words,
+                             uint32_t *restrict consumed);
 
     /*
      * Find line ends: write the offsets of every '\n' in text[0, len) into

@@ -37,6 +37,18 @@ SPATE_API struct spate_column_def spate_dstream_column(const spate_dstream *ds, 
 SPATE_API spate_dstream *spate_dstream_flat_map_words(spate_dstream *ds, struct spate_error *err);
 
 /*
+ * flatMap(line => tokens): as flat_map_words, but the words of column 0 are
+ * separated by runs of any of the bytes delims[0, num_delims) (any byte
+ * values, NUL included) instead of whitespace. As with strtok, and unlike
+ * Java's String.split, no empty words are made; lines are split one by
+ * one, so a word never spans two records. Output column "word" (string).
+ * Returns NULL on EINVAL (column 0 not a string, no delimiters or more than
+ * 256), EBUSY, ECANCELED, ENOMEM.
+ */
+SPATE_API spate_dstream *spate_dstream_flat_map_split(spate_dstream *ds, const char *delims,
+                                                      uint32_t num_delims, struct spate_error *err);
+
+/*
  * A chunk callback for map: fill every output column for each of in->rows
  * rows through the builder. Return SPATE_OK, or an error (with a message in
  * err) to fail the batch.

@@ -6,6 +6,8 @@
  * for bit):
  *   - whitespace is ' ', '\t', '\n', '\v', '\f', '\r'; every other byte,
  *     NUL and 0x80-0xFF included, belongs to a word;
+ *   - tokenize_set is tokenize_ws with the bytes of the set as separators
+ *     (any byte value; an empty set makes the whole text one word);
  *   - tokenize_ws with max_words == 0 returns 0 and *consumed = 0. When the
  *     count reaches max_words it stops at once and *consumed is the end of the
  *     last word written (starts[max_words-1] + lens[max_words-1]), which is at
@@ -33,6 +35,12 @@ SP_KINLINE int sp_text_is_ws(unsigned char c) {
 
 /* ---- Entry points (tables in kernels/dispatch.c) ---- */
 
+struct sp_byteset;
+
+uint32_t sp_text_tokenize_set_scalar(const char *restrict text, uint32_t len,
+                                     const struct sp_byteset *restrict set,
+                                     uint32_t *restrict starts, uint32_t *restrict lens,
+                                     uint32_t max_words, uint32_t *restrict consumed);
 uint32_t sp_text_tokenize_ws_scalar(const char *restrict text, uint32_t len,
                                     uint32_t *restrict starts, uint32_t *restrict lens,
                                     uint32_t max_words, uint32_t *restrict consumed);
@@ -44,6 +52,10 @@ void sp_text_make_views_scalar(const char *text, const uint32_t *restrict starts
                                struct spate_string *restrict out);
 
 #ifdef SPATE_HAVE_AVX2
+uint32_t sp_text_tokenize_set_avx2(const char *restrict text, uint32_t len,
+                                   const struct sp_byteset *restrict set, uint32_t *restrict starts,
+                                   uint32_t *restrict lens, uint32_t max_words,
+                                   uint32_t *restrict consumed);
 uint32_t sp_text_tokenize_ws_avx2(const char *restrict text, uint32_t len,
                                   uint32_t *restrict starts, uint32_t *restrict lens,
                                   uint32_t max_words, uint32_t *restrict consumed);
@@ -52,6 +64,10 @@ uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len, uin
 #endif
 
 #ifdef SPATE_HAVE_AVX512
+uint32_t sp_text_tokenize_set_avx512(const char *restrict text, uint32_t len,
+                                     const struct sp_byteset *restrict set,
+                                     uint32_t *restrict starts, uint32_t *restrict lens,
+                                     uint32_t max_words, uint32_t *restrict consumed);
 uint32_t sp_text_tokenize_ws_avx512(const char *restrict text, uint32_t len,
                                     uint32_t *restrict starts, uint32_t *restrict lens,
                                     uint32_t max_words, uint32_t *restrict consumed);

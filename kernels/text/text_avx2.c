@@ -62,6 +62,63 @@ uint32_t sp_text_tokenize_ws_avx2(const char *restrict text, uint32_t len,
     return sp_tok_finish(&t, len, consumed);
 }
 
+/* tokenize_set's separator mask (the lookups of text_avx512.c, 32 bytes at a time). */
+struct set_tables {
+    __m256i t0, t1, bit;
+};
+
+static inline struct set_tables set_tables(const struct sp_byteset *set) {
+    struct set_tables st;
+    st.t0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)set->lo[0]));
+    st.t1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)set->lo[1]));
+    st.bit = _mm256_broadcastsi128_si256(
+        _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+    return st;
+}
+
+static inline uint32_t set_mask32(__m256i bytes, const struct set_tables *st) {
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(bytes, nib);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nib);
+    __m256i row =
+        _mm256_blendv_epi8(_mm256_shuffle_epi8(st->t0, lo), _mm256_shuffle_epi8(st->t1, lo), bytes);
+    __m256i hit = _mm256_and_si256(row, _mm256_shuffle_epi8(st->bit, hi));
+    return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256()));
+}
+
+static inline uint64_t set_mask(const char *p, const struct set_tables *st) {
+    uint32_t m_lo = set_mask32(_mm256_loadu_si256((const __m256i *)p), st);
+    uint32_t m_hi = set_mask32(_mm256_loadu_si256((const __m256i *)(p + 32)), st);
+    return (uint64_t)m_hi << 32 | m_lo;
+}
+
+uint32_t sp_text_tokenize_set_avx2(const char *restrict text, uint32_t len,
+                                   const struct sp_byteset *restrict set, uint32_t *restrict starts,
+                                   uint32_t *restrict lens, uint32_t max_words,
+                                   uint32_t *restrict consumed) {
+    struct sp_tok t = {starts, lens, max_words, 0, 0, 0};
+    const struct set_tables st = set_tables(set);
+    uint32_t base = 0;
+
+    if (max_words == 0) {
+        *consumed = 0;
+        return 0;
+    }
+    for (; len - base >= SP_TEXT_BLOCK; base += SP_TEXT_BLOCK) {
+        if (sp_tok_block(&t, set_mask(text + base, &st), base, consumed))
+            return t.ne;
+    }
+    if (base < len) { /* bytes past the end separate like a delimiter */
+        _Alignas(32) char tail[SP_TEXT_BLOCK];
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, text + base, len - base);
+        uint64_t in = _bzhi_u64(~(uint64_t)0, len - base);
+        if (sp_tok_block(&t, set_mask(tail, &st) | ~in, base, consumed))
+            return t.ne;
+    }
+    return sp_tok_finish(&t, len, consumed);
+}
+
 uint32_t sp_text_find_newlines_avx2(const char *restrict text, uint32_t len, uint32_t *restrict pos,
                                     uint32_t max_pos, uint32_t *restrict consumed) {
     struct sp_nl t = {pos, max_pos, 0};

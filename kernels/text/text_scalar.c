@@ -39,6 +39,50 @@ uint32_t sp_text_tokenize_ws_scalar(const char *restrict text, uint32_t len,
     return count;
 }
 
+void sp_byteset_init(struct sp_byteset *set, const char *delims, uint32_t n) {
+    memset(set, 0, sizeof(*set));
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)delims[i];
+        set->bits[b >> 6] |= 1ull << (b & 63);
+        set->lo[b >> 7][b & 15] |= (uint8_t)(1u << ((b >> 4) & 7));
+    }
+}
+
+static inline int in_set(const struct sp_byteset *set, unsigned char c) {
+    return (int)(set->bits[c >> 6] >> (c & 63)) & 1;
+}
+
+uint32_t sp_text_tokenize_set_scalar(const char *restrict text, uint32_t len,
+                                     const struct sp_byteset *restrict set,
+                                     uint32_t *restrict starts, uint32_t *restrict lens,
+                                     uint32_t max_words, uint32_t *restrict consumed) {
+    const unsigned char *p = (const unsigned char *)text;
+    uint32_t count = 0;
+    uint32_t i = 0;
+
+    if (max_words == 0) {
+        *consumed = 0;
+        return 0;
+    }
+    while (i < len) {
+        while (i < len && in_set(set, p[i]))
+            i++;
+        if (i == len)
+            break;
+        uint32_t start = i;
+        while (i < len && !in_set(set, p[i]))
+            i++;
+        starts[count] = start;
+        lens[count] = i - start;
+        if (++count == max_words) {
+            *consumed = i;
+            return count;
+        }
+    }
+    *consumed = len;
+    return count;
+}
+
 uint32_t sp_text_find_newlines_scalar(const char *restrict text, uint32_t len,
                                       uint32_t *restrict pos, uint32_t max_pos,
                                       uint32_t *restrict consumed) {

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_kernels_text.c - differential tests of the text kernels
- * (tokenize_ws, find_newlines, make_views).
+ * (tokenize_ws, tokenize_set, find_newlines, make_views).
  *
  * The scalar table is checked against a naive isspace()/byte-loop oracle;
  * every other ISA built and supported by this CPU is checked against scalar
@@ -200,6 +200,15 @@ static uint32_t oracle_tokenize(const char *t, uint32_t len, uint32_t *st, uint3
 
 /* ---- tokenize_ws ---- */
 
+/* When set, check_tokenize runs tokenize_set with it instead of tokenize_ws. */
+static const struct sp_byteset *cur_set;
+
+static uint32_t run_tokenize(const struct sp_kernels *k, const char *text, uint32_t len,
+                             uint32_t *st, uint32_t *ln, uint32_t max_words, uint32_t *consumed) {
+    return cur_set != NULL ? k->tokenize_set(text, len, cur_set, st, ln, max_words, consumed)
+                           : k->tokenize_ws(text, len, st, ln, max_words, consumed);
+}
+
 /*
  * Run scalar and every variant on text[0, len) with room for max_words;
  * compare everything. Returns the scalar count (outputs in ref_start/ref_len)
@@ -208,8 +217,8 @@ static uint32_t oracle_tokenize(const char *t, uint32_t len, uint32_t *st, uint3
 static uint32_t check_tokenize(const char *text, uint32_t len, uint32_t max_words,
                                uint32_t *consumed_out, const char *what) {
     uint32_t consumed = 0xdeadbeef;
-    uint32_t n = sp_kernels_scalar.tokenize_ws(text, len, out_starts(max_words),
-                                               out_lens(max_words), max_words, &consumed);
+    uint32_t n = run_tokenize(&sp_kernels_scalar, text, len, out_starts(max_words),
+                              out_lens(max_words), max_words, &consumed);
     memcpy(ref_start, out_starts(max_words), n * sizeof(uint32_t));
     memcpy(ref_len, out_lens(max_words), n * sizeof(uint32_t));
     if (n > max_words || consumed > len)
@@ -226,7 +235,7 @@ static uint32_t check_tokenize(const char *text, uint32_t len, uint32_t max_word
         uint32_t *st = out_starts(max_words);
         uint32_t *ln = out_lens(max_words);
         uint32_t vc = 0xdeadbeef;
-        uint32_t vn = variants[v]->tokenize_ws(text, len, st, ln, max_words, &vc);
+        uint32_t vn = run_tokenize(variants[v], text, len, st, ln, max_words, &vc);
         if (vn != n || vc != consumed)
             fail_msg("%s %s: len %u max %u: count %u/%u consumed %u/%u (text at %p)",
                      variants[v]->isa, what, len, max_words, vn, n, vc, consumed,
@@ -362,6 +371,116 @@ static void test_tokenize_early_stop(void **state) {
         }
         free(full_start);
         free(full_len);
+    }
+}
+
+/* ---- tokenize_set ---- */
+
+/* Words of text[0, len) separated by runs of bytes with member[b] set. */
+static uint32_t oracle_split(const char *text, uint32_t len, const bool *member, uint32_t *st,
+                             uint32_t *ln) {
+    uint32_t n = 0, i = 0;
+    while (i < len) {
+        while (i < len && member[(unsigned char)text[i]])
+            i++;
+        if (i == len)
+            break;
+        st[n] = i;
+        while (i < len && !member[(unsigned char)text[i]])
+            i++;
+        ln[n] = i - st[n];
+        n++;
+    }
+    return n;
+}
+
+/* Every ISA against scalar and the oracle, whole and with early stops resumed. */
+static void check_set(const char *text, uint32_t len, const bool *member, const char *what) {
+    uint32_t consumed;
+    uint32_t n = check_tokenize(text, len, len / 2 + 1, &consumed, what);
+    uint32_t on = oracle_split(text, len, member, acc_start, acc_len);
+    assert_int_equal(n, on);
+    assert_int_equal(consumed, len);
+    assert_memory_equal(ref_start, acc_start, n * sizeof(uint32_t));
+    assert_memory_equal(ref_len, acc_len, n * sizeof(uint32_t));
+    for (uint32_t m = 1; m <= 3 && n > 0; m++) { /* resume in steps of m words */
+        uint32_t off = 0, got = 0;
+        while (off < len) {
+            uint32_t c;
+            uint32_t k = check_tokenize(text + off, len - off, m, &c, what);
+            for (uint32_t j = 0; j < k; j++) {
+                assert_true(got < on);
+                assert_int_equal(off + ref_start[j], acc_start[got]);
+                assert_int_equal(ref_len[j], acc_len[got]);
+                got++;
+            }
+            if (k == 0)
+                break;
+            off += c;
+        }
+        assert_int_equal(got, on);
+    }
+}
+
+static void test_tokenize_set(void **state) {
+    (void)state;
+    static const char *const fixed[] = {",", ",; ", "\t", "", "a"};
+    for (int s = 0; s < 40; s++) {
+        char delims[256];
+        uint32_t nd = 0;
+        if (s < 5) {
+            nd = (uint32_t)strlen(fixed[s]);
+            memcpy(delims, fixed[s], nd);
+        } else if (s == 5) { /* NUL and high bytes */
+            delims[nd++] = 0;
+            delims[nd++] = (char)0x80;
+            delims[nd++] = (char)0xff;
+            delims[nd++] = (char)0x8f;
+        } else if (s == 6) { /* every byte: no words */
+            for (uint32_t b = 0; b < 256; b++)
+                delims[nd++] = (char)b;
+        } else {
+            nd = 1 + rnd_below(s < 20 ? 6 : 60);
+            for (uint32_t i = 0; i < nd; i++)
+                delims[i] = (char)rnd_below(256);
+        }
+        struct sp_byteset set;
+        sp_byteset_init(&set, delims, nd);
+        bool member[256] = {false};
+        for (uint32_t i = 0; i < nd; i++)
+            member[(unsigned char)delims[i]] = true;
+        cur_set = &set;
+        static const uint32_t lens[] = {0, 1, 2, 31, 63, 64, 65, 127, 128, 129, 200, 4097};
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            uint32_t len = lens[l];
+            for (int off = -1; off < 3; off++) {
+                uint32_t pct = rnd_below(101);
+                for (uint32_t i = 0; i < len; i++) {
+                    if (nd > 0 && rnd_below(100) < pct)
+                        src[i] = delims[rnd_below(nd)];
+                    else
+                        src[i] = (char)rnd_below(256);
+                }
+                check_set(place(len, off), len, member, "set");
+            }
+        }
+        cur_set = NULL;
+    }
+    /* The whitespace set gives tokenize_ws's words. */
+    struct sp_byteset ws;
+    sp_byteset_init(&ws, ws_chars, sizeof ws_chars);
+    for (int iter = 0; iter < 50; iter++) {
+        uint32_t len = rnd_below(700);
+        gen_bytes(len, rnd_below(101));
+        const char *text = place(len, iter % 2 ? -1 : (int)rnd_below(64));
+        uint32_t c1, c2;
+        uint32_t n1 = sp_kernels_scalar.tokenize_ws(text, len, ref_start, ref_len, len + 1, &c1);
+        uint32_t n2 =
+            sp_kernels_scalar.tokenize_set(text, len, &ws, acc_start, acc_len, len + 1, &c2);
+        assert_int_equal(n1, n2);
+        assert_int_equal(c1, c2);
+        assert_memory_equal(ref_start, acc_start, n1 * sizeof(uint32_t));
+        assert_memory_equal(ref_len, acc_len, n1 * sizeof(uint32_t));
     }
 }
 
@@ -566,6 +685,7 @@ int main(void) {
         cmocka_unit_test(test_tokenize_uniform),
         cmocka_unit_test(test_tokenize_early_stop),
         cmocka_unit_test(test_tokenize_large),
+        cmocka_unit_test(test_tokenize_set),
         cmocka_unit_test(test_newlines_small_all_offsets),
         cmocka_unit_test(test_newlines_early_stop),
         cmocka_unit_test(test_newlines_large),
