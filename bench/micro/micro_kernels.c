@@ -166,7 +166,7 @@ struct bcase {
     int variant;                /* PLAIN, WITH_VALIDITY, WITH_SEL... */
 };
 
-enum { PLAIN, WITH_VALIDITY, WITH_SEL, WITH_SEL_VALIDITY };
+enum { PLAIN, WITH_VALIDITY, WITH_SEL, WITH_SEL_VALIDITY, SPLIT };
 
 /* Returns false (benchmark skipped) when the table is not usable here. */
 static bool ready(sp_bench_state *st, const struct bcase *c) {
@@ -181,18 +181,46 @@ static bool ready(sp_bench_state *st, const struct bcase *c) {
     return true;
 }
 
+/* The naive split a user writes: a 256-entry delimiter table, byte by byte. */
+static uint32_t naive_split(const char *t, uint32_t len, const bool *delim, uint32_t *starts,
+                            uint32_t *lens, uint32_t max_words) {
+    uint32_t n = 0, i = 0;
+    while (i < len && n < max_words) {
+        while (i < len && delim[(unsigned char)t[i]])
+            i++;
+        if (i == len)
+            break;
+        uint32_t s = i;
+        while (i < len && !delim[(unsigned char)t[i]])
+            i++;
+        starts[n] = s;
+        lens[n++] = i - s;
+    }
+    return n;
+}
+
 static void bench_tokenize(sp_bench_state *st, const void *arg) {
     const struct bcase *c = arg;
     uint32_t max_words = c->size / 2 + 1;
     uint32_t *starts = xmalloc(max_words * sizeof *starts);
     uint32_t *lens = xmalloc(max_words * sizeof *lens);
     uint32_t words = 0;
+    static const char delims[] = " \n,;"; /* SPLIT: tokenize_set with these */
+    struct sp_byteset set;
+    bool delim[256] = {false};
+    sp_byteset_init(&set, delims, sizeof delims - 1);
+    for (size_t i = 0; i + 1 < sizeof delims; i++)
+        delim[(unsigned char)delims[i]] = true;
 
     if (ready(st, c)) {
         while (sp_bench_keep_running(st)) {
             uint32_t consumed;
-            if (c->k)
+            if (c->k && c->variant == SPLIT)
+                words = c->k->tokenize_set(text, c->size, &set, starts, lens, max_words, &consumed);
+            else if (c->k)
                 words = c->k->tokenize_ws(text, c->size, starts, lens, max_words, &consumed);
+            else if (c->variant == SPLIT)
+                words = naive_split(text, c->size, delim, starts, lens, max_words);
             else
                 words = naive_tokenize(text, c->size, starts, lens, max_words);
             sp_bench_use(starts);
@@ -420,6 +448,7 @@ static void bench_decode(sp_bench_state *st, const void *arg) {
 /* Which table entry a benchmark exercises, to spot SIMD slots holding scalar code. */
 enum slot {
     S_TOKENIZE,
+    S_TOKENIZE_SET,
     S_NEWLINES,
     S_FILTER,
     S_EQ_STR,
@@ -436,6 +465,8 @@ static bool same_as_scalar(const struct sp_kernels *k, enum slot s) {
     switch (s) {
     case S_TOKENIZE:
         return k->tokenize_ws == r->tokenize_ws;
+    case S_TOKENIZE_SET:
+        return k->tokenize_set == r->tokenize_set;
     case S_NEWLINES:
         return k->find_newlines == r->find_newlines;
     case S_FILTER:
@@ -470,6 +501,7 @@ struct family {
 static const struct family families[] = {
     {"tokenize", bench_tokenize, S_TOKENIZE, 4096, PLAIN, true},
     {"tokenize", bench_tokenize, S_TOKENIZE, TEXT_MAX, PLAIN, true},
+    {"tokenize_set", bench_tokenize, S_TOKENIZE_SET, TEXT_MAX, SPLIT, true},
     {"newlines", bench_newlines, S_NEWLINES, TEXT_MAX, PLAIN, true},
     {"filter_lt_i64", bench_filter_lt, S_FILTER, ROWS, PLAIN, true},
     {"filter_lt_i64_valid", bench_filter_lt, S_FILTER, ROWS, WITH_VALIDITY, true},
