@@ -1826,12 +1826,13 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     }
     /* Emit partition r: chunks of (key, value). */
     const struct sp_agg_table *f = &final[r];
+    bool plain = !cr->spec.avg && cr->spec.nkeys == 0; /* else put_entry writes every column */
     for (uint32_t base = 0; base < f->n; base += SPATE_CHUNK_ROWS) {
         uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, f->n - base);
         struct sp_chunk *c = sp_chunk_new(&ws->batch, cr->out->schema);
         if (c == NULL)
             goto oom;
-        if (cr->spec.avg || cr->spec.nkeys > 0) {
+        if (!plain) {
             for (uint32_t i = 0; i < rows; i++)
                 if (!put_entry(&cr->spec, &ws->batch, c, i, &f->entries[base + i], cr->partial))
                     goto oom;
@@ -1845,7 +1846,7 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
                 k[i] = f->entries[base + i].key.i;
         }
         int64_t *v = sp_col_data(c, 1); /* i64 or f64: both 8 bytes, copied as bits */
-        for (uint32_t i = 0; !cr->spec.avg && cr->spec.nkeys == 0 && i < rows; i++)
+        for (uint32_t i = 0; plain && i < rows; i++)
             memcpy(&v[i], &f->entries[base + i].val, 8);
         c->view.rows = rows;
         if (sp_part_append(&ws->batch, &cr->out->parts[r], c) != SPATE_OK)

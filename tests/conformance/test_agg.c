@@ -321,7 +321,7 @@ static void naive_batch(const struct acase *c, int k, struct strlist *exp) {
     char line[512], v[64];
     for (size_t i = 0; i < n; i++) {
         group_value(c, &gbuf[0][i], v, sizeof v);
-        snprintf(line, sizeof line, "%d|%s|%s", k * 1000, gbuf[0][i].key, v);
+        snprintf(line, sizeof line, "%d|%.255s|%.63s", k * 1000, gbuf[0][i].key, v);
         sl_add(exp, line);
     }
     if (c->window == 0 || !c->inverse)
@@ -334,7 +334,7 @@ static void naive_batch(const struct acase *c, int k, struct strlist *exp) {
         struct group zero;
         memset(&zero, 0, sizeof(zero));
         group_value(c, &zero, v, sizeof v);
-        snprintf(line, sizeof line, "%d|%s|%s", k * 1000, gbuf[1][i].key, v);
+        snprintf(line, sizeof line, "%d|%.255s|%.63s", k * 1000, gbuf[1][i].key, v);
         sl_add(exp, line);
     }
 }
