@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "spate/spate.h"
+#include "kernels/kernels.h" /* the key hashes, to make keys that collide */
 
 #define B 5                    /* batches */
 #define NB 3000                /* rows a batch: more than one chunk */
@@ -590,6 +591,154 @@ static void test_agg_workers_4(void **state) {
     run_all(4);
 }
 
+/* ---- Keys whose hashes collide ---- */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define HBITS 21 /* pairs tried: 2^21, so that some share 39 bits of their hash */
+
+/*
+ * Find pairs of (k, g) keys whose combined hashes (hash_i64 of each column, mixed
+ * by hash_combine, as the engine does) agree in the upper 32 bits (the tag the
+ * tables compare before the key) and in the low 7 (the slot of a small table),
+ * so the second key of a pair probes the first one's slot and must be told apart
+ * by the key itself. Writes up to max pairs as a[2*i], a[2*i+1]; returns how many.
+ */
+static uint32_t colliding_pairs(int64_t (*a)[2], uint32_t max) {
+    uint32_t n = 1u << HBITS;
+    int64_t *k = malloc(sizeof(int64_t) * n), *g = malloc(sizeof(int64_t) * n);
+    uint64_t *h = malloc(sizeof(uint64_t) * n), *h2 = malloc(sizeof(uint64_t) * n);
+    assert_non_null(k);
+    assert_non_null(g);
+    assert_non_null(h);
+    assert_non_null(h2);
+    for (uint32_t i = 0; i < n; i++) {
+        k[i] = (int64_t)(i & 1023);
+        g[i] = (int64_t)(i >> 10) * 7919 + 3;
+    }
+    sp_kernels_scalar.hash_i64(k, NULL, n, h);
+    sp_kernels_scalar.hash_i64(g, NULL, n, h2);
+    sp_kernels_scalar.hash_combine(h, h2, n);
+    for (uint32_t i = 0; i < n; i++) /* 39 bits of hash, then the index */
+        h[i] = ((h[i] >> 32) << 7 | (h[i] & 127)) << HBITS | i;
+    qsort(h, n, sizeof(uint64_t), cmp_u64);
+    uint32_t found = 0;
+    for (uint32_t i = 1; i < n && found < max; i++) {
+        if (h[i] >> HBITS != h[i - 1] >> HBITS)
+            continue;
+        uint32_t x = (uint32_t)(h[i - 1] & (n - 1)), y = (uint32_t)(h[i] & (n - 1));
+        a[2 * found][0] = k[x];
+        a[2 * found][1] = g[x];
+        a[2 * found + 1][0] = k[y];
+        a[2 * found + 1][1] = g[y];
+        found++;
+    }
+    free(k);
+    free(g);
+    free(h);
+    free(h2);
+    return found;
+}
+
+/* reduce_by_key (SUM and AVG) and an inverse window over keys that collide, on 1 and 4
+ * workers: every key keeps its own value. */
+static void test_agg_hash_collisions(void **state) {
+    (void)state;
+    int64_t pairs[8][2];
+    uint32_t np = colliding_pairs(pairs, 4);
+    if (np == 0)
+        skip(); /* no pair among the keys tried: nothing to test */
+    enum { ROWS = 64 };
+    static int64_t kc[ROWS], gc[ROWS], vc[ROWS];
+    static const struct spate_column_def defs[] = {
+        {"k", SPATE_TYPE_I64}, {"g", SPATE_TYPE_I64}, {"v", SPATE_TYPE_I64}};
+    uint32_t nkeys = 2 * np;
+    for (uint32_t i = 0; i < ROWS; i++) { /* key j gets values 1 << j */
+        kc[i] = pairs[i % nkeys][0];
+        gc[i] = pairs[i % nkeys][1];
+        vc[i] = (int64_t)1 << (i % nkeys);
+    }
+    for (uint32_t workers = 1; workers <= 4; workers += 3) {
+        struct spate_error err;
+        spate_error_init(&err);
+        struct spate_engine_opts eo;
+        spate_engine_opts_init(&eo);
+        eo.workers = workers;
+        eo.pin_workers = false;
+        spate_engine *engine;
+        spate_status rc = spate_engine_create(&eo, &engine, &err);
+        if (rc != SPATE_OK && getenv("SPATE_ISA") != NULL && strstr(err.message, "not supported"))
+            skip();
+        assert_int_equal(rc, SPATE_OK);
+        struct spate_context_opts co;
+        spate_context_opts_init(&co);
+        co.batch_interval_ms = 1000;
+        co.manual_clock = true;
+        spate_context *ctx;
+        assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+        spate_dstream *q = spate_context_queue_stream(ctx, defs, 3, &err);
+        assert_non_null(q);
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        ro.num_key_cols = 2;
+        ro.key_cols[0] = 0;
+        ro.key_cols[1] = 1;
+        ro.value_col = 2;
+        struct sink sk[3];
+        spate_dstream *out[3];
+        out[0] = spate_dstream_reduce_by_key(q, &ro, &err);
+        ro.agg = SPATE_AGG_AVG;
+        out[1] = spate_dstream_reduce_by_key(q, &ro, &err);
+        struct spate_window_opts wo;
+        spate_window_opts_init(&wo);
+        wo.length_ms = 2000;
+        wo.use_inverse = true;
+        out[2] = spate_dstream_reduce_by_key_and_window(q, &ro, &wo, &err);
+        for (int i = 0; i < 3; i++) {
+            memset(&sk[i], 0, sizeof(sk[i]));
+            pthread_mutex_init(&sk[i].mu, NULL);
+            if (out[i] == NULL)
+                fail_msg("define: %s", err.message);
+            assert_int_equal(spate_dstream_foreach_batch(out[i], sink_fn, &sk[i], &err), SPATE_OK);
+        }
+        assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+        struct spate_column_data cd[3] = {{kc, NULL}, {gc, NULL}, {vc, NULL}};
+        assert_int_equal(spate_queue_push(q, cd, ROWS, &err), SPATE_OK);
+        assert_int_equal(spate_context_advance(ctx, 1, &err), SPATE_OK);
+        assert_int_equal(spate_context_stop(ctx, true, false, &err), SPATE_OK);
+        spate_context_destroy(ctx);
+        for (int i = 0; i < 3; i++) {
+            struct strlist exp = {0};
+            for (uint32_t j = 0; j < nkeys; j++) {
+                int64_t sum = 0, cnt = 0;
+                for (uint32_t r = j; r < ROWS; r += nkeys) {
+                    sum += vc[r];
+                    cnt++;
+                }
+                char line[160], v[64];
+                if (i == 0)
+                    snprintf(v, sizeof v, "%" PRId64, sum);
+                else
+                    fmt_f64(v, sizeof v, true, (double)sum / (double)cnt);
+                snprintf(line, sizeof line, "1000|%" PRId64 "|%" PRId64 "|%s", pairs[j][0],
+                         pairs[j][1], v);
+                sl_add(&exp, line);
+            }
+            sl_sort(&exp);
+            sl_sort(&sk[i].lines);
+            assert_int_equal(sk[i].lines.n, exp.n);
+            for (size_t j = 0; j < exp.n; j++)
+                assert_string_equal(sk[i].lines.v[j], exp.v[j]);
+            sl_free(&exp);
+            sl_free(&sk[i].lines);
+            pthread_mutex_destroy(&sk[i].mu);
+        }
+    }
+}
+
 /* ---- Argument errors ---- */
 
 static bool keep_all(void *user, const struct spate_string *skey, int64_t ikey, int64_t ivalue,
@@ -692,9 +841,8 @@ static void test_agg_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agg_workers_1),
-        cmocka_unit_test(test_agg_workers_2),
-        cmocka_unit_test(test_agg_workers_4),
+        cmocka_unit_test(test_agg_workers_1), cmocka_unit_test(test_agg_workers_2),
+        cmocka_unit_test(test_agg_workers_4), cmocka_unit_test(test_agg_hash_collisions),
         cmocka_unit_test(test_agg_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
