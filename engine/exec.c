@@ -77,12 +77,12 @@ struct sp_wstate {
     struct sp_level *levels;              /* by node id */
     uint32_t *starts, *lens;              /* tokenizer / line positions */
     uint64_t *hashes;
-    uint64_t *hashes2; /* composite keys: a further key column's hashes (allocated on use) */
-    uint32_t *gidx;    /* user reduce: entries gathered */
-    uint8_t *grad;     /* ... and their radix partitions */
+    uint32_t *gidx; /* user reduce: entries gathered */
+    uint8_t *grad;  /* ... and their radix partitions */
     int64_t *gacc, *gval;
     uint32_t gcount;
     uint32_t stamp;
+    uint64_t *hashes2; /* composite keys: a further key column's hashes (allocated on use) */
     struct sp_agg_table tables[SP_AGG_RADIX];
     struct sp_ctab {
         struct sp_agg_table t; /* key -> entry index = combiner index */
