@@ -27,7 +27,7 @@ struct sp_agg_entry {
         double f;
     } val;
     uint32_t stamp; /* generation of the last touch (user reduce functions) */
-    uint32_t pad_;
+    uint32_t pad_;  /* AVG: stamp and pad_ hold the count (see sp_agg_count) */
 };
 
 struct sp_agg_table {
@@ -45,7 +45,26 @@ struct sp_agg_spec {
     enum spate_agg agg;
     spate_reduce_i64_fn fn; /* user function (i64), or NULL */
     void *user;
+    /* AVG: val.f is the sum of the valid values, sp_agg_count() their number; value_is_f64
+     * then says whether the input values are f64 (the output always is). */
+    bool avg;
+    /* Composite key: nkeys (2..SPATE_MAX_KEY_COLS) columns packed into one string key (each
+     * i64 as 8 bytes, each string as a 4-byte length and its bytes), so the string-key
+     * tables and windows carry it; the hash is the columns' hashes combined. 0: one key. */
+    uint32_t nkeys;
+    uint32_t key_cols[SPATE_MAX_KEY_COLS];         /* input columns of the key */
+    enum spate_type key_types[SPATE_MAX_KEY_COLS]; /* string, i64 or timestamp */
 };
+
+/* The count of an AVG entry: 64 bits over the stamp and pad_ fields, which AVG does not use. */
+static inline uint64_t sp_agg_count(const struct sp_agg_entry *e) {
+    return (uint64_t)e->pad_ << 32 | e->stamp;
+}
+
+static inline void sp_agg_set_count(struct sp_agg_entry *e, uint64_t n) {
+    e->stamp = (uint32_t)n;
+    e->pad_ = (uint32_t)(n >> 32);
+}
 
 /* Radix partitions: a power of two. */
 #define SP_AGG_RADIX_BITS 4

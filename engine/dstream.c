@@ -650,27 +650,67 @@ static bool check_state_columns(const spate_dstream *ds, const char *what, uint3
     return true;
 }
 
-/* Check a reduce definition on ds; fills *o and the output columns. */
+/* Check the composite key of o (num_key_cols > 0) on schema s: 1 to SPATE_MAX_KEY_COLS
+ * distinct key columns of key types. One column is folded into key_col (the one-key paths). */
+static bool check_key_cols(const struct sp_schema *s, const char *what, struct spate_reduce_opts *o,
+                           struct spate_error *err) {
+    if (o->num_key_cols > SPATE_MAX_KEY_COLS) {
+        sp_error_set(err, EINVAL, "%s: %u key columns; a composite key has at most %d", what,
+                     o->num_key_cols, SPATE_MAX_KEY_COLS);
+        return false;
+    }
+    for (uint32_t i = 0; i < o->num_key_cols; i++) {
+        uint32_t c = o->key_cols[i];
+        if (c >= s->ncols || !is_key_type(s->cols[c].type)) {
+            sp_error_set(err, EINVAL,
+                         "%s: key column %u must exist and be a string, i64 or timestamp column",
+                         what, c);
+            return false;
+        }
+        for (uint32_t j = 0; j < i; j++)
+            if (o->key_cols[j] == c) {
+                sp_error_set(err, EINVAL, "%s: key column %u appears twice in key_cols", what, c);
+                return false;
+            }
+    }
+    if (o->num_key_cols == 1) {
+        o->key_col = o->key_cols[0];
+        o->num_key_cols = 0;
+    }
+    return true;
+}
+
+/* Check a reduce definition on ds; fills *o, the output columns and *ncols (keys, value). */
 static bool check_reduce(spate_dstream *ds, const char *what, const struct spate_reduce_opts *opts,
-                         struct spate_reduce_opts *o, struct spate_column_def cols[2],
+                         struct spate_reduce_opts *o,
+                         struct spate_column_def cols[SPATE_MAX_KEY_COLS + 1], uint32_t *ncols,
                          struct spate_error *err) {
     spate_reduce_opts_init(o);
     if (opts != NULL)
         *o = *opts;
     const struct sp_schema *s = &ds->schema;
-    if (o->key_col >= s->ncols || !is_key_type(s->cols[o->key_col].type)) {
+    if (!check_key_cols(s, what, o, err))
+        return false;
+    if (o->num_key_cols == 0 &&
+        (o->key_col >= s->ncols || !is_key_type(s->cols[o->key_col].type))) {
         sp_error_set(err, EINVAL, "%s: key column %u must exist and be a string or i64 column",
                      what, o->key_col);
         return false;
     }
     bool count = o->fn == NULL && o->agg == SPATE_AGG_COUNT;
-    if (o->fn == NULL && (o->agg < SPATE_AGG_SUM || o->agg > SPATE_AGG_MAX)) {
+    bool avg = o->fn == NULL && o->agg == SPATE_AGG_AVG;
+    if (o->fn == NULL && (o->agg < SPATE_AGG_SUM || o->agg > SPATE_AGG_AVG)) {
         sp_error_set(err, EINVAL, "%s: unknown aggregate %d", what, (int)o->agg);
         return false;
     }
+    uint32_t nkeys = o->num_key_cols > 0 ? o->num_key_cols : 1;
+    const uint32_t *keys = o->num_key_cols > 0 ? o->key_cols : &o->key_col;
     enum spate_type vt = SPATE_TYPE_I64;
     if (!count) {
-        if (o->value_col >= s->ncols || o->value_col == o->key_col) {
+        bool is_key = false;
+        for (uint32_t i = 0; i < nkeys; i++)
+            is_key |= keys[i] == o->value_col;
+        if (o->value_col >= s->ncols || is_key) {
             sp_error_set(err, EINVAL, "%s: value column %u must exist and differ from the key",
                          what, o->value_col);
             return false;
@@ -686,10 +726,14 @@ static bool check_reduce(spate_dstream *ds, const char *what, const struct spate
                          spate_type_name(s->cols[o->value_col].type));
             return false;
         }
+        if (avg)
+            vt = SPATE_TYPE_F64;
     }
-    cols[0] = s->cols[o->key_col];
-    cols[1].name = count ? "count" : s->cols[o->value_col].name;
-    cols[1].type = vt;
+    for (uint32_t i = 0; i < nkeys; i++)
+        cols[i] = s->cols[keys[i]];
+    cols[nkeys].name = count ? "count" : s->cols[o->value_col].name;
+    cols[nkeys].type = vt;
+    *ncols = nkeys + 1;
     return true;
 }
 
@@ -698,14 +742,15 @@ spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds, const struct spate
     if (!can_define(ds, "reduce_by_key", err))
         return NULL;
     struct spate_reduce_opts o;
-    struct spate_column_def cols[2];
-    if (!check_reduce(ds, "reduce_by_key", opts, &o, cols, err))
+    struct spate_column_def cols[SPATE_MAX_KEY_COLS + 1];
+    uint32_t ncols;
+    if (!check_reduce(ds, "reduce_by_key", opts, &o, cols, &ncols, err))
         return NULL;
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_REDUCE, ds, err);
     if (out == NULL)
         return NULL;
     out->u.reduce = o;
-    return finish(out, cols, 2, err);
+    return finish(out, cols, ncols, err);
 }
 
 spate_dstream *spate_dstream_count_by_value(spate_dstream *ds, struct spate_error *err) {
@@ -979,13 +1024,23 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     if (!check_window(ds, what, wo, &shape, err))
         return NULL;
     struct spate_reduce_opts o;
-    struct spate_column_def cols[2];
-    if (!check_reduce(ds, what, ro, &o, cols, err))
+    struct spate_column_def cols[SPATE_MAX_KEY_COLS + 1];
+    uint32_t ncols;
+    if (!check_reduce(ds, what, ro, &o, cols, &ncols, err))
         return NULL;
-    bool builtin_inverse = o.fn == NULL && (o.agg == SPATE_AGG_SUM || o.agg == SPATE_AGG_COUNT);
+    bool avg = o.fn == NULL && o.agg == SPATE_AGG_AVG;
+    if (wo->keep_fn != NULL && (o.num_key_cols > 0 || avg)) {
+        sp_error_set(err, EINVAL,
+                     "%s: keep_fn takes one key and a plain value: not available with a "
+                     "composite key or AVG",
+                     what);
+        return NULL;
+    }
+    bool builtin_inverse = o.fn == NULL && (o.agg == SPATE_AGG_SUM || o.agg == SPATE_AGG_COUNT ||
+                                            o.agg == SPATE_AGG_AVG);
     if (wo->use_inverse && !builtin_inverse && !(o.fn != NULL && wo->inv_fn != NULL)) {
         sp_error_set(err, EINVAL,
-                     "%s: use_inverse needs SUM or COUNT, or a reduce function with inv_fn "
+                     "%s: use_inverse needs SUM, COUNT or AVG, or a reduce function with inv_fn "
                      "(MIN and MAX have no inverse)",
                      what);
         return NULL;
@@ -1002,7 +1057,7 @@ spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
     w->keep_fn = wo->keep_fn;
     w->keep_user = wo->keep_user;
     out->slide_b = w->slide_b;
-    return finish(out, cols, 2, err);
+    return finish(out, cols, ncols, err);
 }
 
 spate_dstream *spate_dstream_count_by_value_and_window(spate_dstream *ds,

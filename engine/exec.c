@@ -84,6 +84,7 @@ struct sp_wstate {
     int64_t *gacc, *gval;
     uint32_t gcount;
     uint32_t stamp;
+    uint64_t *hashes2; /* composite keys: a further key column's hashes (allocated on use) */
     struct sp_agg_table tables[SP_AGG_RADIX];
     struct sp_ctab {
         struct sp_agg_table t; /* key -> entry index = combiner index */
@@ -183,6 +184,7 @@ struct chain_run {
     bool itab;    /* agg: i64 keys with COUNT or SUM of i64: the flat tables of sp_wstate.itab */
     bool scatter; /* ... and so many keys that rows are scattered, aggregated once in stage 2 */
     uint32_t node_id; /* agg: the reduce node */
+    bool partial;     /* agg: emit a window pane's form (packed key; AVG as sum and count) */
 };
 
 static void record_error(struct sp_exec *ex, spate_status code, const char *fmt, ...)
@@ -580,6 +582,13 @@ static inline void fold(struct chain_run *cr, struct sp_wstate *ws, struct sp_ag
         e->val.i = (int64_t)((uint64_t)e->val.i + 1);
         return;
     }
+    if (cr->spec.avg) { /* the sum in f64 (as Spark's avg), the count beside it */
+        double v = cr->spec.value_is_f64 ? ((const double *)vals)[phys]
+                                         : (double)((const int64_t *)vals)[phys];
+        e->val.f = fresh ? v : e->val.f + v;
+        sp_agg_set_count(e, sp_agg_count(e) + 1);
+        return;
+    }
     if (cr->spec.value_is_f64) {
         double v = ((const double *)vals)[phys];
         switch (cr->spec.agg) {
@@ -798,10 +807,148 @@ static __attribute__((noinline)) bool kv_scatter_rows(struct sp_wstate *ws,
     return true;
 }
 
+/* ---- Composite keys and AVG ---- */
+
+/*
+ * reduce_by_key with a composite key, stage 1: the key columns' hashes combined
+ * (hash_i64 or hash_str per column, mixed by hash_combine), each row's key
+ * packed into one string (see sp_agg_spec.nkeys) and folded into the generic
+ * string-key tables. Rows with a null in any key column, or a null value
+ * (but for COUNT), take no part. A packed key is built in a stack buffer and
+ * copied into the batch's region only when it makes a new entry.
+ */
+static void sink_agg_multi(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
+    const struct sp_agg_spec *spec = &cr->spec;
+    const struct sp_kernels *k = cr->ex->k;
+    uint32_t rows = in->view.rows;
+    const uint16_t *sel = in->view.sel;
+    if (ws->hashes2 == NULL && (ws->hashes2 = sp_region_alloc(
+                                    &ws->persist, sizeof(uint64_t) * SPATE_CHUNK_ROWS, 64)) == NULL)
+        goto oom;
+    const struct spate_column_view *kcs[SPATE_MAX_KEY_COLS];
+    for (uint32_t key_idx = 0; key_idx < spec->nkeys; key_idx++) {
+        kcs[key_idx] = &in->cols[spec->key_cols[key_idx]];
+        uint64_t *h = key_idx == 0 ? ws->hashes : ws->hashes2;
+        if (spec->key_types[key_idx] == SPATE_TYPE_STRING)
+            k->hash_str(kcs[key_idx]->data, sel, rows, h);
+        else
+            k->hash_i64(kcs[key_idx]->data, sel, rows, h);
+        if (key_idx > 0)
+            k->hash_combine(ws->hashes, ws->hashes2, rows);
+    }
+    bool count_only = spec->fn == NULL && spec->agg == SPATE_AGG_COUNT;
+    const struct spate_column_view *vc = count_only ? NULL : &in->cols[cr->val_col];
+    char buf[256]; /* packed keys up to this size need no allocation */
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t phys = sel != NULL ? sel[i] : i;
+        bool valid = vc == NULL || sp_valid(vc->validity, phys);
+        size_t len = 0;
+        for (uint32_t key_idx = 0; key_idx < spec->nkeys; key_idx++) {
+            valid = valid && sp_valid(kcs[key_idx]->validity, phys);
+            len += spec->key_types[key_idx] == SPATE_TYPE_STRING
+                       ? 4 + (size_t)((const struct spate_string *)kcs[key_idx]->data)[phys].len
+                       : 8;
+        }
+        if (!valid)
+            continue; /* null keys form no group; null values take no part */
+        char *p = len <= sizeof(buf) ? buf : sp_region_alloc(&ws->batch, len, 8);
+        if (p == NULL)
+            goto oom;
+        char *at = p;
+        for (uint32_t key_idx = 0; key_idx < spec->nkeys; key_idx++) {
+            if (spec->key_types[key_idx] == SPATE_TYPE_STRING) {
+                const struct spate_string *s =
+                    &((const struct spate_string *)kcs[key_idx]->data)[phys];
+                memcpy(at, &s->len, 4);
+                memcpy(at + 4, sp_str_data(s), s->len);
+                at += 4 + (size_t)s->len;
+            } else {
+                memcpy(at, (const int64_t *)kcs[key_idx]->data + phys, 8);
+                at += 8;
+            }
+        }
+        struct spate_string key;
+        sp_string_view(&key, p, (uint32_t)len);
+        uint64_t h = ws->hashes[i];
+        uint32_t radix = sp_agg_radix(h);
+        bool fresh;
+        uint32_t idx = sp_agg_find_or_add_str(&ws->tables[radix], &ws->batch, h, &key, &fresh);
+        if (idx == UINT32_MAX)
+            goto oom;
+        if (fresh && p == buf &&
+            !sp_window_own_string(&ws->batch, &key, &ws->tables[radix].entries[idx].key.s))
+            goto oom;
+        fold(cr, ws, ws->tables, radix, idx, fresh, vc != NULL ? vc->data : NULL, phys, count_only);
+    }
+    if (spec->fn != NULL)
+        flush_gather(cr, ws, ws->tables);
+    return;
+oom:
+    record_error(cr->ex, ENOMEM, "out of memory in reduce_by_key");
+}
+
+/*
+ * Write entry e as row row of chunk c. The final form: the key columns (a
+ * composite key unpacked; long strings point into the packed key's bytes,
+ * which live as long as the entry's key) and the value (AVG: sum / count,
+ * null for a count of 0, which only an inverse window reaches). When partial,
+ * a window pane's form: (key, value or AVG's sum, AVG's count). Returns false
+ * on ENOMEM.
+ */
+static bool put_entry(const struct sp_agg_spec *spec, struct sp_region *rg, struct sp_chunk *c,
+                      uint32_t row, const struct sp_agg_entry *e, bool partial) {
+    uint32_t vcol = 1;
+    if (spec->nkeys == 0 || partial) {
+        if (spec->key_is_string)
+            ((struct spate_string *)sp_col_data(c, 0))[row] = e->key.s;
+        else
+            ((int64_t *)sp_col_data(c, 0))[row] = e->key.i;
+    } else {
+        const char *p = sp_str_data(&e->key.s);
+        for (uint32_t key_idx = 0; key_idx < spec->nkeys; key_idx++) {
+            if (spec->key_types[key_idx] == SPATE_TYPE_STRING) {
+                uint32_t len;
+                memcpy(&len, p, 4);
+                sp_string_view(&((struct spate_string *)sp_col_data(c, key_idx))[row], p + 4, len);
+                p += 4 + (size_t)len;
+            } else {
+                memcpy((int64_t *)sp_col_data(c, key_idx) + row, p, 8);
+                p += 8;
+            }
+        }
+        vcol = spec->nkeys;
+    }
+    if (!spec->avg) {
+        memcpy((int64_t *)sp_col_data(c, vcol) + row, &e->val, 8); /* i64 or f64 bits */
+        return true;
+    }
+    uint64_t n = sp_agg_count(e);
+    if (partial) {
+        ((double *)sp_col_data(c, 1))[row] = e->val.f;
+        ((int64_t *)sp_col_data(c, 2))[row] = (int64_t)n;
+        return true;
+    }
+    ((double *)sp_col_data(c, vcol))[row] = n > 0 ? e->val.f / (double)n : 0.0;
+    if (n > 0)
+        return true;
+    uint64_t *v = (uint64_t *)c->cols[vcol].validity;
+    if (v == NULL) { /* the first null: every other row valid */
+        if ((v = sp_chunk_add_validity(rg, c, vcol)) == NULL)
+            return false;
+        memset(v, 0xff, (SPATE_CHUNK_ROWS + 63) / 64 * 8);
+    }
+    v[row / 64] &= ~(1ull << (row % 64));
+    return true;
+}
+
 static void sink_agg(struct chain_run *cr, struct sp_wstate *ws, const struct sp_chunk *in) {
     uint32_t rows = in->view.rows;
     if (rows == 0)
         return;
+    if (cr->spec.nkeys > 0) {
+        sink_agg_multi(cr, ws, in);
+        return;
+    }
     const struct spate_column_view *kc = &in->cols[cr->key_col];
     bool count_only = cr->spec.fn == NULL && cr->spec.agg == SPATE_AGG_COUNT;
     const struct spate_column_view *vc = count_only ? NULL : &in->cols[cr->val_col];
@@ -1708,6 +1855,10 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
             if (count_merge) {
                 struct sp_agg_entry *f = &final[r].entries[idx];
                 f->val.i = (int64_t)((uint64_t)f->val.i + (uint64_t)e->val.i);
+            } else if (cr->spec.avg) { /* sums and counts add up */
+                struct sp_agg_entry *f = &final[r].entries[idx];
+                f->val.f = fresh ? e->val.f : f->val.f + e->val.f;
+                sp_agg_set_count(f, sp_agg_count(f) + sp_agg_count(e));
             } else {
                 /* Partial values fold like input values (sum of sums, min of mins, f(f, f)). */
                 fold(cr, ws, final, r, idx, fresh, &e->val, 0, false);
@@ -1718,12 +1869,17 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
     }
     /* Emit partition r: chunks of (key, value). */
     const struct sp_agg_table *f = &final[r];
+    bool plain = !cr->spec.avg && cr->spec.nkeys == 0; /* else put_entry writes every column */
     for (uint32_t base = 0; base < f->n; base += SPATE_CHUNK_ROWS) {
         uint32_t rows = SP_MIN(SPATE_CHUNK_ROWS, f->n - base);
         struct sp_chunk *c = sp_chunk_new(&ws->batch, cr->out->schema);
         if (c == NULL)
             goto oom;
-        if (cr->spec.key_is_string) {
+        if (!plain) {
+            for (uint32_t i = 0; i < rows; i++)
+                if (!put_entry(&cr->spec, &ws->batch, c, i, &f->entries[base + i], cr->partial))
+                    goto oom;
+        } else if (cr->spec.key_is_string) {
             struct spate_string *k = sp_col_data(c, 0);
             for (uint32_t i = 0; i < rows; i++)
                 k[i] = f->entries[base + i].key.s;
@@ -1733,7 +1889,7 @@ static void merge_task(void *arg, uint32_t r, uint32_t worker) {
                 k[i] = f->entries[base + i].key.i;
         }
         int64_t *v = sp_col_data(c, 1); /* i64 or f64: both 8 bytes, copied as bits */
-        for (uint32_t i = 0; i < rows; i++)
+        for (uint32_t i = 0; plain && i < rows; i++)
             memcpy(&v[i], &f->entries[base + i].val, 8);
         c->view.rows = rows;
         if (sp_part_append(&ws->batch, &cr->out->parts[r], c) != SPATE_OK)
@@ -1853,9 +2009,10 @@ static spate_status run_count(struct sp_exec *ex, struct spate_dstream *ds,
     return SPATE_OK;
 }
 
-/* Fill cr's aggregation spec from a reduce definition; out_schema is (key, value). */
+/* Fill cr's aggregation spec from a reduce definition; in_schema is what reaches the sink,
+ * out_schema is (key columns, value). */
 static void set_agg_spec(struct chain_run *cr, const struct spate_reduce_opts *ro,
-                         const struct sp_schema *out_schema) {
+                         const struct sp_schema *in_schema, const struct sp_schema *out_schema) {
     cr->key_col = ro->key_col;
     cr->val_col = ro->value_col;
     cr->spec.key_is_string = out_schema->cols[0].type == SPATE_TYPE_STRING;
@@ -1863,6 +2020,36 @@ static void set_agg_spec(struct chain_run *cr, const struct spate_reduce_opts *r
     cr->spec.fn = ro->fn;
     cr->spec.user = ro->user;
     cr->spec.value_is_f64 = out_schema->cols[1].type == SPATE_TYPE_F64;
+    /* A composite key travels packed in a string; AVG's value type is its input's. */
+    cr->spec.nkeys = ro->num_key_cols;
+    for (uint32_t i = 0; i < ro->num_key_cols; i++) {
+        cr->spec.key_cols[i] = ro->key_cols[i];
+        cr->spec.key_types[i] = out_schema->cols[i].type;
+    }
+    if (ro->num_key_cols > 0) {
+        cr->spec.key_is_string = true;
+        cr->spec.value_is_f64 = out_schema->cols[ro->num_key_cols].type == SPATE_TYPE_F64;
+    }
+    cr->spec.avg = ro->fn == NULL && ro->agg == SPATE_AGG_AVG;
+    if (cr->spec.avg)
+        cr->spec.value_is_f64 = in_schema->cols[ro->value_col].type == SPATE_TYPE_F64;
+}
+
+/* The schema of a window pane of reduce ds when it differs from ds's (packed composite key,
+ * AVG's sum and count), or ds's own; allocated in the scheduler's region. NULL on ENOMEM. */
+static const struct sp_schema *pane_schema(struct sp_exec *ex, const struct spate_dstream *ds,
+                                           const struct sp_agg_spec *spec) {
+    if (!spec->avg && spec->nkeys == 0)
+        return &ds->schema;
+    struct sp_schema *s = sp_region_alloc(&ex->sched, sizeof(*s), 64);
+    uint32_t vcol = spec->nkeys > 0 ? spec->nkeys : 1;
+    struct spate_column_def cols[] = {
+        {"key", spec->nkeys > 0 ? SPATE_TYPE_STRING : ds->schema.cols[0].type},
+        {"value", ds->schema.cols[vcol].type},
+        {"count", SPATE_TYPE_I64}};
+    if (s == NULL || sp_schema_set(s, cols, spec->avg ? 3 : 2, NULL) != SPATE_OK)
+        return NULL;
+    return s;
 }
 
 /* reduce_by_key of ds's parent batch with ro; the output schema is ds's. */
@@ -1913,11 +2100,14 @@ static spate_status run_reduce_all(struct sp_exec *ex, struct spate_dstream *ds,
 }
 
 static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
-                               const struct spate_reduce_opts *ro, struct spate_batch **out) {
+                               const struct spate_reduce_opts *ro, bool partial,
+                               struct spate_batch **out) {
     struct chain_run cr;
     SPATE_RETURN_NOT_OK(build_chain(ex, &cr, ds->parent));
     cr.sink = SINK_AGG;
-    set_agg_spec(&cr, ro, &ds->schema);
+    set_agg_spec(&cr, ro, &ds->parent->schema, &ds->schema);
+    cr.partial = partial;
+    const struct sp_schema *out_schema = partial ? pane_schema(ex, ds, &cr.spec) : &ds->schema;
     /* COUNT or SUM of i64 by i64 key: past SP_AGG_SCATTER_KEYS keys the rows are scattered
      * and aggregated once; below, the flat tables pay off when rows repeat keys (their set-up
      * and scan are per slot, so a batch of few rows a key, a window's small pane, keeps the
@@ -1930,7 +2120,9 @@ static spate_status run_reduce(struct sp_exec *ex, struct spate_dstream *ds,
     for (uint32_t w = 0; cr.scatter && w < ex->nworkers; w++)
         memset(ex->ws[w].kvbuf, 0, sizeof(ex->ws[w].kvbuf));
     ex->agg_scatter = cr.scatter;
-    cr.out = sp_batch_new(&ex->sched, &ds->schema, SP_AGG_RADIX, ex->job->time_ms);
+    cr.out = out_schema != NULL
+                 ? sp_batch_new(&ex->sched, out_schema, SP_AGG_RADIX, ex->job->time_ms)
+                 : NULL;
     if (cr.out == NULL) {
         record_error(ex, ENOMEM, "out of memory");
         return ENOMEM;
@@ -2746,7 +2938,7 @@ static spate_status get_batch(struct sp_exec *ex, struct spate_dstream *ds, bool
         rc = run_count(ex, ds, &b);
         break;
     case SP_NODE_REDUCE:
-        rc = run_reduce(ex, ds, &ds->u.reduce, &b);
+        rc = run_reduce(ex, ds, &ds->u.reduce, false, &b);
         break;
     case SP_NODE_UNION:
         rc = run_union(ex, ds, &b);
@@ -2817,18 +3009,30 @@ struct win_run {
     _Atomic bool broken; /* a task failed: the window state may be half updated */
 };
 
-/* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns). */
+/* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns);
+ * cnt is AVG's count behind the sum in bits. */
 static void win_combine(const struct sp_agg_spec *spec, struct sp_agg_entry *e, int64_t bits,
-                        bool fresh) {
-    if (fresh)
+                        uint64_t cnt, bool fresh) {
+    if (spec->avg) {
+        double v;
+        memcpy(&v, &bits, 8);
+        e->val.f = fresh ? v : e->val.f + v;
+        sp_agg_set_count(e, sp_agg_count(e) + cnt);
+    } else if (fresh)
         e->val.i = bits;
     else
         reduce_pair(spec, &e->val.i, &bits); /* panes combine as values do; COUNT adds up */
 }
 
-/* acc = acc (-) v: the inverse, for SUM/COUNT or the user's inv_fn. */
-static void win_uncombine(const struct win_run *wr, struct sp_agg_entry *e, int64_t bits) {
-    if (wr->cr.spec.value_is_f64) {
+/* acc = acc (-) v: the inverse, for SUM/COUNT/AVG or the user's inv_fn. */
+static void win_uncombine(const struct win_run *wr, struct sp_agg_entry *e, int64_t bits,
+                          uint64_t cnt) {
+    if (wr->cr.spec.avg) {
+        double v;
+        memcpy(&v, &bits, 8);
+        e->val.f -= v;
+        sp_agg_set_count(e, sp_agg_count(e) - cnt);
+    } else if (wr->cr.spec.value_is_f64) {
         double v;
         memcpy(&v, &bits, 8);
         e->val.f -= v;
@@ -2863,6 +3067,11 @@ static bool win_emit(struct win_run *wr, struct sp_wstate *ws, const struct sp_a
             const struct sp_agg_entry *e = &t->entries[base + i];
             if (win_hidden(wr, e))
                 continue;
+            if (wr->cr.spec.avg || wr->cr.spec.nkeys > 0) {
+                if (!put_entry(&wr->cr.spec, &ws->batch, c, out_rows++, e, false))
+                    return false;
+                continue;
+            }
             if (!wr->def->keyless && wr->cr.spec.key_is_string)
                 ((struct spate_string *)sp_col_data(c, 0))[out_rows] = e->key.s;
             else if (!wr->def->keyless)
@@ -2952,7 +3161,7 @@ static bool win_add_table(struct sp_agg_table *t, struct sp_region *r,
                            : sp_agg_find_or_add_i64(t, r, e->hash, e->key.i, &fresh);
         if (idx == UINT32_MAX)
             return false;
-        win_combine(spec, &t->entries[idx], e->val.i, fresh);
+        win_combine(spec, &t->entries[idx], e->val.i, sp_agg_count(e), fresh);
     }
     return true;
 }
@@ -2965,7 +3174,8 @@ static bool win_add_pane(struct sp_agg_table *t, struct sp_region *r,
         uint32_t idx = win_find(t, r, spec->key_is_string, p, i, &fresh);
         if (idx == UINT32_MAX)
             return false;
-        win_combine(spec, &t->entries[idx], p->vals[i], fresh);
+        win_combine(spec, &t->entries[idx], p->vals[i], p->cnts != NULL ? (uint64_t)p->cnts[i] : 0,
+                    fresh);
     }
     return true;
 }
@@ -3042,7 +3252,8 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
                 goto oom;
             if (SPATE_NEVER(fresh)) /* every key of a pane was added with it */
                 continue;
-            win_uncombine(wr, &run->table.entries[idx], old->vals[i]);
+            win_uncombine(wr, &run->table.entries[idx], old->vals[i],
+                          old->cnts != NULL ? (uint64_t)old->cnts[i] : 0);
         }
     }
     if (wr->had_old && !wr->def->inverse && wr->flip && !win_flip(wr, r))
@@ -3051,8 +3262,8 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     sp_window_clear_part(st, wr->slot, r);
     /* 2. The new pane: own copy, then into the running table (the back stack without an
      * inverse). */
-    if (sp_window_store_part(st, wr->slot, r, &wr->pane->parts[r], is_string, ex->k->hash_str,
-                             ex->k->hash_i64) != SPATE_OK)
+    if (sp_window_store_part(st, wr->slot, r, &wr->pane->parts[r], is_string, wr->cr.spec.avg,
+                             ex->k->hash_str, ex->k->hash_i64) != SPATE_OK)
         goto oom;
     const struct sp_pane_part *now = &st->parts[wr->slot * SP_AGG_RADIX + r];
     for (uint32_t i = 0; i < now->n; i++) {
@@ -3065,7 +3276,8 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
         if (fresh && is_string && wr->def->inverse &&
             !sp_window_own_string(&run->region, &e->key.s, &e->key.s))
             goto oom;
-        win_combine(&wr->cr.spec, e, now->vals[i], fresh);
+        win_combine(&wr->cr.spec, e, now->vals[i], now->cnts != NULL ? (uint64_t)now->cnts[i] : 0,
+                    fresh);
     }
     /* Keys whose count went back to 0 leave (count_by_value_and_window): rebuild the
      * table once they are the majority, so the cost stays O(1) per key and update. */
@@ -3188,8 +3400,8 @@ static spate_status window_update(struct sp_exec *ex, struct spate_dstream *ds) 
         wr.cr.spec.user = def->reduce.user;
         wr.cr.spec.value_is_f64 = ds->schema.cols[0].type == SPATE_TYPE_F64;
     } else {
-        pane_rc = run_reduce(ex, ds, &def->reduce, &pane);
-        set_agg_spec(&wr.cr, &def->reduce, &ds->schema);
+        pane_rc = run_reduce(ex, ds, &def->reduce, true, &pane);
+        set_agg_spec(&wr.cr, &def->reduce, &ds->parent->schema, &ds->schema);
     }
     /* A batch whose pane failed (a user function, memory) fails, and only it: its pane is
      * empty, so the window goes on with every other batch's data in the right slots. */

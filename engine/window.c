@@ -105,7 +105,7 @@ bool sp_window_own_string(struct sp_region *r, const struct spate_string *in,
 
 spate_status
 sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
-                     const struct sp_part *part, bool key_is_string,
+                     const struct sp_part *part, bool key_is_string, bool with_count,
                      void (*hash_str)(const struct spate_string *restrict, const uint16_t *restrict,
                                       uint32_t, uint64_t *restrict),
                      void (*hash_i64)(const int64_t *restrict, const uint16_t *restrict, uint32_t,
@@ -115,8 +115,11 @@ sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
     for (uint32_t c = 0; c < part->nchunks; c++)
         n += part->chunks[c]->view.rows;
     p->n = n;
+    p->cnts = NULL;
     if (n == 0)
         return SPATE_OK;
+    if (with_count && (p->cnts = sp_region_alloc(&p->region, sizeof(int64_t) * n, 64)) == NULL)
+        return ENOMEM;
     size_t kw = key_is_string ? sizeof(struct spate_string) : sizeof(int64_t);
     p->keys = sp_region_alloc(&p->region, kw * n, 64);
     p->vals = sp_region_alloc(&p->region, sizeof(int64_t) * n, 64);
@@ -140,6 +143,8 @@ sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
             hash_i64(dst, NULL, v->rows, p->hashes + at);
         }
         memcpy(p->vals + at, v->columns[1].data, sizeof(int64_t) * v->rows);
+        if (with_count)
+            memcpy(p->cnts + at, v->columns[2].data, sizeof(int64_t) * v->rows);
         at += v->rows;
     }
     return SPATE_OK;

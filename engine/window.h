@@ -22,6 +22,7 @@ struct sp_pane_part {
     void *keys;       /* struct spate_string[n] or int64_t[n] */
     int64_t *vals;    /* value bits (i64 or f64) */
     uint64_t *hashes; /* XXH3 of each key */
+    int64_t *cnts;    /* AVG: the count behind each sum in vals (pane column 2), else NULL */
 };
 
 struct sp_running {
@@ -81,7 +82,7 @@ void sp_window_clear_part(struct sp_window_state *st, uint32_t slot, uint32_t r)
  */
 spate_status
 sp_window_store_part(struct sp_window_state *st, uint32_t slot, uint32_t r,
-                     const struct sp_part *part, bool key_is_string,
+                     const struct sp_part *part, bool key_is_string, bool with_count,
                      void (*hash_str)(const struct spate_string *restrict, const uint16_t *restrict,
                                       uint32_t, uint64_t *restrict),
                      void (*hash_i64)(const int64_t *restrict, const uint16_t *restrict, uint32_t,

@@ -414,8 +414,16 @@ enum spate_agg {
     SPATE_AGG_SUM = 1,   /* sum of the value column (i64 wraps modulo 2^64; f64) */
     SPATE_AGG_COUNT = 2, /* number of records per key (value column ignored) */
     SPATE_AGG_MIN = 3,
-    SPATE_AGG_MAX = 4
+    SPATE_AGG_MAX = 4,
+    /* mean of the non-null values of an i64 or f64 value column, as f64 (the output value
+     * column keeps the value column's name). As Spark's avg, the sum is kept in f64 (an i64
+     * value is converted first; exact while partial sums stay within +-2^53) next to an
+     * exact i64 count, so partial tables and window panes merge by adding both. */
+    SPATE_AGG_AVG = 5
 };
+
+/* Most key columns of a composite key (spate_reduce_opts.key_cols). */
+#define SPATE_MAX_KEY_COLS 4
 
 /*
  * A user reduce function, chunk-level: acc[i] = f(acc[i], vals[i]) for i < n.
@@ -430,6 +438,11 @@ struct spate_reduce_opts {
     enum spate_agg agg;     /* built-in aggregate (default SUM); ignored when fn is set */
     spate_reduce_i64_fn fn; /* user reduce function over i64 values, or NULL */
     void *user;
+    /* Composite key (reduce_by_key and reduce_by_key_and_window): key_cols[0..num_key_cols)
+     * are distinct string, i64 or timestamp columns that together form the key; 0 (the
+     * default) uses key_col alone. */
+    uint32_t key_cols[SPATE_MAX_KEY_COLS];
+    uint32_t num_key_cols;
 };
 
 SPATE_API void spate_reduce_opts_init(struct spate_reduce_opts *opts);
@@ -438,7 +451,12 @@ SPATE_API void spate_reduce_opts_init(struct spate_reduce_opts *opts);
  * reduceByKey: one record (key, value) per distinct key of the batch; the
  * output columns are named after the input's key and value columns (value
  * "count" for COUNT). Null keys are dropped (counted as a group of none).
- * Returns NULL on EINVAL (bad columns or types), EBUSY, ECANCELED, ENOMEM.
+ * Null values take no part in SUM, MIN, MAX and AVG (a key whose values are
+ * all null has no record); COUNT counts records. With a composite key
+ * (num_key_cols > 0) the output is every key column, in key_cols order, then
+ * the value; a record with a null in any key column is dropped.
+ * Returns NULL on EINVAL (bad columns or types, more than SPATE_MAX_KEY_COLS
+ * key columns, AVG of a non-numeric column), EBUSY, ECANCELED, ENOMEM.
  */
 SPATE_API spate_dstream *spate_dstream_reduce_by_key(spate_dstream *ds,
                                                      const struct spate_reduce_opts *opts,
@@ -600,9 +618,14 @@ SPATE_API int64_t spate_dstream_slide_ms(const spate_dstream *ds);
  * As in Spark, with the inverse a key whose value went back to the identity
  * stays (e.g. (a,0)); without it, keys with no data in the window disappear.
  * Early windows are partial. The output is valid at batches S, 2S, 3S, ...
+ * AVG keeps (sum, count) per key in the panes and the running table, so it
+ * has an inverse; with it, a key whose count went back to 0 stays with a null
+ * average (Spark's identity value). Composite keys work with and without the
+ * inverse; keep_fn takes one key and a plain value, so it is refused with a
+ * composite key or AVG.
  * Returns NULL on EINVAL (length or slide not a multiple of ds's slide,
- * use_inverse with MIN/MAX or a reduce fn without inv_fn, bad columns),
- * EBUSY, ECANCELED, ENOMEM.
+ * use_inverse with MIN/MAX or a reduce fn without inv_fn, bad columns,
+ * keep_fn with a composite key or AVG), EBUSY, ECANCELED, ENOMEM.
  */
 SPATE_API spate_dstream *spate_dstream_reduce_by_key_and_window(spate_dstream *ds,
                                                                 const struct spate_reduce_opts *ro,
