@@ -75,8 +75,8 @@ fuzz: setup
 	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 		-DCMAKE_BUILD_TYPE=Debug -DSPATE_FUZZ=ON -DSPATE_SANITIZE=address,undefined \
 		-DSPATE_BUILD_EXAMPLES=OFF $(CMAKE_COMMON)
-	cmake --build build/fuzz -j $(JOBS) --target fuzz_framing fuzz_text
-	for t in framing text; do mkdir -p build/fuzz/corpus-$$t && \
+	cmake --build build/fuzz -j $(JOBS) --target fuzz_framing fuzz_text fuzz_csv fuzz_binary
+	for t in framing text csv binary; do mkdir -p build/fuzz/corpus-$$t && \
 		build/fuzz/tests/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$t \
 		tests/fuzz/corpus/$$t || exit 1; done
 

@@ -23,6 +23,7 @@
 #include "engine/window.h"
 #include "engine/worker.h"
 #include "kernels/kernels.h"
+#include "engine/itab.h"
 #include "io/ring.h"
 
 #include <errno.h>
@@ -39,32 +40,6 @@ struct sp_level {
     int64_t *constant;         /* map_to_pair: the value, SPATE_CHUNK_ROWS times */
     struct sp_csv_scratch csv; /* parse_csv: the fields of a chunk */
     struct sp_binary_scratch bin; /* parse_binary: the records of a chunk */
-};
-
-/*
- * The stage-1 table of the commonest aggregation, COUNT or SUM of i64 by an
- * i64 key: open addressing over 16-byte slots holding the key and its running
- * value side by side (INT64_MIN marks an empty slot; that key itself is kept
- * aside), so a probe touches one cache line and no entry array. At most a
- * quarter of the slots are used: a probe that misses its first slot costs a
- * branch misprediction, and at L2-resident sizes mispredictions, not cache
- * misses, set the speed (keyed-sum with 10K keys, one worker: 89 M rows/s at
- * a load of 5/8, 164 M at 1/4; the generic sp_agg_table, slot then entry,
- * 104 M). Stage 2 hashes the keys again and merges them into its radix
- * partition's table.
- */
-#define SP_ITAB_EMPTY INT64_MIN
-
-struct sp_islot {
-    int64_t key; /* SP_ITAB_EMPTY = empty */
-    int64_t val;
-};
-
-struct sp_itab {
-    struct sp_islot *slots;
-    uint32_t mask, n; /* n: keys in slots, at most itab_capacity() */
-    bool has_min;     /* the key INT64_MIN, kept aside */
-    int64_t min_val;
 };
 
 /* Sub-partitions of a radix partition for the scatter plan: 4 per stage-2 task. */
@@ -664,86 +639,6 @@ agg_fast_rows(struct sp_wstate *ws, const struct sp_chunk *in, const void *keys,
     return true;
 }
 
-/* The slot of key k: a multiplicative hash, independent of the XXH3 radix partition. */
-static inline uint32_t itab_slot(int64_t k, uint32_t mask) {
-    return (uint32_t)(((uint64_t)k * 0x9e3779b97f4a7c15ull) >> 32) & mask;
-}
-
-/* Keys a table of slots slots may hold: a quarter while it is small enough for L2 (where
- * mispredictions cost most), half beyond (where cache misses do, and memory counts). */
-static inline uint32_t itab_capacity(uint32_t slots) {
-    return slots <= (1u << 15) ? slots / 4 : slots / 2;
-}
-
-static bool itab_init(struct sp_itab *t, struct sp_region *r, uint32_t hint) {
-    uint32_t slots = 64;
-    while (itab_capacity(slots) < hint && slots < (1u << 30))
-        slots *= 2;
-    t->slots = sp_region_alloc(r, sizeof(struct sp_islot) * slots, 64);
-    if (t->slots == NULL)
-        return false;
-    for (uint32_t i = 0; i < slots; i++)
-        t->slots[i].key = SP_ITAB_EMPTY;
-    t->mask = slots - 1;
-    t->n = 0;
-    t->has_min = false;
-    t->min_val = 0;
-    return true;
-}
-
-static bool itab_grow(struct sp_itab *t, struct sp_region *r) {
-    struct sp_itab g;
-    if (t->mask >= (1u << 29) || !itab_init(&g, r, itab_capacity((t->mask + 1) * 2)))
-        return false;
-    for (uint32_t s = 0; s <= t->mask; s++) {
-        const struct sp_islot *e = &t->slots[s];
-        if (e->key == SP_ITAB_EMPTY)
-            continue;
-        /* The slot of a key is its multiplicative hash's high bits (see itab_slot). */
-        uint32_t d = itab_slot(e->key, g.mask);
-        while (g.slots[d].key != SP_ITAB_EMPTY)
-            d = (d + 1) & g.mask;
-        g.slots[d] = *e;
-    }
-    g.n = t->n;
-    g.has_min = t->has_min;
-    g.min_val = t->min_val;
-    *t = g;
-    return true;
-}
-
-/* Add add to key k in t (the table of k's radix partition). Returns false on ENOMEM. */
-static inline __attribute__((always_inline)) bool itab_add(struct sp_itab *t, struct sp_region *r,
-                                                           int64_t k, uint64_t add) {
-    if (__builtin_expect(k == SP_ITAB_EMPTY, 0)) {
-        t->min_val = (int64_t)((uint64_t)t->min_val + add);
-        t->has_min = true;
-        return true;
-    }
-    uint32_t s = itab_slot(k, t->mask);
-    for (;;) {
-        struct sp_islot *e = &t->slots[s];
-        if (e->key == k) {
-            e->val = (int64_t)((uint64_t)e->val + add); /* wraps, as Java's long */
-            return true;
-        }
-        if (e->key == SP_ITAB_EMPTY)
-            break;
-        s = (s + 1) & t->mask;
-    }
-    if (t->n + 1 > itab_capacity(t->mask + 1)) {
-        if (!itab_grow(t, r))
-            return false;
-        s = itab_slot(k, t->mask);
-        while (t->slots[s].key != SP_ITAB_EMPTY)
-            s = (s + 1) & t->mask;
-    }
-    t->slots[s].key = k;
-    t->slots[s].val = (int64_t)add;
-    t->n++;
-    return true;
-}
-
 /* The dense case (no selection, no nulls), COUNT or SUM: the tightest loop. */
 static inline __attribute__((always_inline)) bool itab_dense(struct sp_wstate *ws, uint32_t rows,
                                                              const int64_t *restrict keys,
@@ -751,8 +646,8 @@ static inline __attribute__((always_inline)) bool itab_dense(struct sp_wstate *w
                                                              const bool count) {
     const uint64_t *restrict hashes = ws->hashes;
     for (uint32_t i = 0; i < rows; i++) {
-        if (!itab_add(&ws->itab[sp_agg_radix(hashes[i])], &ws->batch, keys[i],
-                      count ? 1u : (uint64_t)vals[i]))
+        if (!sp_itab_add(&ws->itab[sp_agg_radix(hashes[i])], &ws->batch, keys[i],
+                         count ? 1u : (uint64_t)vals[i]))
             return false;
     }
     return true;
@@ -773,8 +668,8 @@ static __attribute__((noinline)) bool itab_rows(struct sp_wstate *ws,
         uint32_t phys = sel != NULL ? sel[i] : i;
         if (!sp_valid(kvalid, phys) || (vals != NULL && !sp_valid(vvalid, phys)))
             continue;
-        if (!itab_add(&ws->itab[sp_agg_radix(ws->hashes[i])], &ws->batch, keys[phys],
-                      vals != NULL ? (uint64_t)vals[phys] : 1u))
+        if (!sp_itab_add(&ws->itab[sp_agg_radix(ws->hashes[i])], &ws->batch, keys[phys],
+                         vals != NULL ? (uint64_t)vals[phys] : 1u))
             return false;
     }
     return true;
@@ -1803,12 +1698,12 @@ static void merge_kv(struct chain_run *cr, struct sp_wstate *ws, uint32_t r) {
         if (rows == 0)
             continue;
         struct sp_itab t;
-        if (!itab_init(&t, &ws->batch, (uint32_t)SP_MIN(rows, expect + expect / 4 + 16)))
+        if (!sp_itab_init(&t, &ws->batch, (uint32_t)SP_MIN(rows, expect + expect / 4 + 16)))
             goto oom;
         for (uint32_t w = 0; w < ex->nworkers; w++) {
             const struct sp_kvbuf *b = &ex->ws[w].kvbuf[sub];
             for (uint32_t i = 0; i < b->n; i++)
-                if (!itab_add(&t, &ws->batch, b->kv[i].key, (uint64_t)b->kv[i].val))
+                if (!sp_itab_add(&t, &ws->batch, b->kv[i].key, (uint64_t)b->kv[i].val))
                     goto oom;
         }
         if (!itab_emit(&t, &ws->batch, cr->out, r))
@@ -1916,7 +1811,7 @@ static void agg_init_task(void *arg, uint32_t w, uint32_t worker) {
             continue;
         }
         if (sp_agg_table_init(&ws->tables[r], &ws->batch, SP_MAX(64, ws->last_n[r])) != SPATE_OK ||
-            !itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
+            !sp_itab_init(&ws->itab[r], &ws->batch, ws->last_in[r]))
             record_error(ex, ENOMEM, "out of memory in reduce_by_key");
     }
 }

@@ -10,6 +10,9 @@
  *          out (groups of 16 one-byte tags matched with one SSE2 compare,
  *          7 hash bits a tag, triangular probing over groups), written here
  *          only to measure the design against the engine's;
+ *   flat   (i64 keys) the engine's stage 1 of COUNT and SUM by an i64 key
+ *          (engine/itab.h): rows go to the flat key/value table of their
+ *          XXH3 radix partition, probed by a multiplicative hash;
  *   naive  what a user writes: FNV-1a and strcmp / a modulo hash, linear
  *          probing over key and value arrays.
  * tags and swiss hash with the XXH3 kernel (best ISA) a chunk at a time, as
@@ -24,6 +27,7 @@
 #include "bench/micro/micro_tables.h"
 #include "bench/shim/shim.h"
 #include "engine/agg.h"
+#include "engine/itab.h"
 #include "engine/mem.h"
 #include "engine/region.h"
 #include "kernels/kernels.h"
@@ -171,7 +175,7 @@ static uint64_t fnv1a(const char *s) {
 
 /* ---- bodies ---- */
 
-enum table { T_TAGS, T_SWISS, T_NAIVE };
+enum table { T_TAGS, T_SWISS, T_NAIVE, T_FLAT };
 struct gcase {
     enum table table;
     bool str;      /* string keys (COUNT) or i64 keys (SUM) */
@@ -198,6 +202,26 @@ static uint64_t run_tags(const struct gcase *c, struct sp_region *r) {
         }
     }
     return t.n;
+}
+
+static uint64_t run_flat(const struct gcase *c, struct sp_region *r) {
+    struct sp_itab t[SP_AGG_RADIX];
+    sp_region_reset(r);
+    for (uint32_t p = 0; p < SP_AGG_RADIX; p++)
+        if (!sp_itab_init(&t[p], r, c->keys / SP_AGG_RADIX + 16))
+            return 0;
+    const int64_t *ik = c->keys == 10000 ? ikeys_10k : ikeys_1m;
+    uint64_t h[CHUNK];
+    for (uint32_t base = 0; base < GROUP_ROWS; base += CHUNK) {
+        kern->hash_i64(ik + base, NULL, CHUNK, h);
+        for (uint32_t i = 0; i < CHUNK; i++)
+            if (!sp_itab_add(&t[sp_agg_radix(h[i])], r, ik[base + i], (uint64_t)ivals[base + i]))
+                return 0;
+    }
+    uint64_t n = 0;
+    for (uint32_t p = 0; p < SP_AGG_RADIX; p++)
+        n += t[p].n + t[p].has_min;
+    return n;
 }
 
 static uint64_t run_swiss(const struct gcase *c, struct swiss *t) {
@@ -281,6 +305,7 @@ static void bench_group(sp_bench_state *st, const void *arg) {
     }
     while (sp_bench_keep_running(st)) {
         distinct = c->table == T_TAGS    ? run_tags(c, &r)
+                   : c->table == T_FLAT  ? run_flat(c, &r)
                    : c->table == T_SWISS ? run_swiss(c, &sw)
                                          : run_naive(c, &nv);
         sp_bench_use(&distinct);
@@ -300,8 +325,8 @@ static void bench_group(sp_bench_state *st, const void *arg) {
 }
 
 void sp_micro_tables_register(void) {
-    static struct gcase cases[9];
-    static const char *names[] = {"tags", "swiss", "naive"};
+    static struct gcase cases[11];
+    static const char *names[] = {"tags", "swiss", "naive", "flat"};
     kern = sp_kernels_select(NULL);
     make_rows();
     uint32_t nc = 0;
@@ -312,7 +337,7 @@ void sp_micro_tables_register(void) {
         sp_bench_register(name, bench_group, &cases[nc++]);
     }
     for (uint32_t k = 10000; k <= 1000000; k *= 100)
-        for (int t = 0; t < 3; t++) {
+        for (int t = 0; t < 4; t++) {
             cases[nc] = (struct gcase){(enum table)t, false, k};
             snprintf(name, sizeof name, "groupby_i64/%s/%u", names[t], k);
             sp_bench_register(name, bench_group, &cases[nc++]);
