@@ -9,9 +9,16 @@
  */
 #include "kernels/parse/parse_simd.h"
 
+/* GCC says so with __SANITIZE_*__, clang with __has_feature. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SP_PARSE_COPY_ALWAYS 1
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define SP_PARSE_COPY_ALWAYS 1
+#endif
+#endif
+#ifndef SP_PARSE_COPY_ALWAYS
 #define SP_PARSE_COPY_ALWAYS 0
 #endif
 
