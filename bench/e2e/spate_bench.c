@@ -1660,12 +1660,14 @@ static void ingest_tcp(const struct cfg *c) {
                    "\"records\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,"
                    "\"records_per_s\":%.0f,\"bytes_per_s\":%.0f,\"baseline\":\"blocking recv() "
                    "loop per connection, counting bytes\",\"baseline_bytes_per_s\":%.0f,"
+                   "\"baseline_records_per_s\":%.0f,"
                    "\"ratio\":%.2f,\"latency_basis\":\"record\",\"latency_p50_ms\":%.3f,"
                    "\"latency_p99_ms\":%.3f,\"latency_max_ms\":%.3f,\"rss_bytes\":%" PRIu64
                    ",\"check\":\"%s\"}\n",
                    name, used_workers, isa, INGEST_PRODUCERS, got, total, secs, (double)got / secs,
-                   (double)total / secs, (double)total / plain, plain / secs, lat_fig.p50_ms,
-                   lat_fig.p99_ms, lat_fig.max_ms, peak_rss(), ok ? "ok" : "mismatch");
+                   (double)total / secs, (double)total / plain, (double)total_lines / plain,
+                   plain / secs, lat_fig.p50_ms, lat_fig.p99_ms, lat_fig.max_ms, peak_rss(),
+                   ok ? "ok" : "mismatch");
         else
             printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | plain recv loop "
                    "%9.1f MB/s | ratio %5.2fx | check %s | latency (record) p50 %.2f p99 %.2f "
@@ -1806,12 +1808,14 @@ static void ingest_files(const struct cfg *c) {
             printf("{\"workload\":\"%s\",\"workers\":%u,\"isa\":\"%s\",\"records\":%" PRIu64
                    ",\"bytes\":%" PRIu64 ",\"seconds\":%.4f,\"records_per_s\":%.0f,"
                    "\"bytes_per_s\":%.0f,\"baseline\":\"cat of the same files\","
-                   "\"baseline_bytes_per_s\":%.0f,\"ratio\":%.2f,\"latency_basis\":\"record\","
+                   "\"baseline_bytes_per_s\":%.0f,\"baseline_records_per_s\":%.0f,\"ratio\":%.2f,"
+                   "\"latency_basis\":\"record\","
                    "\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,\"latency_max_ms\":%.3f,"
                    "\"rss_bytes\":%" PRIu64 ",\"check\":\"%s\"}\n",
                    name, used_workers, isa, got, bytes, secs, (double)got / secs,
-                   (double)bytes / secs, (double)bytes / cat_s, cat_s / secs, lat_fig.p50_ms,
-                   lat_fig.p99_ms, lat_fig.max_ms, peak_rss(), got == lines ? "ok" : "mismatch");
+                   (double)bytes / secs, (double)bytes / cat_s, (double)lines / cat_s, cat_s / secs,
+                   lat_fig.p50_ms, lat_fig.p99_ms, lat_fig.max_ms, peak_rss(),
+                   got == lines ? "ok" : "mismatch");
         else
             printf("%-22s workers=%u isa=%-6s %12.1f M rec/s %9.1f MB/s | cat %9.1f MB/s | "
                    "ratio %5.2fx | check %s | latency (record) p50 %.2f p99 %.2f max %.2f ms\n",
@@ -2190,6 +2194,30 @@ static int usage(void) {
     return 2;
 }
 
+/* Every workload, in the order `all` runs them; NULL fn: a NEXMark query (nexmark()). */
+static const struct {
+    const char *name;
+    void (*fn)(const struct cfg *c);
+} workloads[] = {
+    {"wordcount", wordcount},
+    {"keyed-sum", keyed_sum},
+    {"window", window_scaling},
+    {"ysb", ysb},
+    {"latency", latency},
+    {"join-probe", join_probe},
+    {"ingest-tcp", ingest_tcp},
+    {"ingest-files", ingest_files},
+    {"parse-binary", parse_binary_bench},
+    {"ingest-udp", ingest_udp},
+    {"nexmark-q0", NULL},
+    {"nexmark-q1", NULL},
+    {"nexmark-q2", NULL},
+    {"nexmark-q3", NULL},
+    {"nexmark-q5", NULL},
+    {"nexmark-q7", NULL},
+    {"nexmark-q8", NULL},
+};
+
 int main(int argc, char **argv) {
     struct cfg c = {.rate = 1000000,
                     .interval_ms = 10,
@@ -2241,50 +2269,29 @@ int main(int argc, char **argv) {
     }
     if (c.batches == 0 || c.records < c.batches || c.keys == 0)
         return usage();
-    bool all = strcmp(workload, "all") == 0;
-    if (all || strcmp(workload, "wordcount") == 0)
-        wordcount(&c);
-    if (all || strcmp(workload, "keyed-sum") == 0) {
-        keyed_sum(&c);
-        if (all) {
+    bool all = strcmp(workload, "all") == 0, known = all;
+    double t_all = now_s();
+    for (size_t w = 0; w < sizeof(workloads) / sizeof(workloads[0]); w++) {
+        if (!all && strcmp(workload, workloads[w].name) != 0)
+            continue;
+        known = true;
+        /* Progress on stderr: the tables on stdout stay clean for --json. */
+        fprintf(stderr, "spate-bench: %s (%zu of %zu) at %.1f s\n", workloads[w].name, w + 1,
+                sizeof(workloads) / sizeof(workloads[0]), now_s() - t_all);
+        if (workloads[w].fn != NULL) {
+            workloads[w].fn(&c);
+        } else if (!nexmark(&c, workloads[w].name)) {
+            return usage();
+        }
+        if (all && workloads[w].fn == keyed_sum) { /* also with 1,000,000 keys in the set */
             struct cfg big = c;
             big.keys = 1000000;
             keyed_sum(&big);
         }
     }
-    if (all || strcmp(workload, "window") == 0)
-        window_scaling(&c);
-    if (all || strcmp(workload, "ysb") == 0)
-        ysb(&c);
-    if (all || strcmp(workload, "latency") == 0)
-        latency(&c);
-    if (all || strcmp(workload, "join-probe") == 0)
-        join_probe(&c);
-    if (all || strcmp(workload, "ingest-tcp") == 0)
-        ingest_tcp(&c);
-    if (all || strcmp(workload, "ingest-files") == 0)
-        ingest_files(&c);
-    if (all || strcmp(workload, "parse-binary") == 0) {
-        parse_binary_bench(&c);
-        if (!all)
-            return 0;
-    }
-    if (all || strcmp(workload, "ingest-udp") == 0) {
-        ingest_udp(&c);
-        if (!all)
-            return 0;
-    }
-    static const char *const nexmark_queries[] = {"nexmark-q0", "nexmark-q1", "nexmark-q2",
-                                                  "nexmark-q3", "nexmark-q5", "nexmark-q7",
-                                                  "nexmark-q8"};
-    bool is_nexmark = false;
-    for (size_t q = 0; q < sizeof(nexmark_queries) / sizeof(nexmark_queries[0]); q++)
-        if (all || strcmp(workload, nexmark_queries[q]) == 0)
-            is_nexmark = nexmark(&c, nexmark_queries[q]);
-    if (!all && strcmp(workload, "wordcount") != 0 && strcmp(workload, "keyed-sum") != 0 &&
-        strcmp(workload, "window") != 0 && strcmp(workload, "latency") != 0 &&
-        strcmp(workload, "ingest-tcp") != 0 && strcmp(workload, "ingest-files") != 0 &&
-        strcmp(workload, "join-probe") != 0 && strcmp(workload, "ysb") != 0 && !is_nexmark)
+    if (!known)
         return usage();
+    if (all)
+        fprintf(stderr, "spate-bench: all done in %.1f s\n", now_s() - t_all);
     return 0;
 }
