@@ -17,6 +17,7 @@
 #include "kernels/binary/binary.h"
 #include "kernels/filter/filter.h"
 #include "kernels/hash/hash.h"
+#include "kernels/join/join.h"
 #include "kernels/parse/parse.h"
 #include "kernels/text/text.h"
 
@@ -44,6 +45,15 @@
     .cast_i64_f64 = sp_cast_i64_f64_##cast_isa, .cast_f64_i64 = sp_cast_f64_i64_##cast_isa,        \
     .hash_combine = sp_hash_combine_##isa
 
+/*
+ * Hash join: one scalar loop for every ISA (kernels/join/join_scalar.c says
+ * why: the probe waits on memory, and its prefetching loop keeps more misses
+ * in flight than a gather of 8 slots).
+ */
+#define SP_JOIN_KERNELS                                                                            \
+    .join_build_i64 = sp_join_build_i64_scalar, .join_build_str = sp_join_build_str_scalar,        \
+    .join_probe_i64 = sp_join_probe_i64_scalar, .join_probe_str = sp_join_probe_str_scalar
+
 const struct sp_kernels sp_kernels_scalar = {
     .isa = "scalar",
     .tokenize_ws = sp_text_tokenize_ws_scalar,
@@ -58,6 +68,7 @@ const struct sp_kernels sp_kernels_scalar = {
     SP_COLUMN_KERNELS(scalar, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_scalar,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_scalar,
+    SP_JOIN_KERNELS,
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -75,6 +86,7 @@ const struct sp_kernels sp_kernels_avx2 = {
     SP_COLUMN_KERNELS(avx2, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_avx2,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx2,
+    SP_JOIN_KERNELS,
 };
 #endif
 
@@ -93,6 +105,7 @@ const struct sp_kernels sp_kernels_avx512 = {
     SP_COLUMN_KERNELS(avx512, avx512),
     .decode_fixed64 = sp_binary_decode_fixed64_avx512,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx512,
+    SP_JOIN_KERNELS,
 };
 #endif
 
