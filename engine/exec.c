@@ -2055,22 +2055,40 @@ static int64_t ref_i64(const struct sp_jref *x, uint32_t col) {
     return ((const int64_t *)x->chunk->cols[col].data)[x->row];
 }
 
-/* Stage 2: build partition r of the right side, probe it with partition r of the left. */
+/* Probe rows per call of the probe kernel (their keys, hashes and pairs are on the stack). */
+#define SP_JOIN_BLOCK 1024
+
+/* Stage 2: build partition r of the right side, probe it with partition r of the left, both
+ * through the join kernels: the pairs of references they give are the records. */
 static void join_task(void *arg, uint32_t r, uint32_t worker) {
     struct join_run *jr = arg;
     struct sp_exec *ex = jr->ex;
+    const struct sp_kernels *kn = ex->k;
     struct sp_wstate *ws = &ex->ws[worker];
     uint32_t nright = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++)
         nright += ex->ws[w].jbuf[1][r].n;
     struct join_out jo = {NULL, r};
-    struct sp_agg_table t;
-    if (sp_agg_table_init(&t, &ws->batch, nright > 0 ? nright : 1) != SPATE_OK)
-        goto oom;
-    /* Build: a chain of rows per key, in arrival order (head in val, tail in pad_). */
-    struct sp_jref *build =
-        nright ? sp_region_alloc(&ws->batch, sizeof(*build) * nright, 64) : NULL;
-    if (nright > 0 && build == NULL)
+    bool is_string = jr->is_string;
+    size_t kw = is_string ? sizeof(struct spate_string) : sizeof(int64_t);
+    uint32_t nslots = sp_join_slots_for(nright);
+    bool keep_right = jr->kind == SPATE_JOIN_RIGHT || jr->kind == SPATE_JOIN_FULL;
+    /* Build: the right side's references of every worker in arrival order, their keys and
+     * hashes dense, then the table (null keys were left out by the scatter). */
+    struct sp_jref *build = sp_region_alloc(&ws->batch, sizeof(*build) * (nright + 1), 64);
+    char *bkeys = sp_region_alloc(&ws->batch, kw * (nright + 1), 64);
+    uint64_t *bhash = sp_region_alloc(&ws->batch, sizeof(uint64_t) * (nright + 1), 64);
+    uint32_t *scratch = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (nright + 1), 64);
+    struct sp_join_table t = {
+        .slots = sp_region_alloc(&ws->batch, sizeof(struct sp_join_slot) * nslots, 64),
+        .perm = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (nright + 1), 64),
+        .mask = nslots - 1,
+    };
+    size_t matched_words = keep_right ? nright / 64 + 1 : 0;
+    uint64_t *matched =
+        keep_right ? sp_region_alloc(&ws->batch, sizeof(uint64_t) * matched_words, 64) : NULL;
+    if (build == NULL || bkeys == NULL || bhash == NULL || scratch == NULL || t.slots == NULL ||
+        t.perm == NULL || (keep_right && matched == NULL))
         goto oom;
     uint32_t at = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++) {
@@ -2079,49 +2097,60 @@ static void join_task(void *arg, uint32_t r, uint32_t worker) {
             memcpy(build + at, b->refs, sizeof(*build) * b->n);
         at += b->n;
     }
+    struct spate_string *bkeys_s = (struct spate_string *)(void *)bkeys;
+    int64_t *bkeys_i = (int64_t *)(void *)bkeys;
     for (uint32_t j = 0; j < nright; j++) {
-        bool fresh;
-        uint32_t e = jr->is_string ? sp_agg_find_or_add_str(&t, &ws->batch, build[j].hash,
-                                                            ref_str(&build[j], jr->key[1]), &fresh)
-                                   : sp_agg_find_or_add_i64(&t, &ws->batch, build[j].hash,
-                                                            ref_i64(&build[j], jr->key[1]), &fresh);
-        if (e == UINT32_MAX)
-            goto oom;
-        if (fresh)
-            t.entries[e].val.i = j;
+        if (is_string)
+            bkeys_s[j] = *ref_str(&build[j], jr->key[1]);
         else
-            build[t.entries[e].pad_].next = j;
-        t.entries[e].pad_ = j;
+            bkeys_i[j] = ref_i64(&build[j], jr->key[1]);
+        bhash[j] = build[j].hash;
     }
-    /* Probe. */
+    if (is_string)
+        kn->join_build_str(&t, bkeys_s, NULL, bhash, nright, scratch);
+    else
+        kn->join_build_i64(&t, bkeys_i, NULL, bhash, nright, scratch);
+    if (matched != NULL)
+        memset(matched, 0, sizeof(uint64_t) * matched_words);
+    /* Probe, SP_JOIN_BLOCK left references at a time. */
     bool keep_left = jr->kind == SPATE_JOIN_LEFT || jr->kind == SPATE_JOIN_FULL;
+    union {
+        int64_t i[SP_JOIN_BLOCK];
+        struct spate_string s[SP_JOIN_BLOCK];
+    } pkeys;
+    uint64_t phash[SP_JOIN_BLOCK];
+    uint32_t pidx[SP_JOIN_BLOCK], bidx[SP_JOIN_BLOCK];
     for (uint32_t w = 0; w < ex->nworkers; w++) {
         const struct sp_jbuf *b = &ex->ws[w].jbuf[0][r];
-        for (uint32_t i = 0; i < b->n; i++) {
-            const struct sp_jref *l = &b->refs[i];
-            uint32_t e = sp_agg_find(&t, jr->is_string, l->hash,
-                                     jr->is_string ? ref_str(l, jr->key[0]) : NULL,
-                                     jr->is_string ? 0 : ref_i64(l, jr->key[0]));
-            if (e == UINT32_MAX) {
-                if (keep_left && !join_emit(jr, ws, &jo, l, NULL))
-                    goto oom;
-                continue;
+        for (uint32_t base = 0; base < b->n; base += SP_JOIN_BLOCK) {
+            const struct sp_jref *refs = b->refs + base;
+            uint32_t cnt = SP_MIN(b->n - base, (uint32_t)SP_JOIN_BLOCK);
+            for (uint32_t i = 0; i < cnt; i++) {
+                if (is_string)
+                    pkeys.s[i] = *ref_str(&refs[i], jr->key[0]);
+                else
+                    pkeys.i[i] = ref_i64(&refs[i], jr->key[0]);
+                phash[i] = refs[i].hash;
             }
-            t.entries[e].stamp = 1; /* matched */
-            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
-                if (!join_emit(jr, ws, &jo, l, &build[j]))
-                    goto oom;
+            struct sp_join_cursor cur = {0, 0};
+            while (cur.pos < cnt) {
+                uint32_t np =
+                    is_string ? kn->join_probe_str(&t, pkeys.s, NULL, NULL, phash, cnt, keep_left,
+                                                   pidx, bidx, SP_JOIN_BLOCK, &cur, NULL, matched)
+                              : kn->join_probe_i64(&t, pkeys.i, NULL, NULL, phash, cnt, keep_left,
+                                                   pidx, bidx, SP_JOIN_BLOCK, &cur, NULL, matched);
+                for (uint32_t m = 0; m < np; m++)
+                    if (!join_emit(jr, ws, &jo, &refs[pidx[m]],
+                                   bidx[m] != SP_JOIN_NONE ? &build[bidx[m]] : NULL))
+                        goto oom;
+            }
         }
     }
-    /* Right rows no left row matched. */
-    if (jr->kind == SPATE_JOIN_RIGHT || jr->kind == SPATE_JOIN_FULL) {
-        for (uint32_t e = 0; e < t.n; e++) {
-            if (t.entries[e].stamp != 0)
-                continue;
-            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
-                if (!join_emit(jr, ws, &jo, NULL, &build[j]))
-                    goto oom;
-        }
+    /* Right rows no left row matched, in arrival order. */
+    if (keep_right) {
+        for (uint32_t j = 0; j < nright; j++)
+            if (!((matched[j >> 6] >> (j & 63)) & 1) && !join_emit(jr, ws, &jo, NULL, &build[j]))
+                goto oom;
     }
     return;
 oom:
