@@ -50,9 +50,9 @@
  * why: the probe waits on memory, and its prefetching loop keeps more misses
  * in flight than a gather of 8 slots).
  */
-#define SP_JOIN_KERNELS                                                                            \
+#define SP_JOIN_KERNELS(probe_isa)                                                                 \
     .join_build_i64 = sp_join_build_i64_scalar, .join_build_str = sp_join_build_str_scalar,        \
-    .join_probe_i64 = sp_join_probe_i64_scalar, .join_probe_str = sp_join_probe_str_scalar
+    .join_probe_i64 = sp_join_probe_i64_##probe_isa, .join_probe_str = sp_join_probe_str_scalar
 
 const struct sp_kernels sp_kernels_scalar = {
     .isa = "scalar",
@@ -68,7 +68,7 @@ const struct sp_kernels sp_kernels_scalar = {
     SP_COLUMN_KERNELS(scalar, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_scalar,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_scalar,
-    SP_JOIN_KERNELS,
+    SP_JOIN_KERNELS(scalar),
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -86,7 +86,7 @@ const struct sp_kernels sp_kernels_avx2 = {
     SP_COLUMN_KERNELS(avx2, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_avx2,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx2,
-    SP_JOIN_KERNELS,
+    SP_JOIN_KERNELS(scalar),
 };
 #endif
 
@@ -105,7 +105,7 @@ const struct sp_kernels sp_kernels_avx512 = {
     SP_COLUMN_KERNELS(avx512, avx512),
     .decode_fixed64 = sp_binary_decode_fixed64_avx512,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx512,
-    SP_JOIN_KERNELS,
+    SP_JOIN_KERNELS(avx512),
 };
 #endif
 
