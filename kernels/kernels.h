@@ -269,7 +269,8 @@ struct sp_kernels {
      * such build row, ascending; with emit_unmatched, a valid key without a
      * match writes (its physical row, SP_JOIN_NONE). Null keys match nothing
      * and write nothing. Writes at most max_out pairs into out_probe /
-     * out_build and returns the count; *cur is then where to resume (done when
+     * out_build and returns the count (entries past the count, below max_out,
+     * may be overwritten); *cur is then where to resume (done when
      * cur->pos == n), which may be inside one row's matches. When not NULL,
      * probe_matched gets the bit of every matched physical probe row and
      * build_matched the bit of every build row written (bits are only set).

@@ -2,16 +2,14 @@
  * kernels/join/join_scalar.c - hash join build and probe (kernels/join/join.h
  * describes the table), for i64 and string keys.
  *
- * These are also the avx2 and avx512 entries. The probe is a chain of two
- * dependent loads at most per row (slot, then a string key or perm[] for a
- * duplicated key) and is bound by memory latency once the table leaves the
- * caches, not by instructions: with the hashes of the whole input known up
- * front, the loop prefetches the slot of the row SP_JOIN_AHEAD rows ahead,
- * which keeps that many misses in flight. A gather-based probe does no
- * better on that bound (a gather of 8 slots waits for the slowest of 8
- * misses, and the lanes that hit a duplicated key or a collision fall back to
- * this loop anyway); bench/micro/micro_join.c measures this loop against a
- * plain linear-probing loop without prefetch.
+ * The builds and the string probe are also the avx2 and avx512 entries, and
+ * the i64 probe is the avx2 one. A probe is one slot load for a unique i64
+ * key (a string key adds its build view, a duplicated key perm[]); once the
+ * table leaves the caches that load's latency is the cost, so with the hashes
+ * of the whole input known up front the loop prefetches the slot of the row
+ * SP_JOIN_AHEAD rows ahead (kernels/join/join.h). A build is one random slot
+ * access per row plus two sequential passes; it is not vectorized (a row's
+ * insert depends on the rows before it).
  */
 #include "kernels/join/join.h"
 

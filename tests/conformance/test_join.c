@@ -344,6 +344,81 @@ static void static_join_duplicates(void **state) {
     }
 }
 
+/* The string view of s (inline up to 12 bytes, else a pointer to s). */
+static struct spate_string view_of(const char *s) {
+    struct spate_string v;
+    memset(&v, 0, sizeof(v));
+    v.len = (uint32_t)strlen(s);
+    if (v.len <= 12) {
+        memcpy((char *)&v + offsetof(struct spate_string, prefix), s, v.len);
+    } else {
+        memcpy(v.prefix, s, 4);
+        v.u.ptr = s;
+    }
+    return v;
+}
+
+/* A broadcast join on string keys (inline and pointer views) whose output from one input chunk
+ * fills more than one chunk (100 table rows a key), fed to reduce_by_key in the same chain: the
+ * probe must not lose its place when a full output chunk goes down the chain mid-probe. */
+static void static_join_strings_over_a_chunk_into_reduce(void **state) {
+    (void)state;
+    enum { KEYS = 5, PER_KEY = 100, LROWS = 60 };
+    static char names[KEYS + 1][32];
+    for (int k = 0; k <= KEYS; k++)
+        snprintf(names[k], sizeof(names[k]), k % 2 ? "k%d" : "a-longer-table-key-%d", k);
+    static struct spate_string tkey[KEYS * PER_KEY], lkey[LROWS];
+    static int64_t tval[KEYS * PER_KEY], lval[LROWS];
+    for (int i = 0; i < KEYS * PER_KEY; i++) {
+        tkey[i] = view_of(names[i % KEYS]);
+        tval[i] = i;
+    }
+    for (int i = 0; i < LROWS; i++) {
+        lkey[i] = view_of(names[i % (KEYS + 1)]);
+        lval[i] = 1;
+    }
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_LEFT; kind++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def tc[] = {{"key", SPATE_TYPE_STRING}, {"rval", SPATE_TYPE_I64}};
+        struct spate_column_def lc[] = {{"key", SPATE_TYPE_STRING}, {"lval", SPATE_TYPE_I64}};
+        struct spate_column_data td[] = {{tkey, NULL}, {tval, NULL}};
+        spate_dstream *table = spate_context_constant_stream(ctx, tc, 2, td, KEYS * PER_KEY, &err);
+        spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+        struct spate_join_opts jo;
+        spate_join_opts_init(&jo);
+        jo.kind = (enum spate_join_kind)kind;
+        spate_dstream *j = spate_dstream_join(lq, table, &jo, &err);
+        assert_non_null(j);
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        ro.value_col = 1; /* lval: 1 a record, so the sum counts the records of a key */
+        spate_dstream *sums = spate_dstream_reduce_by_key(j, &ro, &err);
+        assert_non_null(sums);
+        struct lines got = {NULL, 0, 0};
+        assert_int_equal(spate_dstream_foreach_batch(sums, collect, &got, &err), SPATE_OK);
+        struct spate_column_data ld[] = {{lkey, NULL}, {lval, NULL}};
+        assert_int_equal(spate_queue_push(lq, ld, LROWS, &err), SPATE_OK);
+        harness_run(ctx, 1);
+        struct lines want = {NULL, 0, 0};
+        char line[LINE];
+        for (int k = 0; k <= KEYS; k++) {
+            if (k == KEYS && kind != SPATE_JOIN_LEFT)
+                continue;
+            int per = LROWS / (KEYS + 1);
+            snprintf(line, sizeof(line), "(%s,%d,null)", names[k], k == KEYS ? per : per * PER_KEY);
+            add(&want, line);
+        }
+        qsort(got.l, got.n, LINE, cmp_line);
+        qsort(want.l, want.n, LINE, cmp_line);
+        assert_int_equal(got.n, want.n);
+        for (uint32_t i = 0; i < want.n; i++)
+            assert_string_equal(got.l[i], want.l[i]);
+        free(got.l);
+        free(want.l);
+    }
+}
+
 /* A stream joined with a static table (a constant stream): every batch sees the whole table. */
 static spate_status count_batch(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
@@ -461,6 +536,7 @@ int main(void) {
         cmocka_unit_test(joins_same_on_any_worker_count),
         cmocka_unit_test(windowed_streams_join),
         cmocka_unit_test(static_join_duplicates),
+        cmocka_unit_test(static_join_strings_over_a_chunk_into_reduce),
         cmocka_unit_test(stream_static_join),
         cmocka_unit_test(join_definition_errors),
     };
