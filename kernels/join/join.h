@@ -158,6 +158,16 @@ uint32_t sp_join_probe_str_scalar(const struct sp_join_table *restrict t,
                                   uint64_t *restrict probe_matched,
                                   uint64_t *restrict build_matched);
 
+#ifdef SPATE_HAVE_AVX2
+uint32_t sp_join_probe_i64_avx2(const struct sp_join_table *restrict t,
+                                const int64_t *restrict keys, const uint64_t *restrict validity,
+                                const uint16_t *restrict sel, const uint64_t *restrict hashes,
+                                uint32_t n, bool emit_unmatched, uint32_t *restrict out_probe,
+                                uint32_t *restrict out_build, uint32_t max_out,
+                                struct sp_join_cursor *restrict cur,
+                                uint64_t *restrict probe_matched, uint64_t *restrict build_matched);
+#endif
+
 #ifdef SPATE_HAVE_AVX512
 uint32_t sp_join_probe_i64_avx512(const struct sp_join_table *restrict t,
                                   const int64_t *restrict keys, const uint64_t *restrict validity,

@@ -2,8 +2,9 @@
  * kernels/join/join_avx512.c - AVX-512 probe of an i64 join table, 8 probe
  * rows at a time.
  *
- * Each group of 8 candidates loads its hashes and keys, gathers the 8 home
- * slots (key, then start and count), and resolves every lane without a
+ * Each group of 8 candidates loads its hashes and keys, loads the 8 home
+ * slots (key, then start and count: eight 16-byte loads, a little faster
+ * here than two 8-lane gathers), and resolves every lane without a
  * branch per row: count 0 is a miss, an equal key with count 1 a hit (the
  * build row is the slot's start), an unequal key moves that lane one slot on
  * and gathers again. The group's pairs are compressed and stored at once, so
@@ -31,6 +32,11 @@ SP_KINLINE __mmask8 group_valid(const uint64_t *validity, const uint16_t *sel, u
     return (__mmask8)m;
 }
 
+/* Slot s as one vector: key, then start | count << 32. */
+SP_KINLINE __m128i sload(const struct sp_join_table *t, uint64_t s) {
+    return _mm_load_si128((const __m128i *)(const void *)&t->slots[s]);
+}
+
 uint32_t sp_join_probe_i64_avx512(const struct sp_join_table *restrict t,
                                   const int64_t *restrict keys, const uint64_t *restrict validity,
                                   const uint16_t *restrict sel, const uint64_t *restrict hashes,
@@ -39,7 +45,6 @@ uint32_t sp_join_probe_i64_avx512(const struct sp_join_table *restrict t,
                                   struct sp_join_cursor *restrict cur,
                                   uint64_t *restrict probe_matched,
                                   uint64_t *restrict build_matched) {
-    const long long *base = (const long long *)(const void *)t->slots;
     const __m512i mask = _mm512_set1_epi64(t->mask);
     const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xffffffff);
     const __m512i iota = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
@@ -71,10 +76,18 @@ uint32_t sp_join_probe_i64_avx512(const struct sp_join_table *restrict t,
         __m512i start = _mm512_setzero_si512();
         __mmask8 open = valid, hit = 0, multi = 0;
         while (open != 0) {
-            __m512i at = _mm512_add_epi64(slot, slot); /* slot s = qwords 2s, 2s + 1 */
-            __m512i skey = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), open, at, base, 8);
-            __m512i sc = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), open,
-                                                     _mm512_add_epi64(at, one), base, 8);
+            uint64_t at[LANES];
+            _mm512_storeu_si512(at, slot);
+            __m512i a = _mm512_castsi128_si512(sload(t, at[0]));
+            __m512i b = _mm512_castsi128_si512(sload(t, at[1]));
+            a = _mm512_inserti64x2(a, sload(t, at[2]), 1);
+            b = _mm512_inserti64x2(b, sload(t, at[3]), 1);
+            a = _mm512_inserti64x2(a, sload(t, at[4]), 2);
+            b = _mm512_inserti64x2(b, sload(t, at[5]), 2);
+            a = _mm512_inserti64x2(a, sload(t, at[6]), 3);
+            b = _mm512_inserti64x2(b, sload(t, at[7]), 3);
+            __m512i skey = _mm512_unpacklo_epi64(a, b); /* keys of lanes 0..7 */
+            __m512i sc = _mm512_unpackhi_epi64(a, b);   /* start | count << 32 */
             __m512i count = _mm512_srli_epi64(sc, 32);
             __mmask8 empty = _mm512_mask_cmpeq_epi64_mask(open, count, _mm512_setzero_si512());
             __mmask8 eq = _mm512_mask_cmpeq_epi64_mask(open & ~empty, skey, key);

@@ -123,7 +123,9 @@ static void check_join(const struct side *b, const struct side *p, bool emit_unm
     struct sp_join_slot *slot = calloc(slots, sizeof(*slot));
     uint32_t *perm = calloc(nb + 1, 4), *scratch = calloc(nb + 1, 4);
     uint64_t *bh = calloc(nb + 1, 8), *ph = calloc(np + 1, 8);
-    uint32_t *got_p = calloc(cap, 4), *got_b = calloc(cap, 4);
+    /* Room for every pair plus one vector of lanes: a call may store a whole group's lanes
+     * past its count (never past max_out, which here can exceed the pairs left). */
+    uint32_t *got_p = calloc(cap + 16, 4), *got_b = calloc(cap + 16, 4);
     uint64_t *pm = calloc(p->n / 64 + 1, 8), *bm = calloc(nb / 64 + 1, 8);
     for (size_t t = 0; t < table_count; t++) {
         const struct sp_kernels *k = tables[t];
@@ -163,8 +165,10 @@ static void check_join(const struct side *b, const struct side *p, bool emit_unm
             assert_true(++calls <= nwant + np + 1); /* progress */
         }
         assert_int_equal(ngot, nwant);
-        assert_memory_equal(got_p, want_p, ngot * 4 + 1 * (ngot == 0));
-        assert_memory_equal(got_b, want_b, ngot * 4 + 1 * (ngot == 0));
+        if (ngot > 0) {
+            assert_memory_equal(got_p, want_p, ngot * 4);
+            assert_memory_equal(got_b, want_b, ngot * 4);
+        }
         assert_memory_equal(pm, want_pm, (p->n / 64 + 1) * 8);
         assert_memory_equal(bm, want_bm, (nb / 64 + 1) * 8);
     }
