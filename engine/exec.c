@@ -1094,7 +1094,6 @@ static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t 
         push(cr, ws, part, level + 1, out);
 }
 
-/* Copy a cell (and its null) from chunk src row srow to column dcol row drow of dst. */
 /* Copy one value of width w with fixed-size moves (a memcpy of a variable size is a libc call
  * per cell, which dominated joins' output). */
 static inline void copy_value(char *dst, const char *src, size_t w) {
@@ -1114,16 +1113,32 @@ static inline void copy_value(char *dst, const char *src, size_t w) {
     }
 }
 
-static inline void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow,
-                            const struct sp_chunk *src, uint32_t scol, uint32_t srow) {
+/* Rows r0 .. r0 + n - 1 of column dcol of dst = the cells (and nulls) of column scol of src at
+ * rows idx[0, n): one column at a time, the copy's width chosen once, not per cell. */
+static void put_cells(struct sp_chunk *dst, uint32_t dcol, uint32_t r0, const struct sp_chunk *src,
+                      uint32_t scol, const uint32_t *idx, uint32_t n) {
     const struct spate_column_view *c = &src->cols[scol];
     size_t w = sp_type_width(c->type);
-    copy_value((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * srow, w);
-    uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
-    if (sp_valid(c->validity, srow))
-        v[drow >> 6] |= 1ull << (drow & 63);
+    char *d = (char *)sp_col_data(dst, dcol) + w * r0;
+    const char *s = c->data;
+    if (w == 8)
+        for (uint32_t m = 0; m < n; m++)
+            memcpy(d + 8 * m, s + 8 * (size_t)idx[m], 8);
+    else if (w == 16)
+        for (uint32_t m = 0; m < n; m++)
+            memcpy(d + 16 * m, s + 16 * (size_t)idx[m], 16);
     else
-        v[drow >> 6] &= ~(1ull << (drow & 63));
+        for (uint32_t m = 0; m < n; m++)
+            copy_value(d + w * m, s + w * idx[m], w);
+    uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
+    for (uint32_t m = 0; m < n; m++) {
+        uint32_t row = r0 + m;
+        uint64_t bit = 1ull << (row & 63);
+        if (sp_valid(c->validity, idx[m]))
+            v[row >> 6] |= bit;
+        else
+            v[row >> 6] &= ~bit;
+    }
 }
 
 /* Probe the hashed constant table with every row of in (the join kernels give the pairs of
@@ -1167,14 +1182,17 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
                                                rows, left, pidx, bidx, room, &cur, NULL, NULL)
                           : kn->join_probe_i64(&sj->table, kc->data, kc->validity, sel, hashes,
                                                rows, left, pidx, bidx, room, &cur, NULL, NULL);
+        /* The left side's cells, a column at a time; then the right side's from the payload
+         * rows, a record at a time (one payload row is one place to read). */
+        uint32_t r0 = out->view.rows, col = 0;
+        put_cells(out, col++, r0, in, o->left_key, pidx, np);
+        for (uint32_t c = 0; c < ls->ncols; c++)
+            if (c != o->left_key)
+                put_cells(out, col++, r0, in, c, pidx, np);
+        uint32_t rcol0 = col;
         for (uint32_t m = 0; m < np; m++) {
-            uint32_t phys = pidx[m];
-            uint32_t row = out->view.rows++;
-            uint32_t col = 0;
-            put_cell(out, col++, row, in, o->left_key, phys);
-            for (uint32_t c = 0; c < ls->ncols; c++)
-                if (c != o->left_key)
-                    put_cell(out, col++, row, in, c, phys);
+            uint32_t row = r0 + m;
+            col = rcol0;
             const char *prow =
                 bidx[m] != SP_JOIN_NONE ? sj->payload + (size_t)bidx[m] * sj->stride : NULL;
             uint32_t k = 0;
@@ -1200,6 +1218,7 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
                 }
             }
         }
+        out->view.rows = r0 + np;
     }
     if (out->view.rows > 0)
         push(cr, ws, part, level + 1, out);
