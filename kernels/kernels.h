@@ -65,10 +65,11 @@ struct sp_join_cursor {
 
 #define SP_JOIN_NONE UINT32_MAX /* out_build of an unmatched probe row */
 
-/* Slots for a build of n rows: a power of two >= 2n (load factor <= 1/2), at least 16. */
+/* Slots for a build of n rows: a power of two >= 2n (load factor <= 1/2), at least 16, at
+ * most 2^31 (so n < 2^31 keeps a free slot). */
 static inline uint32_t sp_join_slots_for(uint32_t n) {
     uint32_t s = 16;
-    while (s < 2 * (uint64_t)n)
+    while (s < 2 * (uint64_t)n && s < (1u << 31))
         s *= 2;
     return s;
 }

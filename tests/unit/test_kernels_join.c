@@ -407,6 +407,17 @@ static void test_large_random(void **state) {
     free_side(&b), free_side(&p);
 }
 
+/* The slot count: a power of two, at least twice the rows, bounded for huge builds. */
+static void test_slots_for(void **state) {
+    (void)state;
+    assert_int_equal(sp_join_slots_for(0), 16);
+    assert_int_equal(sp_join_slots_for(8), 16);
+    assert_int_equal(sp_join_slots_for(9), 32);
+    assert_int_equal(sp_join_slots_for(1000000), 1u << 21);
+    assert_int_equal(sp_join_slots_for(1u << 30), 1u << 31);
+    assert_int_equal(sp_join_slots_for(UINT32_MAX), 1u << 31);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_and_one),
@@ -418,6 +429,7 @@ int main(void) {
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_large_random),
+        cmocka_unit_test(test_slots_for),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }
