@@ -3,8 +3,10 @@
  * against a nested-loop join.
  *
  * The probe's output order is specified (candidates in order, a candidate's
- * build rows ascending), so pairs are compared exactly, together with the
- * matched bitmaps and the table's key and row counts. Cases: empty sides, one
+ * build rows ascending), so every ISA's pairs are compared exactly with the
+ * nested loop's (hence with the scalar kernel's), together with the matched
+ * bitmaps and the table's key and row counts; ISAs the CPU lacks are skipped
+ * and named. Cases: empty sides, one
  * row, all-null keys, no matches, all matching, one key x 100 rows on both
  * sides, every key on one hash (collisions), output room of 1 (resumption
  * inside a row's matches), INT64_MIN/MAX, sizes around vector widths and
