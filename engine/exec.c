@@ -181,15 +181,14 @@ static void record_error(struct sp_exec *ex, spate_status code, const char *fmt,
 /* ---- Broadcast joins: a constant right side hashed once ---- */
 
 struct sp_static_join {
-    struct sp_region region;   /* table and refs */
-    struct sp_agg_table table; /* key -> first ref (val.i), last ref (pad_) */
-    struct sp_jref *refs;      /* rows of the constant table with a key, chained by next */
-    uint32_t nrefs;
+    struct sp_region region;    /* everything below */
+    struct sp_join_table table; /* the join kernels' table over keys */
+    void *keys;                 /* the right side's keys, all rows in order (i64 or views) */
     bool is_string;
-    /* The right side's non-key cells of every ref, row after row (stride bytes: the next ref
-     * of the key, the values, then one validity byte per column), so a probe reads one place
-     * instead of following
-     * ref -> chunk -> column, dependent loads that dominate once the table is in DRAM. */
+    /* The right side's non-key cells of every row, row after row (stride bytes: the values,
+     * then one validity byte per column), so the output of a match reads one place instead
+     * of following row -> chunk -> column, dependent loads that dominate once the table is
+     * in DRAM. */
     char *payload;
     uint32_t stride;
     uint32_t ncols; /* non-key columns */
@@ -203,7 +202,8 @@ static void static_join_free(struct sp_static_join *sj) {
     sp_mem_free(SP_MEM_DEFAULT_ARENA, sj, sizeof(*sj));
 }
 
-/* Hash the constant stream's rows by key (on the scheduler thread, at start). */
+/* Hash the constant stream's rows by key (on the scheduler thread, at start): its rows are
+ * numbered in order across chunks, and that number indexes the payload rows. */
 static struct sp_static_join *static_join_build(struct sp_exec *ex, struct spate_dstream *ds) {
     struct sp_static_join *sj = sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(*sj), 64);
     if (sj == NULL)
@@ -213,67 +213,70 @@ static struct sp_static_join *static_join_build(struct sp_exec *ex, struct spate
     uint32_t rkey = ds->u.join.opts.right_key;
     sj->is_string = ds->schema.cols[0].type == SPATE_TYPE_STRING;
     const struct sp_part *p = &item->batch->parts[0];
-    uint64_t rows = item->rows;
-    sj->refs = sp_region_alloc(&sj->region, sizeof(struct sp_jref) * (rows ? rows : 1), 64);
-    if (sj->refs == NULL ||
-        sp_agg_table_init(&sj->table, &sj->region, rows ? (uint32_t)rows : 1) != SPATE_OK)
+    uint32_t rows = 0;
+    for (uint32_t c = 0; c < p->nchunks; c++)
+        rows += p->chunks[c]->view.rows;
+    size_t kw = sj->is_string ? sizeof(struct spate_string) : sizeof(int64_t);
+    uint32_t nslots = sp_join_slots_for(rows);
+    uint64_t *hashes = sp_region_alloc(&sj->region, sizeof(uint64_t) * (rows + 1), 64);
+    uint64_t *valid = sp_region_alloc(&sj->region, sizeof(uint64_t) * (rows / 64 + 1), 64);
+    uint32_t *scratch = sp_region_alloc(&sj->region, sizeof(uint32_t) * (rows + 1), 64);
+    sj->keys = sp_region_alloc(&sj->region, kw * (rows + 1), 64);
+    sj->table.perm = sp_region_alloc(&sj->region, sizeof(uint32_t) * (rows + 1), 64);
+    sj->table.slots = sp_region_alloc(&sj->region, sizeof(struct sp_join_slot) * nslots, 64);
+    sj->table.mask = nslots - 1;
+    if (hashes == NULL || valid == NULL || scratch == NULL || sj->keys == NULL ||
+        sj->table.perm == NULL || sj->table.slots == NULL)
         goto fail;
-    uint64_t hashes[SPATE_CHUNK_ROWS];
+    /* The keys, their validity and hashes, dense over every row. */
+    memset(valid, 0, sizeof(uint64_t) * (rows / 64 + 1));
+    uint32_t at = 0;
     for (uint32_t c = 0; c < p->nchunks; c++) {
         const struct sp_chunk *ch = p->chunks[c];
         const struct spate_column_view *kc = &ch->cols[rkey];
+        uint32_t n = ch->view.rows;
+        memcpy((char *)sj->keys + kw * at, kc->data, kw * n);
         if (sj->is_string)
-            ex->k->hash_str(kc->data, NULL, ch->view.rows, hashes);
+            ex->k->hash_str(kc->data, NULL, n, hashes + at);
         else
-            ex->k->hash_i64(kc->data, NULL, ch->view.rows, hashes);
-        for (uint32_t i = 0; i < ch->view.rows; i++) {
-            if (!sp_valid(kc->validity, i))
-                continue;
-            uint32_t j = sj->nrefs++;
-            sj->refs[j] = (struct sp_jref){ch, i, UINT32_MAX, hashes[i]};
-            bool fresh;
-            uint32_t e =
-                sj->is_string
-                    ? sp_agg_find_or_add_str(&sj->table, &sj->region, hashes[i],
-                                             &((const struct spate_string *)kc->data)[i], &fresh)
-                    : sp_agg_find_or_add_i64(&sj->table, &sj->region, hashes[i],
-                                             ((const int64_t *)kc->data)[i], &fresh);
-            if (e == UINT32_MAX)
-                goto fail;
-            if (fresh)
-                sj->table.entries[e].val.i = j;
-            else
-                sj->refs[sj->table.entries[e].pad_].next = j;
-            sj->table.entries[e].pad_ = j;
-        }
+            ex->k->hash_i64(kc->data, NULL, n, hashes + at);
+        for (uint32_t i = 0; i < n; i++)
+            if (sp_valid(kc->validity, i))
+                valid[(at + i) >> 6] |= 1ull << ((at + i) & 63);
+        at += n;
     }
+    if (sj->is_string)
+        ex->k->join_build_str(&sj->table, sj->keys, valid, hashes, rows, scratch);
+    else
+        ex->k->join_build_i64(&sj->table, sj->keys, valid, hashes, rows, scratch);
     /* The payload rows. */
     const struct sp_schema *rs = &ds->u.join.right->schema;
-    uint32_t at = 4; /* the next ref of the same key first */
+    uint32_t width = 0;
     for (uint32_t c = 0; c < rs->ncols; c++) {
         if (c == rkey)
             continue;
         sj->width[sj->ncols] = (uint32_t)sp_type_width(rs->cols[c].type);
-        sj->off[sj->ncols++] = at;
-        at += sj->width[sj->ncols - 1];
+        sj->off[sj->ncols++] = width;
+        width += sj->width[sj->ncols - 1];
     }
-    sj->stride = at + sj->ncols;
-    sj->payload =
-        sp_region_alloc(&sj->region, (size_t)sj->stride * (sj->nrefs ? sj->nrefs : 1), 64);
+    sj->stride = width + sj->ncols;
+    sj->payload = sp_region_alloc(&sj->region, (size_t)sj->stride * (rows ? rows : 1), 64);
     if (sj->payload == NULL)
         goto fail;
-    for (uint32_t j = 0; j < sj->nrefs; j++) {
-        char *row = sj->payload + (size_t)j * sj->stride;
-        memcpy(row, &sj->refs[j].next, 4);
-        uint32_t k = 0;
-        for (uint32_t c = 0; c < rs->ncols; c++) {
-            if (c == rkey)
-                continue;
-            const struct spate_column_view *cv = &sj->refs[j].chunk->cols[c];
-            memcpy(row + sj->off[k], (const char *)cv->data + sj->width[k] * sj->refs[j].row,
-                   sj->width[k]);
-            row[at + k] = sp_valid(cv->validity, sj->refs[j].row);
-            k++;
+    at = 0;
+    for (uint32_t ci = 0; ci < p->nchunks; ci++) {
+        const struct sp_chunk *ch = p->chunks[ci];
+        for (uint32_t i = 0; i < ch->view.rows; i++, at++) {
+            char *row = sj->payload + (size_t)at * sj->stride;
+            uint32_t k = 0;
+            for (uint32_t c = 0; c < rs->ncols; c++) {
+                if (c == rkey)
+                    continue;
+                const struct spate_column_view *cv = &ch->cols[c];
+                memcpy(row + sj->off[k], (const char *)cv->data + sj->width[k] * i, sj->width[k]);
+                row[width + k] = sp_valid(cv->validity, i);
+                k++;
+            }
         }
     }
     return sj;
@@ -1136,7 +1139,6 @@ static void flat_map_words(struct chain_run *cr, struct sp_wstate *ws, uint32_t 
         push(cr, ws, part, level + 1, out);
 }
 
-/* Copy a cell (and its null) from chunk src row srow to column dcol row drow of dst. */
 /* Copy one value of width w with fixed-size moves (a memcpy of a variable size is a libc call
  * per cell, which dominated joins' output). */
 static inline void copy_value(char *dst, const char *src, size_t w) {
@@ -1156,34 +1158,54 @@ static inline void copy_value(char *dst, const char *src, size_t w) {
     }
 }
 
-static inline void put_cell(struct sp_chunk *dst, uint32_t dcol, uint32_t drow,
-                            const struct sp_chunk *src, uint32_t scol, uint32_t srow) {
+/* Rows r0 .. r0 + n - 1 of column dcol of dst = the cells (and nulls) of column scol of src at
+ * rows idx[0, n): one column at a time, the copy's width chosen once, not per cell. */
+static void put_cells(struct sp_chunk *dst, uint32_t dcol, uint32_t r0, const struct sp_chunk *src,
+                      uint32_t scol, const uint32_t *idx, uint32_t n) {
     const struct spate_column_view *c = &src->cols[scol];
     size_t w = sp_type_width(c->type);
-    copy_value((char *)sp_col_data(dst, dcol) + w * drow, (const char *)c->data + w * srow, w);
-    uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
-    if (sp_valid(c->validity, srow))
-        v[drow >> 6] |= 1ull << (drow & 63);
+    char *d = (char *)sp_col_data(dst, dcol) + w * r0;
+    const char *s = c->data;
+    if (w == 8)
+        for (uint32_t m = 0; m < n; m++)
+            memcpy(d + 8 * m, s + 8 * (size_t)idx[m], 8);
+    else if (w == 16)
+        for (uint32_t m = 0; m < n; m++)
+            memcpy(d + 16 * m, s + 16 * (size_t)idx[m], 16);
     else
-        v[drow >> 6] &= ~(1ull << (drow & 63));
+        for (uint32_t m = 0; m < n; m++)
+            copy_value(d + w * m, s + w * idx[m], w);
+    uint64_t *v = (uint64_t *)(uintptr_t)dst->cols[dcol].validity;
+    for (uint32_t m = 0; m < n; m++) {
+        uint32_t row = r0 + m;
+        uint64_t bit = 1ull << (row & 63);
+        if (sp_valid(c->validity, idx[m]))
+            v[row >> 6] |= bit;
+        else
+            v[row >> 6] &= ~bit;
+    }
 }
 
-/* Probe the hashed constant table with every row of in; matches go on down the chain. */
-#define SP_JOIN_AHEAD 16
-
+/* Probe the hashed constant table with every row of in (the join kernels give the pairs of
+ * rows that match); the records go on down the chain. */
 static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_t part,
                              uint32_t level, struct spate_dstream *node, struct sp_chunk *in) {
     const struct sp_static_join *sj = cr->ex->statics[node->id];
+    const struct sp_kernels *kn = cr->ex->k;
     struct sp_chunk *out = ws->levels[node->id].out;
     const struct spate_join_opts *o = &node->u.join.opts;
     const struct sp_schema *ls = &node->parent->schema, *rs = &node->u.join.right->schema;
     const struct spate_column_view *kc = &in->cols[o->left_key];
     uint32_t rows = in->view.rows;
     const uint16_t *sel = in->view.sel;
+    /* Own arrays, not ws->hashes: a full output goes down the chain mid-probe, and the
+     * operators there hash into ws->hashes. */
+    uint64_t hashes[SPATE_CHUNK_ROWS];
+    uint32_t pidx[SPATE_CHUNK_ROWS], bidx[SPATE_CHUNK_ROWS];
     if (sj->is_string)
-        cr->ex->k->hash_str(kc->data, sel, rows, ws->hashes);
+        kn->hash_str(kc->data, sel, rows, hashes);
     else
-        cr->ex->k->hash_i64(kc->data, sel, rows, ws->hashes);
+        kn->hash_i64(kc->data, sel, rows, hashes);
     /* Validity for every output column, from the persistent scratch (set per row). */
     for (uint32_t c = 0; c < out->view.num_columns; c++)
         if (out->cols[c].validity == NULL && sp_chunk_add_validity(&ws->persist, out, c) == NULL) {
@@ -1192,40 +1214,32 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
         }
     out->view.rows = 0;
     out->view.sel = NULL;
-    /* A large table lives in DRAM: a probe is a slot load, then an entry load that depends on
-     * it. With the chunk's hashes known, prefetch the slot SP_JOIN_AHEAD rows ahead and the
-     * entry half as far ahead, so both loads of row i are in flight long before it. */
-    const struct sp_agg_table *tab = &sj->table;
-    for (uint32_t i = 0; i < rows; i++) {
-        if (i + SP_JOIN_AHEAD < rows)
-            __builtin_prefetch(&tab->slots[(uint32_t)ws->hashes[i + SP_JOIN_AHEAD] & tab->mask]);
-        if (i + SP_JOIN_AHEAD / 2 < rows) {
-            uint64_t v = tab->slots[(uint32_t)ws->hashes[i + SP_JOIN_AHEAD / 2] & tab->mask];
-            if (v != 0)
-                __builtin_prefetch(&tab->entries[(uint32_t)v - 1]);
+    bool left = o->kind == SPATE_JOIN_LEFT; /* unmatched rows too, with null right cells */
+    struct sp_join_cursor cur = {0, 0};
+    while (cur.pos < rows) {
+        if (out->view.rows == SPATE_CHUNK_ROWS) {
+            push(cr, ws, part, level + 1, out);
+            out->view.rows = 0;
         }
-        uint32_t phys = sel != NULL ? sel[i] : i;
-        if (!sp_valid(kc->validity, phys))
-            continue; /* null keys match nothing */
-        uint32_t e =
-            sp_agg_find(&sj->table, sj->is_string, ws->hashes[i],
-                        sj->is_string ? &((const struct spate_string *)kc->data)[phys] : NULL,
-                        sj->is_string ? 0 : ((const int64_t *)kc->data)[phys]);
-        uint32_t j = e == UINT32_MAX ? UINT32_MAX : (uint32_t)sj->table.entries[e].val.i;
-        if (j == UINT32_MAX && o->kind != SPATE_JOIN_LEFT)
-            continue;
-        do {
-            if (out->view.rows == SPATE_CHUNK_ROWS) {
-                push(cr, ws, part, level + 1, out);
-                out->view.rows = 0;
-            }
-            uint32_t row = out->view.rows++;
-            uint32_t col = 0;
-            put_cell(out, col++, row, in, o->left_key, phys);
-            for (uint32_t c = 0; c < ls->ncols; c++)
-                if (c != o->left_key)
-                    put_cell(out, col++, row, in, c, phys);
-            const char *prow = j != UINT32_MAX ? sj->payload + (size_t)j * sj->stride : NULL;
+        uint32_t room = SPATE_CHUNK_ROWS - out->view.rows;
+        uint32_t np = sj->is_string
+                          ? kn->join_probe_str(&sj->table, kc->data, kc->validity, sel, hashes,
+                                               rows, left, pidx, bidx, room, &cur, NULL, NULL)
+                          : kn->join_probe_i64(&sj->table, kc->data, kc->validity, sel, hashes,
+                                               rows, left, pidx, bidx, room, &cur, NULL, NULL);
+        /* The left side's cells, a column at a time; then the right side's from the payload
+         * rows, a record at a time (one payload row is one place to read). */
+        uint32_t r0 = out->view.rows, col = 0;
+        put_cells(out, col++, r0, in, o->left_key, pidx, np);
+        for (uint32_t c = 0; c < ls->ncols; c++)
+            if (c != o->left_key)
+                put_cells(out, col++, r0, in, c, pidx, np);
+        uint32_t rcol0 = col;
+        for (uint32_t m = 0; m < np; m++) {
+            uint32_t row = r0 + m;
+            col = rcol0;
+            const char *prow =
+                bidx[m] != SP_JOIN_NONE ? sj->payload + (size_t)bidx[m] * sj->stride : NULL;
             uint32_t k = 0;
             for (uint32_t c = 0; c < rs->ncols; c++) {
                 if (c == o->right_key)
@@ -1248,9 +1262,8 @@ static void static_join_push(struct chain_run *cr, struct sp_wstate *ws, uint32_
                     col++;
                 }
             }
-            if (prow != NULL)
-                memcpy(&j, prow, 4); /* the next ref of the key, from the payload row */
-        } while (j != UINT32_MAX);
+        }
+        out->view.rows = r0 + np;
     }
     if (out->view.rows > 0)
         push(cr, ws, part, level + 1, out);
@@ -2154,22 +2167,40 @@ static int64_t ref_i64(const struct sp_jref *x, uint32_t col) {
     return ((const int64_t *)x->chunk->cols[col].data)[x->row];
 }
 
-/* Stage 2: build partition r of the right side, probe it with partition r of the left. */
+/* Probe rows per call of the probe kernel (their keys, hashes and pairs are on the stack). */
+#define SP_JOIN_BLOCK 1024
+
+/* Stage 2: build partition r of the right side, probe it with partition r of the left, both
+ * through the join kernels: the pairs of references they give are the records. */
 static void join_task(void *arg, uint32_t r, uint32_t worker) {
     struct join_run *jr = arg;
     struct sp_exec *ex = jr->ex;
+    const struct sp_kernels *kn = ex->k;
     struct sp_wstate *ws = &ex->ws[worker];
     uint32_t nright = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++)
         nright += ex->ws[w].jbuf[1][r].n;
     struct join_out jo = {NULL, r};
-    struct sp_agg_table t;
-    if (sp_agg_table_init(&t, &ws->batch, nright > 0 ? nright : 1) != SPATE_OK)
-        goto oom;
-    /* Build: a chain of rows per key, in arrival order (head in val, tail in pad_). */
-    struct sp_jref *build =
-        nright ? sp_region_alloc(&ws->batch, sizeof(*build) * nright, 64) : NULL;
-    if (nright > 0 && build == NULL)
+    bool is_string = jr->is_string;
+    size_t kw = is_string ? sizeof(struct spate_string) : sizeof(int64_t);
+    uint32_t nslots = sp_join_slots_for(nright);
+    bool keep_right = jr->kind == SPATE_JOIN_RIGHT || jr->kind == SPATE_JOIN_FULL;
+    /* Build: the right side's references of every worker in arrival order, their keys and
+     * hashes dense, then the table (null keys were left out by the scatter). */
+    struct sp_jref *build = sp_region_alloc(&ws->batch, sizeof(*build) * (nright + 1), 64);
+    char *bkeys = sp_region_alloc(&ws->batch, kw * (nright + 1), 64);
+    uint64_t *bhash = sp_region_alloc(&ws->batch, sizeof(uint64_t) * (nright + 1), 64);
+    uint32_t *scratch = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (nright + 1), 64);
+    struct sp_join_table t = {
+        .slots = sp_region_alloc(&ws->batch, sizeof(struct sp_join_slot) * nslots, 64),
+        .perm = sp_region_alloc(&ws->batch, sizeof(uint32_t) * (nright + 1), 64),
+        .mask = nslots - 1,
+    };
+    size_t matched_words = keep_right ? nright / 64 + 1 : 0;
+    uint64_t *matched =
+        keep_right ? sp_region_alloc(&ws->batch, sizeof(uint64_t) * matched_words, 64) : NULL;
+    if (build == NULL || bkeys == NULL || bhash == NULL || scratch == NULL || t.slots == NULL ||
+        t.perm == NULL || (keep_right && matched == NULL))
         goto oom;
     uint32_t at = 0;
     for (uint32_t w = 0; w < ex->nworkers; w++) {
@@ -2178,49 +2209,60 @@ static void join_task(void *arg, uint32_t r, uint32_t worker) {
             memcpy(build + at, b->refs, sizeof(*build) * b->n);
         at += b->n;
     }
+    struct spate_string *bkeys_s = (struct spate_string *)(void *)bkeys;
+    int64_t *bkeys_i = (int64_t *)(void *)bkeys;
     for (uint32_t j = 0; j < nright; j++) {
-        bool fresh;
-        uint32_t e = jr->is_string ? sp_agg_find_or_add_str(&t, &ws->batch, build[j].hash,
-                                                            ref_str(&build[j], jr->key[1]), &fresh)
-                                   : sp_agg_find_or_add_i64(&t, &ws->batch, build[j].hash,
-                                                            ref_i64(&build[j], jr->key[1]), &fresh);
-        if (e == UINT32_MAX)
-            goto oom;
-        if (fresh)
-            t.entries[e].val.i = j;
+        if (is_string)
+            bkeys_s[j] = *ref_str(&build[j], jr->key[1]);
         else
-            build[t.entries[e].pad_].next = j;
-        t.entries[e].pad_ = j;
+            bkeys_i[j] = ref_i64(&build[j], jr->key[1]);
+        bhash[j] = build[j].hash;
     }
-    /* Probe. */
+    if (is_string)
+        kn->join_build_str(&t, bkeys_s, NULL, bhash, nright, scratch);
+    else
+        kn->join_build_i64(&t, bkeys_i, NULL, bhash, nright, scratch);
+    if (matched != NULL)
+        memset(matched, 0, sizeof(uint64_t) * matched_words);
+    /* Probe, SP_JOIN_BLOCK left references at a time. */
     bool keep_left = jr->kind == SPATE_JOIN_LEFT || jr->kind == SPATE_JOIN_FULL;
+    union {
+        int64_t i[SP_JOIN_BLOCK];
+        struct spate_string s[SP_JOIN_BLOCK];
+    } pkeys;
+    uint64_t phash[SP_JOIN_BLOCK];
+    uint32_t pidx[SP_JOIN_BLOCK], bidx[SP_JOIN_BLOCK];
     for (uint32_t w = 0; w < ex->nworkers; w++) {
         const struct sp_jbuf *b = &ex->ws[w].jbuf[0][r];
-        for (uint32_t i = 0; i < b->n; i++) {
-            const struct sp_jref *l = &b->refs[i];
-            uint32_t e = sp_agg_find(&t, jr->is_string, l->hash,
-                                     jr->is_string ? ref_str(l, jr->key[0]) : NULL,
-                                     jr->is_string ? 0 : ref_i64(l, jr->key[0]));
-            if (e == UINT32_MAX) {
-                if (keep_left && !join_emit(jr, ws, &jo, l, NULL))
-                    goto oom;
-                continue;
+        for (uint32_t base = 0; base < b->n; base += SP_JOIN_BLOCK) {
+            const struct sp_jref *refs = b->refs + base;
+            uint32_t cnt = SP_MIN(b->n - base, (uint32_t)SP_JOIN_BLOCK);
+            for (uint32_t i = 0; i < cnt; i++) {
+                if (is_string)
+                    pkeys.s[i] = *ref_str(&refs[i], jr->key[0]);
+                else
+                    pkeys.i[i] = ref_i64(&refs[i], jr->key[0]);
+                phash[i] = refs[i].hash;
             }
-            t.entries[e].stamp = 1; /* matched */
-            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
-                if (!join_emit(jr, ws, &jo, l, &build[j]))
-                    goto oom;
+            struct sp_join_cursor cur = {0, 0};
+            while (cur.pos < cnt) {
+                uint32_t np =
+                    is_string ? kn->join_probe_str(&t, pkeys.s, NULL, NULL, phash, cnt, keep_left,
+                                                   pidx, bidx, SP_JOIN_BLOCK, &cur, NULL, matched)
+                              : kn->join_probe_i64(&t, pkeys.i, NULL, NULL, phash, cnt, keep_left,
+                                                   pidx, bidx, SP_JOIN_BLOCK, &cur, NULL, matched);
+                for (uint32_t m = 0; m < np; m++)
+                    if (!join_emit(jr, ws, &jo, &refs[pidx[m]],
+                                   bidx[m] != SP_JOIN_NONE ? &build[bidx[m]] : NULL))
+                        goto oom;
+            }
         }
     }
-    /* Right rows no left row matched. */
-    if (jr->kind == SPATE_JOIN_RIGHT || jr->kind == SPATE_JOIN_FULL) {
-        for (uint32_t e = 0; e < t.n; e++) {
-            if (t.entries[e].stamp != 0)
-                continue;
-            for (uint32_t j = (uint32_t)t.entries[e].val.i; j != UINT32_MAX; j = build[j].next)
-                if (!join_emit(jr, ws, &jo, NULL, &build[j]))
-                    goto oom;
-        }
+    /* Right rows no left row matched, in arrival order. */
+    if (keep_right) {
+        for (uint32_t j = 0; j < nright; j++)
+            if (!((matched[j >> 6] >> (j & 63)) & 1) && !join_emit(jr, ws, &jo, NULL, &build[j]))
+                goto oom;
     }
     return;
 oom:

@@ -46,6 +46,47 @@ struct sp_byteset {
 /* The set of the bytes delims[0, n). */
 void sp_byteset_init(struct sp_byteset *set, const char *delims, uint32_t n);
 
+/* ---- Hash join tables (kernels/join/join.h) ---- */
+
+/* One distinct build key: its rows are start (count == 1) or perm[start, start + count). */
+struct sp_join_slot {
+    uint64_t key;   /* the i64 key, or the hash of a string key */
+    uint32_t start; /* the build row (count == 1) or the first index into perm */
+    uint32_t count; /* build rows with this key; 0 = empty slot */
+};
+
+/*
+ * A join table over caller-owned arrays: slots (mask + 1 of them, a power of
+ * two from sp_join_slots_for) and perm (room for the build's n rows). The
+ * build kernel fills both and the counts; keys is the build key column, read
+ * again by string probes (it must outlive the table).
+ */
+struct sp_join_table {
+    struct sp_join_slot *slots;
+    uint32_t *perm;   /* build rows of duplicated keys, grouped by key, ascending */
+    const void *keys; /* build keys (int64_t or struct spate_string) */
+    uint32_t mask;    /* slots - 1 */
+    uint32_t nkeys;   /* distinct valid keys */
+    uint32_t nrows;   /* build rows with a valid key */
+};
+
+/* Where a probe stopped: candidate row pos, its match k (0 when between rows). */
+struct sp_join_cursor {
+    uint32_t pos;
+    uint32_t k;
+};
+
+#define SP_JOIN_NONE UINT32_MAX /* out_build of an unmatched probe row */
+
+/* Slots for a build of n rows: a power of two >= 2n (load factor <= 1/2), at least 16, at
+ * most 2^31 (so n < 2^31 keeps a free slot). */
+static inline uint32_t sp_join_slots_for(uint32_t n) {
+    uint32_t s = 16;
+    while (s < 2 * (uint64_t)n && s < (1u << 31))
+        s *= 2;
+    return s;
+}
+
 struct sp_kernels {
     const char *isa; /* "scalar", "avx2", "avx512" */
 
@@ -226,6 +267,50 @@ struct sp_kernels {
                            uint64_t *restrict out);
     void (*decode_fixed64_strided)(const char *restrict base, uint32_t stride, uint32_t n,
                                    uint64_t *restrict out);
+
+    /* ---- Hash join (kernels/join/join.h) ---- */
+
+    /*
+     * Build t over keys[0, n) with their hashes (hash_i64 / hash_str, dense):
+     * rows whose validity bit is clear (validity NULL = all valid) are left
+     * out. t->slots, t->perm and t->mask are set by the caller (slots:
+     * sp_join_slots_for(n), perm and scratch: n entries each); the kernel
+     * writes every slot, perm, t->keys, t->nkeys and t->nrows. Returns nkeys.
+     */
+    uint32_t (*join_build_i64)(struct sp_join_table *restrict t, const int64_t *restrict keys,
+                               const uint64_t *restrict validity, const uint64_t *restrict hashes,
+                               uint32_t n, uint32_t *restrict scratch);
+    uint32_t (*join_build_str)(struct sp_join_table *restrict t,
+                               const struct spate_string *restrict keys,
+                               const uint64_t *restrict validity, const uint64_t *restrict hashes,
+                               uint32_t n, uint32_t *restrict scratch);
+    /*
+     * Probe t with candidate rows 0..n (physical row sel[i], or i when sel is
+     * NULL; hashes[i] is candidate i's hash, dense), starting at *cur (zero it
+     * for a new input). For each candidate in order whose key is valid and
+     * equal to build keys, write (its physical row, the build row) for every
+     * such build row, ascending; with emit_unmatched, a valid key without a
+     * match writes (its physical row, SP_JOIN_NONE). Null keys match nothing
+     * and write nothing. Writes at most max_out pairs into out_probe /
+     * out_build and returns the count (entries past the count, below max_out,
+     * may be overwritten); *cur is then where to resume (done when
+     * cur->pos == n), which may be inside one row's matches. When not NULL,
+     * probe_matched gets the bit of every matched physical probe row and
+     * build_matched the bit of every build row written (bits are only set).
+     */
+    uint32_t (*join_probe_i64)(const struct sp_join_table *restrict t, const int64_t *restrict keys,
+                               const uint64_t *restrict validity, const uint16_t *restrict sel,
+                               const uint64_t *restrict hashes, uint32_t n, bool emit_unmatched,
+                               uint32_t *restrict out_probe, uint32_t *restrict out_build,
+                               uint32_t max_out, struct sp_join_cursor *restrict cur,
+                               uint64_t *restrict probe_matched, uint64_t *restrict build_matched);
+    uint32_t (*join_probe_str)(const struct sp_join_table *restrict t,
+                               const struct spate_string *restrict keys,
+                               const uint64_t *restrict validity, const uint16_t *restrict sel,
+                               const uint64_t *restrict hashes, uint32_t n, bool emit_unmatched,
+                               uint32_t *restrict out_probe, uint32_t *restrict out_build,
+                               uint32_t max_out, struct sp_join_cursor *restrict cur,
+                               uint64_t *restrict probe_matched, uint64_t *restrict build_matched);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;

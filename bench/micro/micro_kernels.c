@@ -16,6 +16,7 @@
 #include <string.h>
 #include <xxhash.h> /* not XXH_INLINE_ALL: the naive baseline calls the library */
 
+#include "bench/micro/micro_join.h"
 #include "bench/micro/micro_tables.h"
 #include "bench/shim/shim.h"
 #include "kernels/kernels.h"
@@ -928,6 +929,7 @@ int main(int argc, char **argv) {
     make_records();
     register_all();
     sp_micro_tables_register();
+    sp_micro_join_register();
     register_column();
     return sp_bench_main(argc, argv);
 }

@@ -344,6 +344,81 @@ static void static_join_duplicates(void **state) {
     }
 }
 
+/* The string view of s (inline up to 12 bytes, else a pointer to s). */
+static struct spate_string view_of(const char *s) {
+    struct spate_string v;
+    memset(&v, 0, sizeof(v));
+    v.len = (uint32_t)strlen(s);
+    if (v.len <= 12) {
+        memcpy((char *)&v + offsetof(struct spate_string, prefix), s, v.len);
+    } else {
+        memcpy(v.prefix, s, 4);
+        v.u.ptr = s;
+    }
+    return v;
+}
+
+/* A broadcast join on string keys (inline and pointer views) whose output from one input chunk
+ * fills more than one chunk (100 table rows a key), fed to reduce_by_key in the same chain: the
+ * probe must not lose its place when a full output chunk goes down the chain mid-probe. */
+static void static_join_strings_over_a_chunk_into_reduce(void **state) {
+    (void)state;
+    enum { KEYS = 5, PER_KEY = 100, LROWS = 60 };
+    static char names[KEYS + 1][32];
+    for (int k = 0; k <= KEYS; k++)
+        snprintf(names[k], sizeof(names[k]), k % 2 ? "k%d" : "a-longer-table-key-%d", k);
+    static struct spate_string tkey[KEYS * PER_KEY], lkey[LROWS];
+    static int64_t tval[KEYS * PER_KEY], lval[LROWS];
+    for (int i = 0; i < KEYS * PER_KEY; i++) {
+        tkey[i] = view_of(names[i % KEYS]);
+        tval[i] = i;
+    }
+    for (int i = 0; i < LROWS; i++) {
+        lkey[i] = view_of(names[i % (KEYS + 1)]);
+        lval[i] = 1;
+    }
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_LEFT; kind++) {
+        struct spate_error err;
+        spate_context *ctx = harness_manual_ctx(2);
+        struct spate_column_def tc[] = {{"key", SPATE_TYPE_STRING}, {"rval", SPATE_TYPE_I64}};
+        struct spate_column_def lc[] = {{"key", SPATE_TYPE_STRING}, {"lval", SPATE_TYPE_I64}};
+        struct spate_column_data td[] = {{tkey, NULL}, {tval, NULL}};
+        spate_dstream *table = spate_context_constant_stream(ctx, tc, 2, td, KEYS * PER_KEY, &err);
+        spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+        struct spate_join_opts jo;
+        spate_join_opts_init(&jo);
+        jo.kind = (enum spate_join_kind)kind;
+        spate_dstream *j = spate_dstream_join(lq, table, &jo, &err);
+        assert_non_null(j);
+        struct spate_reduce_opts ro;
+        spate_reduce_opts_init(&ro);
+        ro.value_col = 1; /* lval: 1 a record, so the sum counts the records of a key */
+        spate_dstream *sums = spate_dstream_reduce_by_key(j, &ro, &err);
+        assert_non_null(sums);
+        struct lines got = {NULL, 0, 0};
+        assert_int_equal(spate_dstream_foreach_batch(sums, collect, &got, &err), SPATE_OK);
+        struct spate_column_data ld[] = {{lkey, NULL}, {lval, NULL}};
+        assert_int_equal(spate_queue_push(lq, ld, LROWS, &err), SPATE_OK);
+        harness_run(ctx, 1);
+        struct lines want = {NULL, 0, 0};
+        char line[LINE];
+        for (int k = 0; k <= KEYS; k++) {
+            if (k == KEYS && kind != SPATE_JOIN_LEFT)
+                continue;
+            int per = LROWS / (KEYS + 1);
+            snprintf(line, sizeof(line), "(%s,%d,null)", names[k], k == KEYS ? per : per * PER_KEY);
+            add(&want, line);
+        }
+        qsort(got.l, got.n, LINE, cmp_line);
+        qsort(want.l, want.n, LINE, cmp_line);
+        assert_int_equal(got.n, want.n);
+        for (uint32_t i = 0; i < want.n; i++)
+            assert_string_equal(got.l[i], want.l[i]);
+        free(got.l);
+        free(want.l);
+    }
+}
+
 /* A stream joined with a static table (a constant stream): every batch sees the whole table. */
 static spate_status count_batch(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
@@ -421,6 +496,110 @@ static void stream_static_join(void **state) {
     static_join_run(SPATE_JOIN_LEFT);
 }
 
+/* Records, nulls of each side and a checksum of (key, lval, rval), nulls as -1. */
+struct tally {
+    uint64_t rows, null_left, null_right, sum;
+};
+
+static uint64_t mix3(int64_t k, int64_t l, int64_t r) {
+    uint64_t h = (uint64_t)k * 0x9e3779b97f4a7c15u;
+    h = (h ^ (uint64_t)l) * 0xbf58476d1ce4e5b9u;
+    h = (h ^ (uint64_t)r) * 0x94d049bb133111ebu;
+    return h ^ (h >> 31);
+}
+
+static spate_status tally_batch(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    struct tally *t = user;
+    for (uint32_t p = 0; p < spate_batch_num_partitions(b); p++) {
+        for (uint32_t c = 0; c < spate_batch_num_chunks(b, p); c++) {
+            struct spate_chunk_view v;
+            if (spate_batch_chunk(b, p, c, &v) != SPATE_OK)
+                return EIO;
+            for (uint32_t r = 0; r < v.rows; r++) {
+                int64_t k = 0, l = -1, x = -1;
+                if (!spate_chunk_get_i64(&v, 0, r, &k))
+                    return EIO;
+                t->null_left += !spate_chunk_get_i64(&v, 1, r, &l);
+                t->null_right += !spate_chunk_get_i64(&v, 2, r, &x);
+                t->sum += mix3(k, l, x);
+                t->rows++;
+            }
+        }
+    }
+    return SPATE_OK;
+}
+
+/* A shuffle join big enough that a radix partition holds more left rows than one probe
+ * call takes and one key has more right rows than one call can write (the kernels resume
+ * inside that key's matches), every kind, on 1 and 2 workers, against a nested loop. */
+static void shuffle_join_resumes_across_probe_calls(void **state) {
+    (void)state;
+    enum { LROWS = 20000, RROWS = 50 * 5 + 1500 };
+    static int64_t lkey[LROWS], lval[LROWS], rkey[RROWS], rval[RROWS];
+    for (int i = 0; i < LROWS; i++) {
+        lkey[i] = i % 50; /* keys 0..9 have no right rows */
+        lval[i] = i;
+    }
+    for (int i = 0; i < RROWS; i++) {
+        rkey[i] = i < 250 ? 10 + i / 5 : 10; /* keys 10..59, key 10 with 1505 rows */
+        rval[i] = 1000000 + i;
+    }
+    for (int kind = SPATE_JOIN_INNER; kind <= SPATE_JOIN_FULL; kind++) {
+        struct tally want = {0, 0, 0, 0};
+        bool keep_left = kind == SPATE_JOIN_LEFT || kind == SPATE_JOIN_FULL;
+        bool keep_right = kind == SPATE_JOIN_RIGHT || kind == SPATE_JOIN_FULL;
+        static bool right_hit[RROWS];
+        memset(right_hit, 0, sizeof(right_hit));
+        for (int i = 0; i < LROWS; i++) {
+            bool any = false;
+            for (int j = 0; j < RROWS; j++) {
+                if (lkey[i] != rkey[j])
+                    continue;
+                any = right_hit[j] = true;
+                want.rows++;
+                want.sum += mix3(lkey[i], lval[i], rval[j]);
+            }
+            if (!any && keep_left) {
+                want.rows++;
+                want.null_right++;
+                want.sum += mix3(lkey[i], lval[i], -1);
+            }
+        }
+        for (int j = 0; keep_right && j < RROWS; j++) {
+            if (!right_hit[j]) {
+                want.rows++;
+                want.null_left++;
+                want.sum += mix3(rkey[j], -1, rval[j]);
+            }
+        }
+        for (uint32_t workers = 1; workers <= 2; workers++) {
+            struct spate_error err;
+            spate_context *ctx = harness_manual_ctx(workers);
+            struct spate_column_def lc[] = {{"key", SPATE_TYPE_I64}, {"lval", SPATE_TYPE_I64}};
+            struct spate_column_def rc[] = {{"key", SPATE_TYPE_I64}, {"rval", SPATE_TYPE_I64}};
+            spate_dstream *lq = spate_context_queue_stream(ctx, lc, 2, &err);
+            spate_dstream *rq = spate_context_queue_stream(ctx, rc, 2, &err);
+            struct spate_join_opts jo;
+            spate_join_opts_init(&jo);
+            jo.kind = (enum spate_join_kind)kind;
+            spate_dstream *j = spate_dstream_join(lq, rq, &jo, &err);
+            assert_non_null(j);
+            struct tally got = {0, 0, 0, 0};
+            assert_int_equal(spate_dstream_foreach_batch(j, tally_batch, &got, &err), SPATE_OK);
+            struct spate_column_data ld[] = {{lkey, NULL}, {lval, NULL}};
+            struct spate_column_data rd[] = {{rkey, NULL}, {rval, NULL}};
+            assert_int_equal(spate_queue_push(lq, ld, LROWS, &err), SPATE_OK);
+            assert_int_equal(spate_queue_push(rq, rd, RROWS, &err), SPATE_OK);
+            harness_run(ctx, 1);
+            assert_int_equal(got.rows, want.rows);
+            assert_int_equal(got.null_left, want.null_left);
+            assert_int_equal(got.null_right, want.null_right);
+            assert_int_equal(got.sum, want.sum);
+        }
+    }
+}
+
 static void join_definition_errors(void **state) {
     (void)state;
     struct spate_error err;
@@ -461,7 +640,9 @@ int main(void) {
         cmocka_unit_test(joins_same_on_any_worker_count),
         cmocka_unit_test(windowed_streams_join),
         cmocka_unit_test(static_join_duplicates),
+        cmocka_unit_test(static_join_strings_over_a_chunk_into_reduce),
         cmocka_unit_test(stream_static_join),
+        cmocka_unit_test(shuffle_join_resumes_across_probe_calls),
         cmocka_unit_test(join_definition_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
