@@ -95,7 +95,7 @@ struct sp_wstate {
         struct sp_jref {
             const struct sp_chunk *chunk;
             uint32_t row;  /* physical row in chunk */
-            uint32_t next; /* build side: next row of the same key, UINT32_MAX = none */
+            uint32_t next; /* group/cogroup: next row of the same key, UINT32_MAX = none */
             uint64_t hash;
         } * refs;
     } jbuf[2][SP_AGG_RADIX]; /* join: row references by side and radix partition */
