@@ -25,6 +25,13 @@
 #include "kernels/hash/combine.h"
 #include "kernels/select/select.h"
 
+#include "kernels/window/pane.h"
+
+/* Window panes: PANE_I64/PANE_F64 name the variant each table uses (see the tables). */
+#define SP_PANE_KERNELS(i64_isa, f64_isa)                                                          \
+    .pane_combine_i64 = sp_pane_combine_i64_##i64_isa,                                             \
+    .pane_combine_f64 = sp_pane_combine_f64_##f64_isa
+
 /*
  * Column kernels (compare, selection, compaction, arithmetic, casts,
  * hash_combine): every one has AVX2 and AVX-512 code except sel_and (the
@@ -59,6 +66,7 @@ const struct sp_kernels sp_kernels_scalar = {
     SP_COLUMN_KERNELS(scalar, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_scalar,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_scalar,
+    SP_PANE_KERNELS(scalar, scalar),
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -77,6 +85,7 @@ const struct sp_kernels sp_kernels_avx2 = {
     SP_COLUMN_KERNELS(avx2, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_avx2,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx2,
+    SP_PANE_KERNELS(avx2, avx2),
 };
 #endif
 
@@ -96,6 +105,7 @@ const struct sp_kernels sp_kernels_avx512 = {
     SP_COLUMN_KERNELS(avx512, avx512),
     .decode_fixed64 = sp_binary_decode_fixed64_avx512,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx512,
+    SP_PANE_KERNELS(avx512, avx512),
 };
 #endif
 
