@@ -4,7 +4,8 @@
  */
 #include "kernels/window/pane.h"
 
-/* The word of row i: bits go through memcpy (the table's words are u64). */
+/* The word of row i. Words are read and written with memcpy: the caller's entries are
+ * structs whose fields (i64, f64, two u32) alias these words. */
 SP_KINLINE uint64_t *pane_word(uint64_t *base, uint32_t stride, uint32_t offset, uint32_t i) {
     return base + (size_t)i * stride + offset;
 }
@@ -14,7 +15,8 @@ SP_KINLINE void combine_i64(uint64_t *base, uint32_t stride, uint32_t offset,
                             enum sp_pane_op op) {
     for (uint32_t i = 0; i < n; i++) {
         uint64_t *w = pane_word(base, stride, offset, idx[i]);
-        int64_t acc = (int64_t)*w, v = vals[i];
+        int64_t acc, v = vals[i];
+        memcpy(&acc, w, 8);
         switch (op) {
         case SP_PANE_ADD:
             acc = (int64_t)((uint64_t)acc + (uint64_t)v);
@@ -29,7 +31,7 @@ SP_KINLINE void combine_i64(uint64_t *base, uint32_t stride, uint32_t offset,
             acc = v > acc ? v : acc;
             break;
         }
-        *w = (uint64_t)acc;
+        memcpy(w, &acc, 8);
     }
 }
 
