@@ -27,10 +27,21 @@
 
 #include "kernels/window/pane.h"
 
-/* Window panes: PANE_I64/PANE_F64 name the variant each table uses (see the tables). */
-#define SP_PANE_KERNELS(i64_isa, f64_isa)                                                          \
-    .pane_combine_i64 = sp_pane_combine_i64_##i64_isa,                                             \
-    .pane_combine_f64 = sp_pane_combine_f64_##f64_isa
+/*
+ * Window panes: every table uses the scalar pane_combine. The AVX2 (gather,
+ * then four scalar stores) and AVX-512 (gather and scatter) variants give
+ * the same bits but ran slower on a Sapphire Rapids class Xeon (spate-micro,
+ * pane_combine_<op>/<isa>/<n>/<entries>, medians of 3, Mkeys/s, scalar /
+ * avx2 / avx512): add_i64 2048 keys into 10K entries 757 / 736 / 757, into
+ * 1M entries 153 / 124 / 126; min_f64 10K 1283 / 740 / 756, 1M 175 / 128 /
+ * 127. Random 40-byte entries make it a load-store loop whatever the ISA:
+ * the scalar loop keeps more independent loads in flight than a gather, and
+ * a scatter of 8 costs more than 8 stores. The variants stay built, tested
+ * against scalar and benchmarked (spate-micro calls them directly), so the
+ * choice can be measured again on another CPU and flipped here.
+ */
+#define SP_PANE_KERNELS(isa)                                                                       \
+    .pane_combine_i64 = sp_pane_combine_i64_##isa, .pane_combine_f64 = sp_pane_combine_f64_##isa
 
 /*
  * Column kernels (compare, selection, compaction, arithmetic, casts,
@@ -66,7 +77,7 @@ const struct sp_kernels sp_kernels_scalar = {
     SP_COLUMN_KERNELS(scalar, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_scalar,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_scalar,
-    SP_PANE_KERNELS(scalar, scalar),
+    SP_PANE_KERNELS(scalar),
 };
 
 #ifdef SPATE_HAVE_AVX2
@@ -85,7 +96,7 @@ const struct sp_kernels sp_kernels_avx2 = {
     SP_COLUMN_KERNELS(avx2, scalar),
     .decode_fixed64 = sp_binary_decode_fixed64_avx2,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx2,
-    SP_PANE_KERNELS(avx2, avx2),
+    SP_PANE_KERNELS(scalar),
 };
 #endif
 
@@ -105,7 +116,7 @@ const struct sp_kernels sp_kernels_avx512 = {
     SP_COLUMN_KERNELS(avx512, avx512),
     .decode_fixed64 = sp_binary_decode_fixed64_avx512,
     .decode_fixed64_strided = sp_binary_decode_fixed64_strided_avx512,
-    SP_PANE_KERNELS(avx512, avx512),
+    SP_PANE_KERNELS(scalar),
 };
 #endif
 

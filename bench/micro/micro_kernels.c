@@ -16,6 +16,7 @@
 #include <string.h>
 #include <xxhash.h> /* not XXH_INLINE_ALL: the naive baseline calls the library */
 
+#include "bench/micro/micro_pane.h"
 #include "bench/micro/micro_tables.h"
 #include "bench/shim/shim.h"
 #include "kernels/kernels.h"
@@ -929,5 +930,6 @@ int main(int argc, char **argv) {
     register_all();
     sp_micro_tables_register();
     register_column();
+    sp_micro_pane_register();
     return sp_bench_main(argc, argv);
 }

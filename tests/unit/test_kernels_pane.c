@@ -67,25 +67,55 @@ static int guarded_init(struct guarded *g, size_t bytes) {
     return 0;
 }
 
-static const struct sp_kernels *tables[4];
+/* What is tested: the scalar reference, then for every ISA built and supported here its
+ * kernel table's entries and its own variant called directly (a table may point at the
+ * scalar code, see kernels/dispatch.c; the variant is still kept correct). */
+typedef void (*pane_i64_fn)(uint64_t *, uint32_t, uint32_t, const uint32_t *restrict,
+                            const int64_t *restrict, uint32_t, enum sp_pane_op);
+typedef void (*pane_f64_fn)(uint64_t *, uint32_t, uint32_t, const uint32_t *restrict,
+                            const double *restrict, uint32_t, enum sp_pane_op);
+struct impl {
+    char isa[32];
+    pane_i64_fn pane_combine_i64;
+    pane_f64_fn pane_combine_f64;
+};
+static struct impl tables[8];
 static size_t table_count;
+
+static void add_impl(const char *isa, const char *how, pane_i64_fn i64, pane_f64_fn f64) {
+    struct impl *m = &tables[table_count++];
+    snprintf(m->isa, sizeof m->isa, "%s%s", isa, how);
+    m->pane_combine_i64 = i64;
+    m->pane_combine_f64 = f64;
+}
 
 static int group_setup(void **state) {
     (void)state;
     if (guarded_init(&g_table, (size_t)MAX_ENTRIES * MAX_STRIDE * 8) != 0 ||
         guarded_init(&g_idx, (size_t)MAX_N * 4) != 0 || guarded_init(&g_vals, (size_t)MAX_N * 8))
         return -1;
-    tables[table_count++] = &sp_kernels_scalar;
+    add_impl("scalar", "", sp_pane_combine_i64_scalar, sp_pane_combine_f64_scalar);
     for (const char *const *name = sp_kernels_built(); *name != NULL; name++) {
         if (strcmp(*name, "scalar") == 0)
             continue;
         const struct sp_kernels *k = sp_kernels_select(*name);
-        if (k == NULL)
+        if (k == NULL) {
             print_message("[   INFO   ] %s: built but not supported by this CPU, not tested\n",
                           *name);
-        else
-            tables[table_count++] = k;
+            continue;
+        }
+        add_impl(*name, " table", k->pane_combine_i64, k->pane_combine_f64);
+#ifdef SPATE_HAVE_AVX2
+        if (strcmp(*name, "avx2") == 0)
+            add_impl(*name, "", sp_pane_combine_i64_avx2, sp_pane_combine_f64_avx2);
+#endif
+#ifdef SPATE_HAVE_AVX512
+        if (strcmp(*name, "avx512") == 0)
+            add_impl(*name, "", sp_pane_combine_i64_avx512, sp_pane_combine_f64_avx512);
+#endif
     }
+    for (size_t t = 0; t < table_count; t++)
+        print_message("[   INFO   ] testing %s\n", tables[t].isa);
     return 0;
 }
 
@@ -238,22 +268,22 @@ static void check(uint32_t n, uint32_t stride, uint32_t offset, bool f64, enum s
     for (size_t t = 0; t < table_count; t++) {
         memcpy(base, init, words * 8);
         if (f64)
-            tables[t]->pane_combine_f64(base, stride, offset, idx, (const double *)(void *)vals, n,
-                                        op);
+            tables[t].pane_combine_f64(base, stride, offset, idx, (const double *)(void *)vals, n,
+                                       op);
         else
-            tables[t]->pane_combine_i64(base, stride, offset, idx, (const int64_t *)(void *)vals, n,
-                                        op);
+            tables[t].pane_combine_i64(base, stride, offset, idx, (const int64_t *)(void *)vals, n,
+                                       op);
         if (t == 0)
             memcpy(scalar_got, base, words * 8);
         for (size_t w = 0; w < words; w++) {
             if (base[w] != want[w])
                 fail_msg("%s pane_combine_%s op=%d n=%u stride=%u offset=%u order=%d word %zu: "
                          "%016llx != naive %016llx",
-                         tables[t]->isa, f64 ? "f64" : "i64", (int)op, n, stride, offset,
-                         (int)order, w, (unsigned long long)base[w], (unsigned long long)want[w]);
+                         tables[t].isa, f64 ? "f64" : "i64", (int)op, n, stride, offset, (int)order,
+                         w, (unsigned long long)base[w], (unsigned long long)want[w]);
             if (base[w] != scalar_got[w])
                 fail_msg("%s pane_combine_%s op=%d n=%u word %zu differs from scalar",
-                         tables[t]->isa, f64 ? "f64" : "i64", (int)op, n, w);
+                         tables[t].isa, f64 ? "f64" : "i64", (int)op, n, w);
         }
     }
 }
@@ -326,15 +356,15 @@ static void test_pane_edges(void **state) {
                 v[i] = cases[c].v;
             }
             if (cases[c].f64)
-                tables[t]->pane_combine_f64(word, 2, 1, idx, (const double *)(void *)v, 9,
-                                            cases[c].op);
+                tables[t].pane_combine_f64(word, 2, 1, idx, (const double *)(void *)v, 9,
+                                           cases[c].op);
             else
-                tables[t]->pane_combine_i64(word, 2, 1, idx, (const int64_t *)(void *)v, 9,
-                                            cases[c].op);
+                tables[t].pane_combine_i64(word, 2, 1, idx, (const int64_t *)(void *)v, 9,
+                                           cases[c].op);
             for (uint32_t i = 0; i < 9; i++) {
                 assert_int_equal(word[2 * i], 0x5a5a5a5a5a5a5a5aull);
                 if (word[2 * i + 1] != cases[c].want)
-                    fail_msg("%s case %zu lane %u: %016llx != %016llx", tables[t]->isa, c, i,
+                    fail_msg("%s case %zu lane %u: %016llx != %016llx", tables[t].isa, c, i,
                              (unsigned long long)word[2 * i + 1],
                              (unsigned long long)cases[c].want);
             }
@@ -358,13 +388,13 @@ static void test_pane_fresh(void **state) {
                 uint64_t word = sp_pane_fresh((enum sp_pane_op)op, f64, v);
                 uint32_t idx = 0;
                 if (f64)
-                    tables[t]->pane_combine_f64(&word, 1, 0, &idx, (const double *)(void *)&v, 1,
-                                                (enum sp_pane_op)op);
+                    tables[t].pane_combine_f64(&word, 1, 0, &idx, (const double *)(void *)&v, 1,
+                                               (enum sp_pane_op)op);
                 else
-                    tables[t]->pane_combine_i64(&word, 1, 0, &idx, (const int64_t *)(void *)&v, 1,
-                                                (enum sp_pane_op)op);
+                    tables[t].pane_combine_i64(&word, 1, 0, &idx, (const int64_t *)(void *)&v, 1,
+                                               (enum sp_pane_op)op);
                 if (word != v)
-                    fail_msg("%s fresh op=%d: %016llx != %016llx", tables[t]->isa, op,
+                    fail_msg("%s fresh op=%d: %016llx != %016llx", tables[t].isa, op,
                              (unsigned long long)word, (unsigned long long)v);
             }
         }
