@@ -306,7 +306,7 @@ static void naive_window(const struct input *in, const struct run_opts *o, uint3
                 imin[key] = imax[key] = x;
             }
             fsum[key] += f;
-            isum[key] += x;
+            isum[key] = (int64_t)((uint64_t)isum[key] + (uint64_t)x); /* f64 bits too: wrap */
             fmin[key] = f < fmin[key] ? f : fmin[key];
             fmax[key] = f > fmax[key] ? f : fmax[key];
             imin[key] = x < imin[key] ? x : imin[key];
