@@ -24,6 +24,7 @@
 #include "engine/worker.h"
 #include "kernels/kernels.h"
 #include "engine/itab.h"
+#include "kernels/window/pane.h"
 #include "io/ring.h"
 
 #include <errno.h>
@@ -2946,38 +2947,90 @@ struct win_run {
     _Atomic bool broken; /* a task failed: the window state may be half updated */
 };
 
-/* acc = acc (+) v, for window panes (one value at a time: the slow path for user fns);
- * cnt is AVG's count behind the sum in bits. */
-static void win_combine(const struct sp_agg_spec *spec, struct sp_agg_entry *e, int64_t bits,
-                        uint64_t cnt, bool fresh) {
+/*
+ * Panes combine in two passes: the keys of a block of pane rows are looked up
+ * (or added) in the window table, giving one entry index per row, then a pane
+ * kernel (kernels/window/pane.h) combines the block's values into those
+ * entries' words. The keys of one pane, or of one table, are distinct, so the
+ * indexes of a block are too (the kernels' precondition). A fresh entry's
+ * words start at the operator's identity, or at the value for MIN/MAX, so the
+ * kernel leaves exactly the pane's value there, as a first value would be.
+ * User reduce functions keep a one-value-at-a-time path (win_combine).
+ */
+#define WIN_BLOCK 256u /* rows looked up per kernel call (stack buffers: 5 KiB) */
+#define WIN_STRIDE (sizeof(struct sp_agg_entry) / 8)
+#define WIN_VAL_WORD (offsetof(struct sp_agg_entry, val) / 8)
+#define WIN_CNT_WORD (offsetof(struct sp_agg_entry, stamp) / 8)
+_Static_assert(sizeof(struct sp_agg_entry) % 8 == 0 && offsetof(struct sp_agg_entry, val) % 8 == 0,
+               "pane kernels see table entries as 64-bit words");
+_Static_assert(offsetof(struct sp_agg_entry, stamp) % 8 == 0 &&
+                   offsetof(struct sp_agg_entry, pad_) ==
+                       offsetof(struct sp_agg_entry, stamp) + 4 &&
+                   __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "AVG's count (sp_agg_count) is the 64-bit word at stamp");
+
+/* How pane values meet a window's entries. */
+struct win_plan {
+    bool kernel;        /* a built-in aggregate: the pane kernels; else the user's functions */
+    bool f64;           /* the val words hold doubles */
+    enum sp_pane_op op; /* on the val words */
+    bool count;         /* AVG: the count words too, ADD (SUB for the inverse) */
+};
+
+/* Adding a pane: as values reduce pairwise (reduce_pair), COUNT adding up. */
+static struct win_plan win_plan_add(const struct sp_agg_spec *spec) {
+    struct win_plan pl = {.kernel = spec->fn == NULL, .f64 = spec->value_is_f64, .op = SP_PANE_ADD};
     if (spec->avg) {
-        double v;
-        memcpy(&v, &bits, 8);
-        e->val.f = fresh ? v : e->val.f + v;
-        sp_agg_set_count(e, sp_agg_count(e) + cnt);
-    } else if (fresh)
-        e->val.i = bits;
-    else
-        reduce_pair(spec, &e->val.i, &bits); /* panes combine as values do; COUNT adds up */
+        pl.f64 = true; /* the sum is f64 whatever the input type */
+        pl.count = true;
+    } else if (spec->agg == SPATE_AGG_MIN) {
+        pl.op = SP_PANE_MIN;
+    } else if (spec->agg == SPATE_AGG_MAX) {
+        pl.op = SP_PANE_MAX;
+    }
+    return pl;
 }
 
-/* acc = acc (-) v: the inverse, for SUM/COUNT/AVG or the user's inv_fn. */
-static void win_uncombine(const struct win_run *wr, struct sp_agg_entry *e, int64_t bits,
-                          uint64_t cnt) {
-    if (wr->cr.spec.avg) {
-        double v;
-        memcpy(&v, &bits, 8);
-        e->val.f -= v;
-        sp_agg_set_count(e, sp_agg_count(e) - cnt);
-    } else if (wr->cr.spec.value_is_f64) {
-        double v;
-        memcpy(&v, &bits, 8);
-        e->val.f -= v;
-    } else if (wr->def->inv_fn != NULL) {
-        wr->def->inv_fn(wr->def->inv_user, &e->val.i, &bits, 1);
-    } else {
-        e->val.i = (int64_t)((uint64_t)e->val.i - (uint64_t)bits);
+/* Taking a pane out: SUB for SUM/COUNT/AVG and f64 values, else the user's inv_fn. */
+static struct win_plan win_plan_sub(const struct sp_agg_spec *spec,
+                                    const struct sp_window_def *def) {
+    struct win_plan pl = {.kernel = true, .f64 = spec->value_is_f64, .op = SP_PANE_SUB};
+    if (spec->avg) {
+        pl.f64 = true;
+        pl.count = true;
+    } else if (!spec->value_is_f64 && def->inv_fn != NULL) {
+        pl.kernel = false;
     }
+    return pl;
+}
+
+/* entries[idx[j]] (op)= vals[j] (and AVG's counts) for j < n, with the best pane kernels. */
+static void win_apply(const struct sp_kernels *k, const struct win_plan *pl, struct sp_agg_table *t,
+                      const uint32_t *idx, const int64_t *vals, const int64_t *cnts, uint32_t n) {
+    uint64_t *base = (uint64_t *)(void *)t->entries;
+    if (pl->f64)
+        k->pane_combine_f64(base, WIN_STRIDE, WIN_VAL_WORD, idx, (const double *)(const void *)vals,
+                            n, pl->op);
+    else
+        k->pane_combine_i64(base, WIN_STRIDE, WIN_VAL_WORD, idx, vals, n, pl->op);
+    if (pl->count)
+        k->pane_combine_i64(base, WIN_STRIDE, WIN_CNT_WORD, idx, cnts, n,
+                            pl->op == SP_PANE_SUB ? SP_PANE_SUB : SP_PANE_ADD);
+}
+
+/* A fresh entry's first words (sp_agg_add_entry zeroed it: AVG's count starts at 0). */
+static void win_fresh(const struct win_plan *pl, struct sp_agg_entry *e, int64_t bits) {
+    uint64_t w = sp_pane_fresh(pl->op, pl->f64, (uint64_t)bits);
+    memcpy(&e->val, &w, 8);
+}
+
+/* acc = acc (+) v with the user's reduce function (fresh: acc = v). */
+static void win_combine(const struct sp_agg_spec *spec, struct sp_agg_entry *e, int64_t bits,
+                        bool fresh) {
+    if (fresh)
+        e->val.i = bits;
+    else
+        reduce_pair(spec, &e->val.i, &bits);
 }
 
 static uint32_t win_find(struct sp_agg_table *t, struct sp_region *r, bool is_string,
@@ -3087,32 +3140,98 @@ static bool drop_removable(const void *wr, const struct sp_agg_entry *e) {
     return win_removable(wr, e);
 }
 
-/* Insert every entry of table src into t (values combined). */
-static bool win_add_table(struct sp_agg_table *t, struct sp_region *r,
-                          const struct sp_agg_spec *spec, const struct sp_agg_table *src) {
-    bool fresh;
-    for (uint32_t i = 0; i < src->n; i++) {
-        const struct sp_agg_entry *e = &src->entries[i];
-        uint32_t idx = spec->key_is_string
-                           ? sp_agg_find_or_add_str(t, r, e->hash, &e->key.s, &fresh)
-                           : sp_agg_find_or_add_i64(t, r, e->hash, e->key.i, &fresh);
-        if (idx == UINT32_MAX)
-            return false;
-        win_combine(spec, &t->entries[idx], e->val.i, sp_agg_count(e), fresh);
+/*
+ * Insert every key of pane p, or (p NULL) every entry of table src, into t,
+ * values combined. own_keys: fresh string keys get their long bytes copied
+ * into r (a table that outlives the pane). Returns false on ENOMEM.
+ */
+static bool win_fold(const struct sp_kernels *k, struct sp_agg_table *t, struct sp_region *r,
+                     const struct sp_agg_spec *spec, const struct sp_pane_part *p,
+                     const struct sp_agg_table *src, bool own_keys) {
+    struct win_plan pl = win_plan_add(spec);
+    bool is_string = spec->key_is_string;
+    uint32_t idx[WIN_BLOCK];
+    int64_t vals[WIN_BLOCK], cnts[WIN_BLOCK];
+    uint32_t total = p != NULL ? p->n : src->n;
+    for (uint32_t from = 0; from < total; from += WIN_BLOCK) {
+        uint32_t n = SP_MIN(WIN_BLOCK, total - from);
+        /* 1. Lookup: one entry index per row. */
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t i = from + j;
+            bool fresh;
+            uint32_t x;
+            if (p != NULL) {
+                x = win_find(t, r, is_string, p, i, &fresh);
+                vals[j] = p->vals[i];
+                cnts[j] = p->cnts != NULL ? p->cnts[i] : 0;
+            } else {
+                const struct sp_agg_entry *e = &src->entries[i];
+                x = is_string ? sp_agg_find_or_add_str(t, r, e->hash, &e->key.s, &fresh)
+                              : sp_agg_find_or_add_i64(t, r, e->hash, e->key.i, &fresh);
+                vals[j] = e->val.i;
+                cnts[j] = (int64_t)sp_agg_count(e);
+            }
+            if (x == UINT32_MAX)
+                return false;
+            struct sp_agg_entry *e = &t->entries[x];
+            if (fresh && own_keys && is_string && !sp_window_own_string(r, &e->key.s, &e->key.s))
+                return false;
+            if (!pl.kernel) { /* a user function: one value at a time */
+                win_combine(spec, e, vals[j], fresh);
+                continue;
+            }
+            if (fresh)
+                win_fresh(&pl, e, vals[j]);
+            idx[j] = x;
+        }
+        /* 2. Combine (t->entries is final for the block: lookups may have grown it). */
+        if (pl.kernel)
+            win_apply(k, &pl, t, idx, vals, cnts, n);
     }
     return true;
 }
 
+/* Insert every entry of table src into t (values combined). */
+static bool win_add_table(const struct sp_kernels *k, struct sp_agg_table *t, struct sp_region *r,
+                          const struct sp_agg_spec *spec, const struct sp_agg_table *src) {
+    return win_fold(k, t, r, spec, NULL, src, false);
+}
+
 /* Insert every key of pane p into t (values combined). */
-static bool win_add_pane(struct sp_agg_table *t, struct sp_region *r,
+static bool win_add_pane(const struct sp_kernels *k, struct sp_agg_table *t, struct sp_region *r,
                          const struct sp_agg_spec *spec, const struct sp_pane_part *p) {
-    bool fresh;
-    for (uint32_t i = 0; i < p->n; i++) {
-        uint32_t idx = win_find(t, r, spec->key_is_string, p, i, &fresh);
-        if (idx == UINT32_MAX)
-            return false;
-        win_combine(spec, &t->entries[idx], p->vals[i], p->cnts != NULL ? (uint64_t)p->cnts[i] : 0,
-                    fresh);
+    return win_fold(k, t, r, spec, p, NULL, false);
+}
+
+/* Take pane old out of the running table t: its values, inverse-combined. */
+static bool win_remove_pane(const struct win_run *wr, struct sp_agg_table *t, struct sp_region *r,
+                            const struct sp_pane_part *old) {
+    const struct sp_kernels *k = wr->cr.ex->k;
+    struct win_plan pl = win_plan_sub(&wr->cr.spec, wr->def);
+    bool is_string = wr->cr.spec.key_is_string;
+    uint32_t idx[WIN_BLOCK];
+    int64_t vals[WIN_BLOCK], cnts[WIN_BLOCK];
+    for (uint32_t from = 0; from < old->n; from += WIN_BLOCK) {
+        uint32_t n = 0, end = SP_MIN(from + WIN_BLOCK, old->n);
+        for (uint32_t i = from; i < end; i++) {
+            bool fresh;
+            uint32_t x = win_find(t, r, is_string, old, i, &fresh);
+            if (x == UINT32_MAX)
+                return false;
+            if (SPATE_NEVER(fresh)) /* every key of a pane was added with it */
+                continue;
+            if (!pl.kernel) { /* the user's inv_fn, one value at a time */
+                int64_t bits = old->vals[i];
+                wr->def->inv_fn(wr->def->inv_user, &t->entries[x].val.i, &bits, 1);
+                continue;
+            }
+            idx[n] = x;
+            vals[n] = old->vals[i];
+            cnts[n] = old->cnts != NULL ? old->cnts[i] : 0;
+            n++;
+        }
+        if (pl.kernel)
+            win_apply(k, &pl, t, idx, vals, cnts, n);
     }
     return true;
 }
@@ -3143,9 +3262,10 @@ static bool win_flip(struct win_run *wr, uint32_t r) {
         if (sp_agg_table_init(&x->table, &x->region, hint > 0 ? hint : 1) != SPATE_OK)
             return false;
         x->ready = true;
-        if (!win_add_pane(&x->table, &x->region, spec, p))
+        if (!win_add_pane(wr->cr.ex->k, &x->table, &x->region, spec, p))
             return false;
-        if (newer != NULL && !win_add_table(&x->table, &x->region, spec, &newer->table))
+        if (newer != NULL &&
+            !win_add_table(wr->cr.ex->k, &x->table, &x->region, spec, &newer->table))
             return false;
         suffix_keys += x->table.n;
         newer = x;
@@ -3172,7 +3292,6 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     struct sp_window_state *st = wr->st;
     bool is_string = wr->cr.spec.key_is_string;
     struct sp_running *run = &st->running[r];
-    bool fresh;
     if (!run->ready) {
         if (sp_agg_table_init(&run->table, &run->region, 64) != SPATE_OK)
             goto oom;
@@ -3181,18 +3300,9 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     /* 1. The pane leaving the window: take it out of the running table (or, without an
      * inverse, out of the front stack, flipping the back over first when the front is
      * empty), then free it. */
-    if (wr->had_old && wr->def->inverse) {
-        const struct sp_pane_part *old = &st->parts[wr->slot * SP_AGG_RADIX + r];
-        for (uint32_t i = 0; i < old->n; i++) {
-            uint32_t idx = win_find(&run->table, &run->region, is_string, old, i, &fresh);
-            if (idx == UINT32_MAX)
-                goto oom;
-            if (SPATE_NEVER(fresh)) /* every key of a pane was added with it */
-                continue;
-            win_uncombine(wr, &run->table.entries[idx], old->vals[i],
-                          old->cnts != NULL ? (uint64_t)old->cnts[i] : 0);
-        }
-    }
+    if (wr->had_old && wr->def->inverse &&
+        !win_remove_pane(wr, &run->table, &run->region, &st->parts[wr->slot * SP_AGG_RADIX + r]))
+        goto oom;
     if (wr->had_old && !wr->def->inverse && wr->flip && !win_flip(wr, r))
         goto oom;
     sp_window_clear_suffix(st, wr->slot, r);
@@ -3202,20 +3312,11 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     if (sp_window_store_part(st, wr->slot, r, &wr->pane->parts[r], is_string, wr->cr.spec.avg,
                              ex->k->hash_str, ex->k->hash_i64) != SPATE_OK)
         goto oom;
-    const struct sp_pane_part *now = &st->parts[wr->slot * SP_AGG_RADIX + r];
-    for (uint32_t i = 0; i < now->n; i++) {
-        uint32_t idx = win_find(&run->table, &run->region, is_string, now, i, &fresh);
-        if (idx == UINT32_MAX)
-            goto oom;
-        struct sp_agg_entry *e = &run->table.entries[idx];
-        /* The running table of an inverse window owns its keys: the pane's bytes leave with
-         * the pane. The back stack's keys live as long as their panes. */
-        if (fresh && is_string && wr->def->inverse &&
-            !sp_window_own_string(&run->region, &e->key.s, &e->key.s))
-            goto oom;
-        win_combine(&wr->cr.spec, e, now->vals[i], now->cnts != NULL ? (uint64_t)now->cnts[i] : 0,
-                    fresh);
-    }
+    /* The running table of an inverse window owns its keys: the pane's bytes leave with
+     * the pane. The back stack's keys live as long as their panes. */
+    if (!win_fold(ex->k, &run->table, &run->region, &wr->cr.spec,
+                  &st->parts[wr->slot * SP_AGG_RADIX + r], NULL, wr->def->inverse))
+        goto oom;
     /* Keys whose count went back to 0 leave (count_by_value_and_window): rebuild the
      * table once they are the majority, so the cost stays O(1) per key and update. */
     if (wr->def->inverse && (wr->def->drop_zero || wr->def->keep_fn != NULL)) {
@@ -3241,7 +3342,8 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
         for (uint32_t j = 1; j <= st->npanes; j++) {
             uint32_t s = (wr->slot + j) % st->npanes;
             if ((s == wr->slot || st->pane_batch[s] != 0) &&
-                !win_add_pane(&t, &ws->batch, &wr->cr.spec, &st->parts[s * SP_AGG_RADIX + r]))
+                !win_add_pane(ex->k, &t, &ws->batch, &wr->cr.spec,
+                              &st->parts[s * SP_AGG_RADIX + r]))
                 goto oom;
         }
         if (!win_emit(wr, ws, &t, r))
@@ -3262,8 +3364,9 @@ static void window_task(void *arg, uint32_t r, uint32_t worker) {
     }
     struct sp_agg_table t;
     if (sp_agg_table_init(&t, &ws->batch, front->table.n + run->table.n + 1) != SPATE_OK ||
-        !win_add_table(&t, &ws->batch, &wr->cr.spec, &front->table) ||
-        !win_add_table(&t, &ws->batch, &wr->cr.spec, &run->table) || !win_emit(wr, ws, &t, r))
+        !win_add_table(ex->k, &t, &ws->batch, &wr->cr.spec, &front->table) ||
+        !win_add_table(ex->k, &t, &ws->batch, &wr->cr.spec, &run->table) ||
+        !win_emit(wr, ws, &t, r))
         goto oom;
     return;
 oom:

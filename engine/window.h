@@ -8,7 +8,10 @@
  * region, freed when the pane leaves the window. With an inverse function a
  * running table per radix partition holds the window's current value per
  * key; its keys are copied into its own region and are never removed (Spark
- * keeps keys whose value went back to the identity).
+ * keeps keys whose value went back to the identity). Built-in aggregates
+ * combine a pane into a table in two passes (engine/exec.c, win_fold): the
+ * keys are looked up a block at a time, then a pane kernel
+ * (kernels/window/pane.h) combines the values by entry index.
  */
 #ifndef SP_WINDOW_H
 #define SP_WINDOW_H

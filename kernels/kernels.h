@@ -33,6 +33,9 @@ enum sp_cmp { SP_CMP_EQ = 0, SP_CMP_NE, SP_CMP_LT, SP_CMP_LE, SP_CMP_GT, SP_CMP_
 /* Arithmetic operators of the arith kernels (same values as enum spate_arith). */
 enum sp_arith { SP_ARITH_ADD = 0, SP_ARITH_SUB, SP_ARITH_MUL, SP_ARITH_DIV, SP_ARITH_MOD };
 
+/* How a window pane's values combine into the window's words (kernels/window/pane.h). */
+enum sp_pane_op { SP_PANE_ADD = 0, SP_PANE_SUB, SP_PANE_MIN, SP_PANE_MAX };
+
 /*
  * A set of delimiter bytes for tokenize_set (fill with sp_byteset_init):
  * bits is the set itself; lo holds it as two nibble tables for the SIMD
@@ -311,6 +314,24 @@ struct sp_kernels {
                                uint32_t *restrict out_probe, uint32_t *restrict out_build,
                                uint32_t max_out, struct sp_join_cursor *restrict cur,
                                uint64_t *restrict probe_matched, uint64_t *restrict build_matched);
+
+    /* ---- Window panes ---- */
+
+    /*
+     * For i < n: w = w OP vals[i], where w is the word
+     * base[idx[i] * stride_words + offset_words] (a field of a fixed-size
+     * table entry). ADD and SUB (the inverse) wrap for i64 and are IEEE for
+     * f64; MIN/MAX take v only when it compares strictly less / greater, so
+     * a NaN or a signed zero already in w stays. idx[0, n) must be distinct.
+     * No variant touches a word other than the indexed ones. A fresh entry
+     * starts at sp_pane_fresh() (kernels/window/pane.h has the details).
+     */
+    void (*pane_combine_i64)(uint64_t *base, uint32_t stride_words, uint32_t offset_words,
+                             const uint32_t *restrict idx, const int64_t *restrict vals, uint32_t n,
+                             enum sp_pane_op op);
+    void (*pane_combine_f64)(uint64_t *base, uint32_t stride_words, uint32_t offset_words,
+                             const uint32_t *restrict idx, const double *restrict vals, uint32_t n,
+                             enum sp_pane_op op);
 };
 
 extern const struct sp_kernels sp_kernels_scalar;

@@ -17,6 +17,7 @@
 #include <xxhash.h> /* not XXH_INLINE_ALL: the naive baseline calls the library */
 
 #include "bench/micro/micro_join.h"
+#include "bench/micro/micro_pane.h"
 #include "bench/micro/micro_tables.h"
 #include "bench/shim/shim.h"
 #include "kernels/kernels.h"
@@ -931,5 +932,6 @@ int main(int argc, char **argv) {
     sp_micro_tables_register();
     sp_micro_join_register();
     register_column();
+    sp_micro_pane_register();
     return sp_bench_main(argc, argv);
 }

@@ -18,3 +18,4 @@ spate_add_test(test_filters ${CMAKE_CURRENT_LIST_DIR}/test_filters.c conformance
 spate_add_test(test_binary ${CMAKE_CURRENT_LIST_DIR}/test_binary.c conformance 120)
 spate_add_test(test_split ${CMAKE_CURRENT_LIST_DIR}/test_split.c conformance 60)
 spate_add_test(test_agg ${CMAKE_CURRENT_LIST_DIR}/test_agg.c conformance 120)
+spate_add_test(test_window_pane ${CMAKE_CURRENT_LIST_DIR}/test_window_pane.c conformance 120)

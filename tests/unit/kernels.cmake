@@ -8,3 +8,4 @@ spate_add_test(test_kernels_parse ${CMAKE_CURRENT_LIST_DIR}/test_kernels_parse.c
 spate_add_test(test_kernels_column ${CMAKE_CURRENT_LIST_DIR}/test_kernels_column.c unit 300)
 spate_add_test(test_kernels_binary ${CMAKE_CURRENT_LIST_DIR}/test_kernels_binary.c unit 120)
 spate_add_test(test_kernels_join ${CMAKE_CURRENT_LIST_DIR}/test_kernels_join.c unit 300)
+spate_add_test(test_kernels_pane ${CMAKE_CURRENT_LIST_DIR}/test_kernels_pane.c unit 300)
