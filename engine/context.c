@@ -253,18 +253,21 @@ static int64_t record_latency(spate_context *ctx, const struct sp_job *job, int6
             units += cut->arrivals[k].units;
         if (units == 0 || cut->records == 0)
             continue;
-        /* Records split by units (ring bytes weigh records by their length). */
+        /* Records split by units (ring bytes weigh records by their length); each range's
+         * share rounds up, so the older ranges get the rounding, and microseconds round up:
+         * figures err long. */
         uint64_t left = cut->records;
         for (uint32_t k = 0; k < cut->narrivals; k++) {
             const struct sp_ring_arrival *a = &cut->arrivals[k];
-            uint64_t r = k + 1 == cut->narrivals
-                             ? left
-                             : (uint64_t)((double)left * (double)a->units / (double)units);
+            double share = (double)left * (double)a->units / (double)units;
+            uint64_t r = k + 1 == cut->narrivals ? left : (uint64_t)share;
+            if ((double)r < share)
+                r++;
             if (r > left)
                 r = left;
             left -= r;
             units -= a->units;
-            int64_t us = (end_ns - a->t_ns) / 1000;
+            int64_t us = (end_ns - a->t_ns + 999) / 1000;
             if (us < 0)
                 us = 0;
             sp_latency_add(&ctx->latency, (uint64_t)us, r);

@@ -515,7 +515,7 @@ static struct sp_queue_item *make_item(struct sp_tgen *g, uint64_t *next, uint64
     if (item == NULL)
         goto oom;
     memset(item, 0, sizeof(*item));
-    item->arrival_ns = sp_now_ns(); /* its first row's making: its records' latency errs long */
+    item->arrival_ns = sp_now_ns(); /* before its first row: its records' latency errs long */
     item->batch = sp_batch_new(&r, s, 1, 0);
     if (item->batch == NULL)
         goto oom;
@@ -596,6 +596,11 @@ static void *tgen_main(void *arg) {
         if (item == NULL) {
             nap(1000000); /* out of memory: try again (the stream's rows stay exact) */
             continue;
+        }
+        if (o->lines_per_second > 0) { /* open loop: dated when its first event was due, so
+                                        * that the gathering and any wait count as latency */
+            int64_t due_ns = start + (int64_t)((double)made * 1e9 / (double)o->lines_per_second);
+            item->arrival_ns = SP_MIN(item->arrival_ns, due_ns);
         }
         made = next;
         if (item->rows == 0) {

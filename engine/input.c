@@ -347,6 +347,7 @@ void sp_queue_item_free(struct sp_queue_item *item) {
 spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_column_data *columns,
                                  uint64_t rows, const char *what, struct sp_queue_item **out,
                                  struct spate_error *err) {
+    int64_t arrived = sp_now_ns(); /* before the copy: the copy counts as latency */
     if (columns == NULL && rows > 0)
         return sp_error_set(err, EINVAL, "%s: columns is NULL", what);
     for (uint32_t c = 0; c < s->ncols && rows > 0; c++)
@@ -415,7 +416,7 @@ spate_status sp_queue_item_build(const struct sp_schema *s, const struct spate_c
             goto oom;
     }
     item->rows = rows;
-    item->arrival_ns = sp_now_ns();
+    item->arrival_ns = arrived;
     item->region = r;
     *out = item;
     return SPATE_OK;

@@ -114,6 +114,7 @@ struct sp_socket_receiver {
     uint32_t pending;             /* bytes written to the ring, not yet published */
     uint32_t avail;               /* cached free space beyond pending */
     uint64_t pending_lines;       /* lines inside pending */
+    int64_t first_ns;             /* when the first byte of pending arrived */
     struct sp_rate rate;          /* the optional rate limit */
 };
 
@@ -213,7 +214,7 @@ static void publish_pending(struct sp_socket_receiver *rx) {
     sp_rate_take(&rx->rate, rx->pending_lines, &rx->stop, &rx->stats.blocked_ns);
     /* Count first: a consumer that sees the lines also sees them counted. */
     stat_add(&rx->stats.lines, rx->pending_lines);
-    sp_ring_publish(rx->ring, rx->pending);
+    sp_ring_publish_at(rx->ring, rx->pending, rx->first_ns); /* the rate limit's wait counts */
     rx->pending = 0;
     rx->pending_lines = 0;
 }
@@ -251,12 +252,16 @@ static char *reserve(struct sp_socket_receiver *rx, uint32_t need) {
 static int emit_line(struct sp_socket_receiver *rx, const char *a, size_t alen, const char *b,
                      size_t blen, uint32_t lines) {
     uint32_t need = (uint32_t)(alen + blen); /* <= max_line + 1 <= ring capacity / 2 */
+    /* These bytes arrived now: a wait for room in reserve counts as their latency. */
+    int64_t arrived = rx->pending == 0 || rx->avail < need ? (int64_t)now_ns() : rx->first_ns;
     char *dst = reserve(rx, need);
     if (dst == NULL)
         return -ECANCELED;
     if (alen > 0)
         memcpy(dst, a, alen);
     memcpy(dst + alen, b, blen);
+    if (rx->pending == 0)
+        rx->first_ns = arrived;
     rx->pending += need;
     rx->avail -= need;
     rx->pending_lines += lines;

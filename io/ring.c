@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SP_MIN_I64(a, b) ((a) < (b) ? (a) : (b))
 #define RING_MAX_CAPACITY (UINT32_C(1) << 30) /* 1 GiB: 2 GiB of address space */
 
 struct sp_ring_mark {
@@ -170,21 +171,28 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void sp_ring_publish(struct sp_ring *ring, uint32_t n) {
+void sp_ring_publish_at(struct sp_ring *ring, uint32_t n, int64_t arrival_ns) {
     uint32_t tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     int64_t now = mono_ns();
-    if (now - ring->last_mark_ns >= SP_RING_MARK_NS) {
-        /* The mark goes out before the bytes it dates: a consumer that sees the bytes
-         * sees their mark. With the marks full the bytes keep the older date. */
-        uint32_t mt = atomic_load_explicit(&ring->mtail, memory_order_relaxed);
-        uint32_t mh = atomic_load_explicit(&ring->mhead, memory_order_acquire);
-        if (mt - mh < SP_RING_MARKS) {
-            ring->marks[mt & (SP_RING_MARKS - 1)] = (struct sp_ring_mark){tail, now};
-            atomic_store_explicit(&ring->mtail, mt + 1, memory_order_release);
-            ring->last_mark_ns = now;
-        }
+    uint32_t mt = atomic_load_explicit(&ring->mtail, memory_order_relaxed);
+    uint32_t mh = atomic_load_explicit(&ring->mhead, memory_order_acquire);
+    uint32_t used = mt - mh;
+    /* The step doubles with each eighth of the marks in use: a lagging consumer stretches
+     * the marks over more time instead of running out of them. */
+    int64_t step = SP_RING_MARK_NS << (used * 8 / SP_RING_MARKS);
+    if (used < SP_RING_MARKS && now - ring->last_mark_ns >= step) {
+        /* The mark goes out before the bytes it dates: a consumer that sees the bytes sees
+         * their mark. With the marks full the bytes keep the older date. */
+        int64_t t = arrival_ns < now ? arrival_ns : now;
+        ring->marks[mt & (SP_RING_MARKS - 1)] = (struct sp_ring_mark){tail, t};
+        atomic_store_explicit(&ring->mtail, mt + 1, memory_order_release);
+        ring->last_mark_ns = now;
     }
     atomic_store_explicit(&ring->tail, tail + n, memory_order_release);
+}
+
+void sp_ring_publish(struct sp_ring *ring, uint32_t n) {
+    sp_ring_publish_at(ring, n, INT64_MAX); /* now */
 }
 
 /* ---- Consumer side ---- */
@@ -208,12 +216,14 @@ void sp_arrivals_add(struct sp_ring_arrival *out, uint32_t *n, uint32_t max, int
     if (*n == max) {
         uint32_t k = 0;
         for (uint32_t i = 0; i + 1 < *n; i += 2, k++)
-            out[k] = (struct sp_ring_arrival){out[i].t_ns, out[i].units + out[i + 1].units};
+            out[k] = (struct sp_ring_arrival){SP_MIN_I64(out[i].t_ns, out[i + 1].t_ns),
+                                              out[i].units + out[i + 1].units};
         if (*n % 2 == 1)
             out[k++] = out[*n - 1];
         *n = k;
         if (*n == max) { /* max == 1: fold into the one entry */
             out[0].units += units;
+            out[0].t_ns = SP_MIN_I64(out[0].t_ns, t_ns);
             return;
         }
     }

@@ -12,12 +12,15 @@
  * sp_ring_tail() (acquire) and frees with sp_ring_release (release store of
  * head). A full ring is the backpressure signal: the producer waits.
  *
- * Arrival marks: every publish at least SP_RING_MARK_NS after the last mark
- * notes (position, monotonic time) in a small SPSC array beside the ring, so
- * the consumer can tell when each byte range arrived (sp_ring_arrivals).
- * A byte is dated by the last mark at or before it: never later than its
- * publish, at most SP_RING_MARK_NS earlier (more when the marks are full
- * because the consumer lags), so latencies derived from marks err long.
+ * Arrival marks: a publish at least one mark step after the last mark notes
+ * (position, arrival time) in a small SPSC array beside the ring, so the
+ * consumer can tell when each byte range arrived (sp_ring_arrivals). The
+ * step is SP_RING_MARK_NS while the array is under 1/8 full and doubles with
+ * each further eighth (up to 128 times at the end), so marks last for many
+ * seconds of steady input whatever the batch interval. A byte is dated by
+ * the last mark at or before it: never later than its arrival, at most a
+ * step earlier (more when the marks are full), so latencies derived from
+ * marks err long.
  */
 #ifndef SP_RING_H
 #define SP_RING_H
@@ -39,8 +42,12 @@ uint32_t sp_ring_capacity(const struct sp_ring *ring);
 uint32_t sp_ring_free_space(const struct sp_ring *ring);
 /* Where the next byte goes; free_space bytes are contiguous from here. */
 char *sp_ring_write_ptr(struct sp_ring *ring);
-/* Make n written bytes visible to the consumer. */
+/* Make n written bytes visible to the consumer (they arrived now). */
 void sp_ring_publish(struct sp_ring *ring, uint32_t n);
+/* The same for bytes whose first one arrived at arrival_ns (CLOCK_MONOTONIC, not in the
+ * future): a receiver that waited for room or for its rate limit, or an open-loop source
+ * whose records were due then, dates them so that the wait counts as latency. */
+void sp_ring_publish_at(struct sp_ring *ring, uint32_t n, int64_t arrival_ns);
 
 /* ---- Consumer side ---- */
 /* So many units (ring bytes, rows) and when they arrived (CLOCK_MONOTONIC ns). */
@@ -49,11 +56,11 @@ struct sp_ring_arrival {
     uint64_t units;
 };
 /* Append (t_ns, units) to out[0, *n) (room for max): when full, neighbours merge pairwise
- * first, each pair keeping the earlier time. units == 0: nothing. */
+ * first, each pair taking the earlier of its times. units == 0: nothing. */
 void sp_arrivals_add(struct sp_ring_arrival *out, uint32_t *n, uint32_t max, int64_t t_ns,
                      uint64_t units);
 #define SP_RING_MARKS 8192u            /* marks held at once (a power of two) */
-#define SP_RING_MARK_NS INT64_C(50000) /* at most one mark per 50 us */
+#define SP_RING_MARK_NS INT64_C(50000) /* the mark step while the marks are under 1/8 full */
 /*
  * Date the bytes [start, end): the caller's successive calls cover the ring
  * in order without gaps (start = the previous end). Adds the ranges, in

@@ -37,7 +37,7 @@ void sp_sink_publish(struct sp_line_sink *s) {
         return;
     sp_rate_take(&s->rate, s->pending_lines, s->stop, s->blocked_ns);
     atomic_fetch_add_explicit(s->lines, s->pending_lines, memory_order_relaxed);
-    sp_ring_publish(s->ring, s->pending);
+    sp_ring_publish_at(s->ring, s->pending, s->first_ns); /* the rate limit's wait counts */
     s->pending = 0;
     s->pending_lines = 0;
 }
@@ -46,6 +46,8 @@ int sp_sink_emit(void *user, const char *a, size_t alen, const char *b, size_t b
                  uint32_t lines) {
     struct sp_line_sink *s = user;
     uint32_t need = (uint32_t)(alen + blen);
+    /* These bytes arrived now: a wait for room below counts as their latency. */
+    int64_t arrived = s->pending == 0 ? (int64_t)sp_io_now_ns() : s->first_ns;
     if (sp_ring_free_space(s->ring) - s->pending < need) {
         sp_sink_publish(s);
         uint64_t t0 = sp_io_now_ns();
@@ -65,6 +67,8 @@ int sp_sink_emit(void *user, const char *a, size_t alen, const char *b, size_t b
     if (alen > 0)
         memcpy(dst, a, alen);
     memcpy(dst + alen, b, blen);
+    if (s->pending == 0)
+        s->first_ns = arrived;
     s->pending += need;
     s->pending_lines += lines;
     return 0;

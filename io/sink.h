@@ -28,6 +28,7 @@ struct sp_line_sink {
     struct sp_ring *ring;
     uint32_t pending;       /* bytes written, not yet published */
     uint32_t pending_lines; /* lines in them */
+    int64_t first_ns;       /* when the first of them arrived (before any wait for room) */
     struct sp_rate rate;
     const _Atomic bool *stop; /* the receiver's stop flag: waiting ends with -ECANCELED */
     _Atomic uint64_t *lines;  /* the receiver's counters */

@@ -151,12 +151,18 @@ SPATE_API bool spate_context_last_batch(const spate_context *ctx, struct spate_b
 /*
  * Record latency: for every record of every successful batch, the time from
  * its arrival in the engine to the end of its batch's outputs. A record
- * arrives when a receiver writes it into its ring (socket, listen, UDP,
- * files, generator), when spate_receiver_store stores it or when
- * spate_queue_push queues it; a constant stream's rows are not counted.
- * Receivers date their data in steps of at most 50 us (earlier, never
- * later); the histogram's buckets are 1/32 wide; figures are the bucket's
- * top: so they err long, never short.
+ * arrives when a receiver takes it in (socket, listen, UDP, files: when it
+ * was received, so a wait for ring room or for the rate limit counts), when
+ * an open-loop generator was due to make it (a rate-limited generator stream
+ * dates its records by its schedule, so a generator held back by a slow
+ * engine still reports the delay), when spate_receiver_store or
+ * spate_queue_push is called; a constant stream's rows are not counted.
+ * Receivers date their ring data in ranges: a byte is dated by the start of
+ * its range, which is at most 50 us earlier while the engine keeps up (the
+ * ranges grow when it lags); the records of a range are counted by its
+ * bytes, which is exact for fixed-width records and close for lines of
+ * similar lengths. Histogram buckets are 1/32 wide and figures are the
+ * bucket's top: dates err early and figures long.
  */
 struct spate_latency_stats {
     uint64_t records; /* records measured */

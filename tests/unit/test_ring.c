@@ -9,8 +9,9 @@
  * dates every range it takes (arrival marks): the dated bytes add up to the
  * bytes taken and the dates never go back. Arrival marks are also checked
  * alone: each byte is dated no later than its publish and at most one mark
- * step earlier, merging keeps the earliest date, and full marks date late
- * bytes early (never late).
+ * step earlier, merging keeps the earliest date, a consumer that lags
+ * stretches the marks (still dating bytes early, never late), and
+ * publish_at dates by the arrival it is given.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -288,37 +289,65 @@ static void test_arrivals_merge(void **state) {
     sp_ring_destroy(ring);
 }
 
-static void test_arrivals_marks_full(void **state) {
+static void test_arrivals_stretch(void **state) {
     (void)state;
     struct sp_ring *ring;
     assert_int_equal(sp_ring_create(1 << 16, &ring), 0);
-    /* More publishes than marks, a mark step apart, the consumer taking nothing: the
-     * late bytes are dated by the last mark that fit, so early, never late. */
-    uint32_t pubs = SP_RING_MARKS + 16;
-    int64_t last_pub = 0;
-    for (uint32_t i = 0; i < pubs; i++) {
+    /* Publishes a base step apart while the consumer takes nothing: past an eighth of the
+     * marks the step doubles, so fewer marks than publishes, and every byte is still dated
+     * no later than its publish. */
+    enum { PUBS = 3000 };
+    static int64_t after[PUBS];
+    for (uint32_t i = 0; i < PUBS; i++) {
         int64_t t = mono_ns();
         while (mono_ns() - t < SP_RING_MARK_NS)
             ;
-        last_pub = publish(ring, 1);
+        after[i] = publish(ring, 1);
     }
-    struct sp_ring_arrival a[64];
+    static struct sp_ring_arrival a[SP_RING_MARKS];
     uint32_t n = 0;
-    sp_ring_arrivals(ring, 0, pubs, a, &n, 64);
+    sp_ring_arrivals(ring, 0, PUBS, a, &n, SP_RING_MARKS);
     uint64_t units = 0;
     for (uint32_t k = 0; k < n; k++) {
+        assert_true(a[k].t_ns <= after[units]); /* its first byte's publish */
         units += a[k].units;
-        assert_true(a[k].t_ns <= last_pub);
     }
-    assert_int_equal(units, pubs);
+    assert_int_equal(units, PUBS);
+    assert_true(n >= SP_RING_MARKS / 8);
+    assert_true(n < PUBS);
     /* The marks are free again: new bytes get a new date. */
     sleep_ns(2 * SP_RING_MARK_NS);
     int64_t t0 = mono_ns();
     int64_t t1 = publish(ring, 5);
     n = 0;
-    sp_ring_arrivals(ring, pubs, pubs + 5, a, &n, 64);
+    sp_ring_arrivals(ring, PUBS, PUBS + 5, a, &n, 64);
     assert_int_equal(n, 1);
     assert_true(a[0].t_ns >= t0 && a[0].t_ns <= t1);
+    /* publish_at dates by the given arrival, never later than now. */
+    sleep_ns(2 * SP_RING_MARK_NS);
+    int64_t past = mono_ns() - 5000000;
+    memset(sp_ring_write_ptr(ring), 'y', 3);
+    sp_ring_publish_at(ring, 3, past);
+    sleep_ns(2 * SP_RING_MARK_NS);
+    memset(sp_ring_write_ptr(ring), 'z', 4);
+    int64_t before_future = mono_ns();
+    sp_ring_publish_at(ring, 4, INT64_MAX);
+    int64_t after_future = mono_ns();
+    n = 0;
+    sp_ring_arrivals(ring, PUBS + 5, PUBS + 12, a, &n, 64);
+    assert_int_equal(n, 2);
+    assert_int_equal(a[0].t_ns, past);
+    assert_int_equal(a[0].units, 3);
+    assert_true(a[1].t_ns >= before_future && a[1].t_ns <= after_future);
+    /* Merging keeps the earlier time whichever comes first. */
+    struct sp_ring_arrival m[2];
+    uint32_t mn = 0;
+    sp_arrivals_add(m, &mn, 2, 9, 1);
+    sp_arrivals_add(m, &mn, 2, 4, 1);
+    sp_arrivals_add(m, &mn, 2, 7, 1);
+    assert_int_equal(mn, 2);
+    assert_int_equal(m[0].t_ns, 4);
+    assert_int_equal(m[0].units, 2);
     sp_ring_destroy(ring);
 }
 
@@ -455,7 +484,7 @@ int main(void) {
         cmocka_unit_test(test_bad_capacity),       cmocka_unit_test(test_wrap_contiguous),
         cmocka_unit_test(test_counter_wraparound), cmocka_unit_test(test_spsc_stress_small),
         cmocka_unit_test(test_spsc_stress_large),  cmocka_unit_test(test_arrivals_dates),
-        cmocka_unit_test(test_arrivals_merge),     cmocka_unit_test(test_arrivals_marks_full),
+        cmocka_unit_test(test_arrivals_merge),     cmocka_unit_test(test_arrivals_stretch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
