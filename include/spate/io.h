@@ -163,7 +163,9 @@ struct spate_generator_opts {
                                        kinds: events (NEXMark: of the shared sequence) */
     uint64_t seed;                  /* the same seed gives the same lines (default 1) */
     uint32_t ring_bytes;            /* bound of its ring (default 128 MiB); typed kinds: bound of
-                                       the memory of rows made, not yet processed */
+                                       the memory of rows made, not yet processed (one item of up
+                                       to 16,384 events always goes when none is outstanding,
+                                       so the bound is at least that item) */
     enum spate_generator_kind kind; /* default SPATE_GENERATOR_TEXT */
     uint64_t keys;                  /* KEYED: distinct keys; YSB: distinct ads (default 10000) */
     int64_t first_event_ns;         /* typed kinds: time of event 0 (default 2026-01-01) */
