@@ -253,9 +253,10 @@ static int64_t record_latency(spate_context *ctx, const struct sp_job *job, int6
             units += cut->arrivals[k].units;
         if (units == 0 || cut->records == 0)
             continue;
-        /* Records split by units (ring bytes weigh records by their length); each range's
-         * share rounds up, so the older ranges get the rounding, and microseconds round up:
-         * figures err long. */
+        /* Records split by units: records (build_sources counts a ring range's lines or
+         * fixed-width records, items count their rows), so the shares are exact; should they
+         * not be, each share rounds up, giving the older ranges the rounding, and
+         * microseconds round up: figures err long. */
         uint64_t left = cut->records;
         for (uint32_t k = 0; k < cut->narrivals; k++) {
             const struct sp_ring_arrival *a = &cut->arrivals[k];

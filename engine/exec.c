@@ -83,7 +83,8 @@ struct sp_wstate {
         double f;
     } acc;
     uint64_t lines;
-    struct sp_queue_item *items; /* flat_map output of this batch, freed with it */
+    uint64_t range_lines[SP_CUT_ARRIVALS]; /* lines per arrival range of the cut counted */
+    struct sp_queue_item *items;           /* flat_map output of this batch, freed with it */
     struct sp_scatter {
         uint32_t n, cap;
         uint64_t *hashes;
@@ -3881,18 +3882,19 @@ static spate_status raw_window_update(struct sp_exec *ex, struct spate_dstream *
 struct lines_arg {
     struct sp_exec *ex;
     struct spate_batch *b;
+    const char *text;          /* the cut's bytes */
+    uint32_t nranges;          /* arrival ranges of the cut */
+    const uint32_t *range_end; /* offset in text where each range ends */
 };
 
-static void count_lines_task(void *arg, uint32_t part, uint32_t worker) {
-    struct lines_arg *la = arg;
-    struct sp_wstate *ws = &la->ex->ws[worker];
-    const struct sp_part *p = &la->b->parts[part];
-    uint32_t len = (uint32_t)p->text_len, off = 0;
+/* Lines of text[0, len): '\n's, plus one for trailing bytes without one. */
+static uint64_t count_lines(const struct sp_kernels *k, uint32_t *scratch, const char *text,
+                            uint32_t len) {
+    uint32_t off = 0;
     uint64_t lines = 0;
     while (off < len) {
         uint32_t consumed = 0;
-        uint32_t n = la->ex->k->find_newlines(p->text + off, len - off, ws->starts,
-                                              SPATE_CHUNK_ROWS, &consumed);
+        uint32_t n = k->find_newlines(text + off, len - off, scratch, SPATE_CHUNK_ROWS, &consumed);
         lines += n;
         if (n == 0) {
             lines++; /* trailing bytes without '\n' */
@@ -3900,7 +3902,28 @@ static void count_lines_task(void *arg, uint32_t part, uint32_t worker) {
         }
         off += consumed;
     }
-    ws->lines += lines;
+    return lines;
+}
+
+/* The lines of a part, counted per arrival range of the cut (ranges and parts both end at
+ * line ends), so that record latency weighs each range by its lines. */
+static void count_lines_task(void *arg, uint32_t part, uint32_t worker) {
+    struct lines_arg *la = arg;
+    struct sp_wstate *ws = &la->ex->ws[worker];
+    const struct sp_part *p = &la->b->parts[part];
+    uint32_t from = (uint32_t)(p->text - la->text), to = from + (uint32_t)p->text_len;
+    uint32_t r = 0, at = from;
+    while (r < la->nranges && la->range_end[r] <= from)
+        r++;
+    while (at < to) {
+        uint32_t end = r < la->nranges && la->range_end[r] < to ? la->range_end[r] : to;
+        uint64_t n = count_lines(la->ex->k, ws->starts, la->text + at, end - at);
+        ws->lines += n;
+        if (r < la->nranges)
+            ws->range_lines[r] += n;
+        at = end;
+        r++;
+    }
 }
 
 static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64_t *records) {
@@ -3926,6 +3949,8 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
                 at = end;
             }
             b->rows = total;
+            for (uint32_t k = 0; k < cut->narrivals; k++) /* in records: exact */
+                cut->arrivals[k].units /= rb;
             atomic_fetch_add(&in->records, total);
             atomic_fetch_add(&in->bytes, len);
         } else if (in->kind != SP_INPUT_QUEUE) { /* socket or generator: a ring range of lines */
@@ -3946,14 +3971,28 @@ static spate_status build_sources(struct sp_exec *ex, struct sp_job *job, uint64
                 b->parts[p].text_len = end - pos;
                 pos = end;
             }
-            for (uint32_t w = 0; w < ex->nworkers; w++)
+            uint32_t range_end[SP_CUT_ARRIVALS];
+            uint64_t acc = 0;
+            for (uint32_t k = 0; k < cut->narrivals; k++) {
+                acc += cut->arrivals[k].units;
+                range_end[k] = (uint32_t)SP_MIN(acc, (uint64_t)len);
+            }
+            for (uint32_t w = 0; w < ex->nworkers; w++) {
                 ex->ws[w].lines = 0;
-            struct lines_arg la = {ex, b};
+                memset(ex->ws[w].range_lines, 0, sizeof(ex->ws[w].range_lines));
+            }
+            struct lines_arg la = {ex, b, text, cut->narrivals, range_end};
             if (len > 0)
                 sp_pool_run(ex->pool, ex->nworkers, count_lines_task, &la);
             uint64_t lines = 0;
             for (uint32_t w = 0; w < ex->nworkers; w++)
                 lines += ex->ws[w].lines;
+            /* Arrival ranges in lines from now on: record latency counts them exactly. */
+            for (uint32_t k = 0; k < cut->narrivals; k++) {
+                cut->arrivals[k].units = 0;
+                for (uint32_t w = 0; w < ex->nworkers; w++)
+                    cut->arrivals[k].units += ex->ws[w].range_lines[k];
+            }
             b->rows = lines;
             atomic_fetch_add(&in->records, lines);
             atomic_fetch_add(&in->bytes, len);

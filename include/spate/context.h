@@ -159,10 +159,9 @@ SPATE_API bool spate_context_last_batch(const spate_context *ctx, struct spate_b
  * spate_queue_push is called; a constant stream's rows are not counted.
  * Receivers date their ring data in ranges: a byte is dated by the start of
  * its range, which is at most 50 us earlier while the engine keeps up (the
- * ranges grow when it lags); the records of a range are counted by its
- * bytes, which is exact for fixed-width records and close for lines of
- * similar lengths. Histogram buckets are 1/32 wide and figures are the
- * bucket's top: dates err early and figures long.
+ * ranges grow when it lags), and the records of each range are counted.
+ * Histogram buckets are 1/32 wide and figures are the bucket's top: dates
+ * err early and figures long.
  */
 struct spate_latency_stats {
     uint64_t records; /* records measured */

@@ -7,7 +7,11 @@
  * and a failed batch's records are not; reset forgets; the percentiles are ordered and bounded by
  * the time that really passed.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,6 +273,50 @@ static void test_generator_schedule(void **state) {
     fx_done(&f);
 }
 
+/* A ring range counts its records, not its bytes: 1,000 short lines, then much later one
+ * line three times as long as all of them, in one batch: the median record is an old one. */
+static void test_ring_counts_lines(void **state) {
+    (void)state;
+    struct fx f;
+    fx_make(&f);
+    struct spate_error err;
+    spate_dstream *in = spate_context_udp_stream(f.ctx, "127.0.0.1", 0, NULL, &err);
+    assert_non_null(in);
+    uint64_t seen = 0;
+    assert_int_equal(spate_dstream_foreach_batch(in, count_rows, &seen, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(f.ctx, &err), SPATE_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(spate_input_port(in));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[32000];
+    for (int i = 0; i < 1000; i++)
+        memcpy(buf + 10 * i, "123456789\n", 10);
+    assert_int_equal(sendto(fd, buf, 10000, 0, (struct sockaddr *)&sa, sizeof(sa)), 10000);
+    sleep_ms(300);
+    memset(buf, 'x', 29999);
+    buf[29999] = '\n';
+    assert_int_equal(sendto(fd, buf, 30000, 0, (struct sockaddr *)&sa, sizeof(sa)), 30000);
+    close(fd);
+    struct spate_input_stats st = {0};
+    for (int i = 0; i < 2000 && st.bytes < 40000; i++) {
+        sleep_ms(1);
+        assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
+    }
+    assert_int_equal(spate_context_advance(f.ctx, 1, &err), SPATE_OK);
+    assert_int_equal(seen, 1001);
+    struct spate_latency_stats s;
+    spate_context_latency(f.ctx, &s);
+    assert_int_equal(s.records, 1001);
+    assert_true(s.p50_us >= 250000); /* by bytes, three quarters would look young */
+    assert_true(s.p90_us >= 250000);
+    check_ordered(&s);
+    fx_done(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue),
@@ -277,6 +325,7 @@ int main(void) {
         cmocka_unit_test(test_generator_ring),
         cmocka_unit_test(test_generator_typed),
         cmocka_unit_test(test_generator_schedule),
+        cmocka_unit_test(test_ring_counts_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
