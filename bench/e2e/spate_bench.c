@@ -11,8 +11,9 @@
  * ingest-tcp, ingest-files, ingest-udp, parse-binary, nexmark-q0, q1, q2,
  * q3, q5, q7, q8, or all (what `make bench` runs).
  *
- * wordcount --source tcp also sends the same lines from loopback producers
- * to a socket_listen_stream and counts them on the wall clock.
+ * wordcount and keyed-sum with --source tcp also send the same records as
+ * lines from loopback producers to a socket_listen_stream and run on the
+ * wall clock (keyed-sum parses "key,value" lines with parse_csv).
  *
  * Data is generated first and pushed into queue streams (outside the timed
  * part); the manual clock then runs the batches, and the time from the first
@@ -283,6 +284,9 @@ static spate_status add_totals(void *user, const spate_batch *b, struct spate_er
 
 /* ---- keyed-sum: {i64 key, i64 value}, sum per key per batch ---- */
 
+static void keyed_sum_tcp(const struct cfg *c, const int64_t *keys, const int64_t *vals, uint64_t n,
+                          double base);
+
 static void keyed_sum(const struct cfg *c) {
     uint64_t per = c->records / c->batches;
     int64_t *keys = malloc(sizeof(int64_t) * per * c->batches);
@@ -328,6 +332,8 @@ static void keyed_sum(const struct cfg *c) {
     snprintf(name, sizeof(name), "keyed-sum/%" PRIu64 "-keys", c->keys);
     report(c, name, isa, per * c->batches, per * c->batches * 16, secs, base,
            got.sum == want.sum && got.rows == want.rows);
+    if (c->source_tcp)
+        keyed_sum_tcp(c, keys, vals, per * c->batches, base);
     free(keys);
     free(vals);
 }
@@ -1681,41 +1687,31 @@ static void ingest_tcp(const struct cfg *c) {
 }
 
 /*
- * wordcount --source tcp: INGEST_PRODUCERS loopback producers each send all of wordcount's
- * lines to one socket_listen_stream; the count runs on the wall clock (--interval ms) until
- * every line was taken, then stops gracefully. Batches are cut by time, so
- * the check is the sum of all counts; the naive loop's time is for the same data in memory.
+ * --source tcp: INGEST_PRODUCERS loopback producers each send text (nlines lines) to one
+ * socket_listen_stream, build(src) makes the pipeline whose outputs add_totals sums; it runs
+ * on the wall clock (--interval ms) until every line was taken, then stops gracefully.
+ * Returns the seconds from the first send to the end of the stop; got gets the totals.
  */
-static void wordcount_tcp(const struct cfg *c, char *const *lines, uint64_t nlines,
-                          uint64_t words_total, uint64_t bytes, double base) {
-    char *text = malloc(bytes + 1);
-    uint64_t len = 0;
-    for (uint64_t l = 0; l < nlines; l++) {
-        size_t n = strlen(lines[l]);
-        memcpy(text + len, lines[l], n);
-        len += n;
-        text[len++] = '\n';
-    }
+static double tcp_source_run(const struct cfg *c, const char *what, const char *text, uint64_t len,
+                             uint64_t nlines,
+                             spate_dstream *(*build)(spate_dstream *src, struct spate_error *err),
+                             struct totals *got, const char **isa) {
     struct ingest in = {0, len, text};
     struct spate_error err;
     spate_engine *engine;
     spate_context *ctx = make_ctx_clock(c, &engine, c->interval_ms);
-    const char *isa = spate_engine_isa(engine);
+    *isa = spate_engine_isa(engine);
     struct spate_socket_opts so;
     spate_socket_opts_init(&so);
     so.ring_bytes = 256u << 20;
     so.recv_buffers = 256;
     so.quiet = true;
     spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
-    spate_dstream *words = src ? spate_dstream_flat_map_words(src, &err) : NULL;
-    struct spate_reduce_opts ro;
-    spate_reduce_opts_init(&ro);
-    ro.agg = SPATE_AGG_COUNT;
-    spate_dstream *counts = words ? spate_dstream_reduce_by_key(words, &ro, &err) : NULL;
-    struct totals got = {0, 0};
-    if (counts == NULL || spate_dstream_foreach_batch(counts, add_totals, &got, &err) != SPATE_OK ||
+    spate_dstream *out = src ? build(src, &err) : NULL;
+    *got = (struct totals){0, 0};
+    if (out == NULL || spate_dstream_foreach_batch(out, add_totals, got, &err) != SPATE_OK ||
         spate_context_start(ctx, &err) != SPATE_OK)
-        die("wordcount/tcp", &err);
+        die(what, &err);
     in.port = spate_input_port(src);
     pthread_t prod[INGEST_PRODUCERS];
     double t0 = now_s();
@@ -1735,8 +1731,64 @@ static void wordcount_tcp(const struct cfg *c, char *const *lines, uint64_t nlin
     double secs = now_s() - t0;
     take_record_latency(ctx);
     spate_context_destroy(ctx);
+    return secs;
+}
+
+static spate_dstream *wordcount_pipeline(spate_dstream *src, struct spate_error *err) {
+    spate_dstream *words = spate_dstream_flat_map_words(src, err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    ro.agg = SPATE_AGG_COUNT;
+    return words ? spate_dstream_reduce_by_key(words, &ro, err) : NULL;
+}
+
+/* wordcount --source tcp: wordcount's lines over loopback. Batches are cut by time, so the
+ * check is the sum of all counts; the naive loop's time is for the same data in memory. */
+static void wordcount_tcp(const struct cfg *c, char *const *lines, uint64_t nlines,
+                          uint64_t words_total, uint64_t bytes, double base) {
+    char *text = malloc(bytes + 1);
+    uint64_t len = 0;
+    for (uint64_t l = 0; l < nlines; l++) {
+        size_t n = strlen(lines[l]);
+        memcpy(text + len, lines[l], n);
+        len += n;
+        text[len++] = '\n';
+    }
+    struct totals got;
+    const char *isa;
+    double secs =
+        tcp_source_run(c, "wordcount/tcp", text, len, nlines, wordcount_pipeline, &got, &isa);
     report(c, "wordcount/tcp", isa, words_total * INGEST_PRODUCERS, len * INGEST_PRODUCERS, secs,
            base * INGEST_PRODUCERS, (uint64_t)got.sum == words_total * INGEST_PRODUCERS);
+    free(text);
+}
+
+static spate_dstream *keyed_sum_pipeline(spate_dstream *src, struct spate_error *err) {
+    struct spate_column_def cols[] = {{"key", SPATE_TYPE_I64}, {"value", SPATE_TYPE_I64}};
+    spate_dstream *pairs = spate_dstream_parse_csv(src, cols, 2, NULL, err);
+    struct spate_reduce_opts ro;
+    spate_reduce_opts_init(&ro);
+    return pairs ? spate_dstream_reduce_by_key(pairs, &ro, err) : NULL;
+}
+
+/* keyed-sum --source tcp: the records as "key,value" lines over loopback, parsed by
+ * parse_csv, summed per key per batch; the check is the sum of all sums. */
+static void keyed_sum_tcp(const struct cfg *c, const int64_t *keys, const int64_t *vals, uint64_t n,
+                          double base) {
+    char *text = malloc(n * 42 + 1);
+    uint64_t len = 0;
+    int64_t want = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        len += (uint64_t)snprintf(text + len, 42, "%" PRId64 ",%" PRId64 "\n", keys[i], vals[i]);
+        want += vals[i];
+    }
+    struct totals got;
+    const char *isa;
+    double secs = tcp_source_run(c, "keyed-sum/tcp", text, len, n, keyed_sum_pipeline, &got, &isa);
+    char name[64];
+    snprintf(name, sizeof(name), "keyed-sum/%" PRIu64 "-keys/tcp", c->keys);
+    report(c, name, isa, n * INGEST_PRODUCERS, len * INGEST_PRODUCERS, secs,
+           base * INGEST_PRODUCERS, got.sum == want * INGEST_PRODUCERS);
     free(text);
 }
 
