@@ -446,19 +446,9 @@ static spate_status enqueue(struct sp_input *in, const struct spate_column_data 
                             uint64_t rows, const char *what, struct spate_error *err) {
     struct sp_queue_item *item;
     SPATE_RETURN_NOT_OK(sp_queue_item_build(&in->ds->schema, columns, rows, what, &item, err));
-    pthread_mutex_lock(&in->mu);
-    if (in->closed || in->rstopped) {
-        pthread_mutex_unlock(&in->mu);
-        sp_queue_item_free(item);
+    if (sp_input_put_item(in, item) != SPATE_OK) /* freed there */
         return sp_error_set(err, ECANCELED, "%s: the %s is stopped", what,
                             in->receiver ? "receiver" : "context");
-    }
-    if (in->qtail != NULL)
-        in->qtail->next = item;
-    else
-        in->qhead = item;
-    in->qtail = item;
-    pthread_mutex_unlock(&in->mu);
     return SPATE_OK;
 }
 
