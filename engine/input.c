@@ -699,6 +699,7 @@ static spate_status start_udp(struct sp_input *in, struct spate_error *err) {
                                       in->sopts.max_line_bytes,
                                       in->sopts.ring_bytes,
                                       count,
+                                      in->sopts.recv_buffer_bytes,
                                       in->sopts.max_records_per_second,
                                       in->sopts.record_bytes};
     char msg[SPATE_ERROR_MESSAGE_SIZE];

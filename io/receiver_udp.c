@@ -25,7 +25,8 @@
 #include "io/sink.h"
 
 #define RU_BGID 11
-#define RU_BUF (64u << 10) /* the largest datagram fits */
+#define RU_BUF (64u << 10) /* default buffer: the largest datagram and its header fit */
+#define RU_BUF_MIN 256u
 #define RU_POLL_MS 20
 #define RU_REAP_TRIES 50
 
@@ -46,6 +47,7 @@ struct sp_udp_receiver {
     struct io_uring uring;
     bool armed;
     struct sp_line_sink sink; /* lines into the ring */
+    struct msghdr msg;        /* recvmsg's layout: no name, no control data */
 };
 
 static bool stopping(const struct sp_udp_receiver *r) {
@@ -53,8 +55,8 @@ static bool stopping(const struct sp_udp_receiver *r) {
 }
 
 static void recycle(struct sp_udp_receiver *r, unsigned bid) {
-    io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * RU_BUF, RU_BUF, (unsigned short)bid,
-                          io_uring_buf_ring_mask(r->o.buf_count), 0);
+    io_uring_buf_ring_add(r->br, r->bufs + (size_t)bid * r->o.buf_size, r->o.buf_size,
+                          (unsigned short)bid, io_uring_buf_ring_mask(r->o.buf_count), 0);
     io_uring_buf_ring_advance(r->br, 1);
 }
 
@@ -62,7 +64,7 @@ static bool arm(struct sp_udp_receiver *r) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
     if (sqe == NULL)
         return false;
-    io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, 0);
+    io_uring_prep_recvmsg_multishot(sqe, r->fd, &r->msg, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RU_BGID;
     io_uring_sqe_set_data64(sqe, 1);
@@ -91,17 +93,25 @@ static void run(struct sp_udp_receiver *r) {
                 continue;
             if (cqe->flags & IORING_CQE_F_BUFFER) {
                 unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-                if (cqe->res > 0 && !cancelled) {
-                    atomic_fetch_add_explicit(&r->stats.bytes, (uint64_t)cqe->res,
+                char *buf = r->bufs + (size_t)bid * r->o.buf_size;
+                struct io_uring_recvmsg_out *out =
+                    cqe->res > 0 ? io_uring_recvmsg_validate(buf, cqe->res, &r->msg) : NULL;
+                if (out != NULL && !cancelled) {
+                    atomic_fetch_add_explicit(&r->stats.bytes, out->payloadlen,
                                               memory_order_relaxed);
                     atomic_fetch_add_explicit(&r->stats.datagrams, 1, memory_order_relaxed);
-                    /* One datagram, lines whole: its last line ends with it (records:
-                     * a remainder shorter than a record is malformed). */
-                    int rc = sp_framer_consume(&r->framer, r->bufs + (size_t)bid * RU_BUF,
-                                               (size_t)cqe->res);
-                    if (rc == 0)
-                        rc = sp_framer_finish(&r->framer);
-                    cancelled = rc != 0;
+                    if (out->flags & MSG_TRUNC) { /* longer than a buffer: its end is lost */
+                        atomic_fetch_add_explicit(&r->stats.malformed, 1, memory_order_relaxed);
+                    } else {
+                        /* One datagram, lines whole: its last line ends with it (records:
+                         * a remainder shorter than a record is malformed). */
+                        int rc = sp_framer_consume(
+                            &r->framer, io_uring_recvmsg_payload(out, &r->msg),
+                            io_uring_recvmsg_payload_length(out, cqe->res, &r->msg));
+                        if (rc == 0)
+                            rc = sp_framer_finish(&r->framer);
+                        cancelled = rc != 0;
+                    }
                 }
                 recycle(r, bid);
             }
@@ -155,7 +165,7 @@ static void *ru_main(void *arg) {
         rc = io_uring_queue_init_params(8, &r->uring, &p);
     }
     if (rc == 0) {
-        rc = sp_bufring_register(&r->uring, r->br, r->bufs, RU_BUF, r->o.buf_count, RU_BGID);
+        rc = sp_bufring_register(&r->uring, r->br, r->bufs, r->o.buf_size, r->o.buf_count, RU_BGID);
         if (rc < 0)
             io_uring_queue_exit(&r->uring);
     }
@@ -179,9 +189,11 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
         o.max_line = o.record_bytes;
     o.ring_bytes = o.ring_bytes ? o.ring_bytes : 16u << 20;
     o.buf_count = o.buf_count ? o.buf_count : 64;
+    o.buf_size = o.buf_size ? o.buf_size : RU_BUF;
     if ((o.buf_count & (o.buf_count - 1)) != 0 || o.buf_count > 32768 ||
-        o.ring_bytes < 2 * (o.max_line + 1)) {
-        snprintf(errbuf, errlen, "udp_stream: a power of two of buffers, a ring of two lines");
+        o.ring_bytes < 2 * (o.max_line + 1) || o.buf_size < RU_BUF_MIN || o.buf_size > (1u << 20)) {
+        snprintf(errbuf, errlen,
+                 "udp_stream: a power of two of buffers of 256 B to 1 MiB, a ring of two lines");
         return -EINVAL;
     }
     struct addrinfo hints, *res = NULL;
@@ -223,7 +235,7 @@ int sp_udp_receiver_create(const struct sp_udp_receiver_opts *opts, struct sp_ud
     r->fd = fd;
     r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
                                              : ((struct sockaddr_in *)&sa)->sin_port);
-    r->bufs_map = (size_t)RU_BUF * o.buf_count;
+    r->bufs_map = (size_t)o.buf_size * o.buf_count;
     r->br_map = sizeof(struct io_uring_buf) * o.buf_count;
     r->bufs = sp_io_map(r->bufs_map);
     r->br = sp_io_map(r->br_map);

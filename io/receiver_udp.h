@@ -1,9 +1,11 @@
 /*
  * io/receiver_udp.h - a UDP receiver: every datagram is one or more lines.
  *
- * One I/O thread ("spate-udp") owns an io_uring with one multishot recv on
- * the bound socket, picking 64 KiB provided buffers (a datagram is never
- * larger), so each completion is one whole datagram. Its lines are cut as
+ * One I/O thread ("spate-udp") owns an io_uring with one multishot recvmsg
+ * on the bound socket, picking provided buffers of buf_size bytes (64 KiB by
+ * default: any datagram fits), so each completion is one datagram; one that
+ * did not fit (MSG_TRUNC) is dropped whole and counted as malformed. Small
+ * buffers suit small datagrams: less memory to cycle through per datagram. Its lines are cut as
  * the other receivers cut them, a last line without '\n' ending with the
  * datagram. A full ring holds the thread; UDP has no flow control, so what
  * overflows the socket's receive buffer meanwhile is lost, as UDP loses it
@@ -25,7 +27,8 @@ struct sp_udp_receiver_opts {
     uint16_t port; /* 0: any free port */
     uint32_t max_line;
     uint32_t ring_bytes;
-    uint32_t buf_count;              /* 64 KiB buffers, a power of two (default 64) */
+    uint32_t buf_count;              /* provided buffers, a power of two (default 64) */
+    uint32_t buf_size;               /* bytes each (default 64 KiB), at least 256 */
     uint64_t max_records_per_second; /* 0: no limit (io/rate.h) */
     uint32_t record_bytes; /* > 0: datagrams of fixed-width binary records (<= max_line) */
 };

@@ -74,7 +74,11 @@ SPATE_API spate_dstream *spate_context_socket_listen_stream(spate_context *ctx, 
  * record). One io_uring thread, a multishot recv with 64 KiB provided
  * buffers (a datagram never splits). UDP has no flow control: what overflows
  * the socket's receive buffer while the ring is full is lost, as with any UDP
- * reader. opts: max_line_bytes and ring_bytes, recv_buffers (a power of two).
+ * reader. opts: max_line_bytes and ring_bytes, recv_buffers (a power of two)
+ * and recv_buffer_bytes (256 B to 1 MiB, default 64 KiB: any datagram fits;
+ * a datagram longer than a buffer less 16 bytes is dropped whole and counted
+ * as malformed, so size it for the datagrams expected: small buffers suit
+ * small datagrams).
  * Returns NULL on EINVAL, EBUSY, ECANCELED, ENOMEM; binding errors come from start (EIO).
  */
 SPATE_API spate_dstream *spate_context_udp_stream(spate_context *ctx, const char *host,

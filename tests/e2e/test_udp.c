@@ -3,6 +3,8 @@
  * bytes, each several numbered lines and a last line without '\n' that
  * fills it exactly; every line must arrive once and whole (sent paced, so
  * that loopback drops nothing). A port already bound fails the start.
+ * With small receive buffers, datagrams that fit arrive whole and each one
+ * that does not is dropped and counted as malformed once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -187,10 +189,80 @@ static void port_in_use(void **state) {
     close(fd);
 }
 
+static spate_status count_rows(void *user, const spate_batch *b, struct spate_error *err) {
+    (void)err;
+    *(uint64_t *)user += spate_batch_rows(b);
+    return SPATE_OK;
+}
+
+static void small_buffers(void **state) {
+    (void)state;
+    struct spate_error err;
+    struct spate_engine_opts eo;
+    spate_engine_opts_init(&eo);
+    eo.workers = 2;
+    spate_engine *engine;
+    assert_int_equal(spate_engine_create(&eo, &engine, &err), SPATE_OK);
+    struct spate_context_opts co;
+    spate_context_opts_init(&co);
+    co.batch_interval_ms = 20;
+    spate_context *ctx;
+    assert_int_equal(spate_context_create(engine, &co, &ctx, &err), SPATE_OK);
+    struct spate_socket_opts so;
+    spate_socket_opts_init(&so);
+    so.max_line_bytes = 64u << 10;
+    so.ring_bytes = 16u << 20;
+    so.recv_buffer_bytes = 2048;
+    so.recv_buffers = 256;
+    spate_dstream *in = spate_context_udp_stream(ctx, "127.0.0.1", 0, &so, &err);
+    assert_non_null(in);
+    uint64_t rows = 0;
+    assert_int_equal(spate_dstream_foreach_batch(in, count_rows, &rows, &err), SPATE_OK);
+    assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(spate_input_port(in));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static char buf[4000];
+    uint64_t want_rows = 0, want_bad = 0;
+    for (int d = 0; d < 200; d++) {
+        /* lines of 10 bytes; every 7th datagram too long for a buffer */
+        uint32_t lines = d % 7 == 3 ? 300 : 1 + (uint32_t)(d % 150);
+        for (uint32_t l = 0; l < lines; l++)
+            memcpy(buf + 10 * l, "abcdefghi\n", 10);
+        assert_int_equal(sendto(fd, buf, 10 * lines, 0, (struct sockaddr *)&sa, sizeof(sa)),
+                         (ssize_t)(10 * lines));
+        if (10 * lines + 16 > 2048)
+            want_bad++;
+        else
+            want_rows += lines;
+        if (d % 20 == 19) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    close(fd);
+    struct spate_input_stats st = {0};
+    for (int i = 0; i < 5000 && (st.datagrams < 200 || rows < want_rows); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
+    }
+    assert_int_equal(spate_context_stop(ctx, true, true, &err), SPATE_OK);
+    assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
+    assert_int_equal(st.datagrams, 200);
+    assert_int_equal(st.malformed, want_bad);
+    assert_int_equal(rows, want_rows);
+    spate_context_destroy(ctx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(datagrams_of_every_size),
         cmocka_unit_test(port_in_use),
+        cmocka_unit_test(small_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
