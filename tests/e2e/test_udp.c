@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,7 +192,7 @@ static void port_in_use(void **state) {
 
 static spate_status count_rows(void *user, const spate_batch *b, struct spate_error *err) {
     (void)err;
-    *(uint64_t *)user += spate_batch_rows(b);
+    atomic_fetch_add((_Atomic uint64_t *)user, spate_batch_rows(b));
     return SPATE_OK;
 }
 
@@ -216,7 +217,7 @@ static void small_buffers(void **state) {
     so.recv_buffers = 256;
     spate_dstream *in = spate_context_udp_stream(ctx, "127.0.0.1", 0, &so, &err);
     assert_non_null(in);
-    uint64_t rows = 0;
+    _Atomic uint64_t rows = 0; /* added on the scheduler thread, read here */
     assert_int_equal(spate_dstream_foreach_batch(in, count_rows, &rows, &err), SPATE_OK);
     assert_int_equal(spate_context_start(ctx, &err), SPATE_OK);
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -245,7 +246,7 @@ static void small_buffers(void **state) {
     }
     close(fd);
     struct spate_input_stats st = {0};
-    for (int i = 0; i < 5000 && (st.datagrams < 200 || rows < want_rows); i++) {
+    for (int i = 0; i < 5000 && (st.datagrams < 200 || atomic_load(&rows) < want_rows); i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
         assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
@@ -254,7 +255,7 @@ static void small_buffers(void **state) {
     assert_int_equal(spate_input_stats(in, &st, &err), SPATE_OK);
     assert_int_equal(st.datagrams, 200);
     assert_int_equal(st.malformed, want_bad);
-    assert_int_equal(rows, want_rows);
+    assert_int_equal(atomic_load(&rows), want_rows);
     spate_context_destroy(ctx);
 }
 
