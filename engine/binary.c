@@ -16,11 +16,11 @@
 #include "engine/binary.h"
 #include "engine/common.h"
 #include "engine/context.h"
+#include "engine/csv.h"
 #include "engine/mem.h"
 #include "kernels/binary/binary.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -109,15 +109,9 @@ spate_dstream *spate_dstream_parse_binary(spate_dstream *ds, uint32_t col,
     }
     if (sp_schema_no_lists(defs, num_fields, what, err) != SPATE_OK)
         return NULL;
-    int fd = -1;
-    if (o.dead_letter != NULL) {
-        fd = open(o.dead_letter, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            sp_error_set(err, EIO, "%s: cannot open the dead-letter file '%s': %s", what,
-                         o.dead_letter, strerror(errno));
-            return NULL;
-        }
-    }
+    int fd;
+    if (sp_dead_letter_open(o.dead_letter, what, &fd, err) != SPATE_OK)
+        return NULL;
     struct sp_binary_layout *where =
         sp_mem_zalloc(SP_MEM_DEFAULT_ARENA, sizeof(struct sp_binary_layout), 64);
     spate_dstream *out =
@@ -283,14 +277,7 @@ static void dead_letters(struct spate_dstream *node, struct sp_region *r,
         }
         buf[at++] = '\n';
     }
-    for (size_t done = 0; done < at;) {
-        ssize_t w = write(node->u.bin.dead_fd, buf + done, at - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* the file is a courtesy: the count stays exact */
-        done += (size_t)w;
-    }
+    sp_dead_letter_write(node->u.bin.dead_fd, buf, at);
 }
 
 bool sp_binary_parse_chunk(struct spate_dstream *node, const struct sp_kernels *k,

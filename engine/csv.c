@@ -14,6 +14,7 @@
 #include "kernels/parse/parse.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -247,8 +248,24 @@ static void dead_letters(struct spate_dstream *node, struct sp_region *r, const 
         at += ll[i];
         buf[at++] = '\n';
     }
-    for (size_t done = 0; done < at;) {
-        ssize_t w = write(node->u.csv.dead_fd, buf + done, at - done);
+    sp_dead_letter_write(node->u.csv.dead_fd, buf, at);
+}
+
+spate_status sp_dead_letter_open(const char *path, const char *what, int *fd,
+                                 struct spate_error *err) {
+    *fd = -1;
+    if (path == NULL)
+        return SPATE_OK;
+    *fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (*fd < 0)
+        return sp_error_set(err, EIO, "%s: cannot open the dead-letter file '%s': %s", what, path,
+                            strerror(errno));
+    return SPATE_OK;
+}
+
+void sp_dead_letter_write(int fd, const char *buf, size_t len) {
+    for (size_t done = 0; done < len;) {
+        ssize_t w = write(fd, buf + done, len - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)

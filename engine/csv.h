@@ -32,6 +32,16 @@ bool sp_csv_parse_chunk(struct spate_dstream *node, const struct sp_kernels *k,
                         struct sp_csv_scratch *sc, struct sp_region *r, const struct sp_chunk *in,
                         struct sp_chunk *out);
 
+/*
+ * Dead-letter files of the parsers (parse_csv, parse_binary): open path for
+ * appending (created if missing) into *fd, or EIO with a message naming what;
+ * path NULL gives *fd = -1. Writing is a courtesy: a failed write loses the
+ * letters, never the counts.
+ */
+spate_status sp_dead_letter_open(const char *path, const char *what, int *fd,
+                                 struct spate_error *err);
+void sp_dead_letter_write(int fd, const char *buf, size_t len);
+
 /* ISO-8601 or integer milliseconds into nanoseconds since the epoch (exposed for tests). */
 bool sp_csv_parse_timestamp(const char *p, uint32_t len, int64_t *ns);
 

@@ -8,12 +8,12 @@
  */
 #include "engine/binary.h"
 #include "engine/context.h"
+#include "engine/csv.h"
 #include "engine/dstream.h"
 #include "engine/input.h"
 #include "engine/mem.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
@@ -1341,15 +1341,9 @@ spate_dstream *spate_dstream_parse_csv(spate_dstream *ds, const struct spate_col
     }
     if (sp_schema_no_lists(columns, num_columns, what, err) != SPATE_OK)
         return NULL;
-    int fd = -1;
-    if (o.dead_letter != NULL) {
-        fd = open(o.dead_letter, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            sp_error_set(err, EIO, "%s: cannot open the dead-letter file '%s': %s", what,
-                         o.dead_letter, strerror(errno));
-            return NULL;
-        }
-    }
+    int fd;
+    if (sp_dead_letter_open(o.dead_letter, what, &fd, err) != SPATE_OK)
+        return NULL;
     spate_dstream *out = sp_dstream_new(ds->ctx, SP_NODE_PARSE_CSV, ds, err);
     if (out == NULL) {
         if (fd >= 0)
