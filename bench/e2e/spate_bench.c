@@ -1520,6 +1520,27 @@ static void *ingest_producer(void *arg) {
     return NULL;
 }
 
+/* INGEST_PRODUCERS producers sending in's text to its port, run to the end; returns when they
+ * started (now_s). */
+static double run_producers(struct ingest *in) {
+    pthread_t prod[INGEST_PRODUCERS];
+    double t0 = now_s();
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_create(&prod[p], NULL, ingest_producer, in);
+    for (int p = 0; p < INGEST_PRODUCERS; p++)
+        pthread_join(prod[p], NULL);
+    return t0;
+}
+
+/* Socket options of spate's loopback receivers in these runs: a ring for a burst of every
+ * producer, many receive buffers, no connect logging. */
+static void bench_socket_opts(struct spate_socket_opts *so) {
+    spate_socket_opts_init(so);
+    so->ring_bytes = 256u << 20;
+    so->recv_buffers = 256;
+    so->quiet = true;
+}
+
 static void *plain_reader(void *arg) {
     int fd = (int)(intptr_t)arg;
     static _Thread_local char buf[1 << 16];
@@ -1621,20 +1642,12 @@ static double ingest_spate(const struct cfg *c, struct ingest *in, uint64_t line
     spate_context *ctx = make_ctx_clock(c, &engine, 20);
     *isa = spate_engine_isa(engine);
     struct spate_socket_opts so;
-    spate_socket_opts_init(&so);
-    so.ring_bytes = 256u << 20;
-    so.recv_buffers = 256;
-    so.quiet = true;
+    bench_socket_opts(&so);
     spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
     struct ingest_count ic = {0};
     ingest_count_from(ctx, src, parse, &ic);
     in->port = spate_input_port(src);
-    pthread_t prod[INGEST_PRODUCERS];
-    double t0 = now_s();
-    for (int p = 0; p < INGEST_PRODUCERS; p++)
-        pthread_create(&prod[p], NULL, ingest_producer, in);
-    for (int p = 0; p < INGEST_PRODUCERS; p++)
-        pthread_join(prod[p], NULL);
+    double t0 = run_producers(in);
     return ingest_finish(ctx, &ic, lines, t0, got);
 }
 
@@ -1702,10 +1715,7 @@ static double tcp_source_run(const struct cfg *c, const char *what, const char *
     spate_context *ctx = make_ctx_clock(c, &engine, c->interval_ms);
     *isa = spate_engine_isa(engine);
     struct spate_socket_opts so;
-    spate_socket_opts_init(&so);
-    so.ring_bytes = 256u << 20;
-    so.recv_buffers = 256;
-    so.quiet = true;
+    bench_socket_opts(&so);
     spate_dstream *src = spate_context_socket_listen_stream(ctx, "127.0.0.1", 0, &so, &err);
     spate_dstream *out = src ? build(src, &err) : NULL;
     *got = (struct totals){0, 0};
@@ -1713,12 +1723,7 @@ static double tcp_source_run(const struct cfg *c, const char *what, const char *
         spate_context_start(ctx, &err) != SPATE_OK)
         die(what, &err);
     in.port = spate_input_port(src);
-    pthread_t prod[INGEST_PRODUCERS];
-    double t0 = now_s();
-    for (int p = 0; p < INGEST_PRODUCERS; p++)
-        pthread_create(&prod[p], NULL, ingest_producer, &in);
-    for (int p = 0; p < INGEST_PRODUCERS; p++)
-        pthread_join(prod[p], NULL);
+    double t0 = run_producers(&in);
     const uint64_t want_lines = nlines * INGEST_PRODUCERS;
     struct spate_input_stats st = {0};
     while (spate_input_stats(src, &st, &err) == SPATE_OK && st.records < want_lines &&
@@ -2025,11 +2030,8 @@ static double udp_run_spate(const struct cfg *c, struct udp_ingest *u, uint64_t 
     spate_context *ctx = make_ctx_clock(c, &engine, 20);
     *isa = spate_engine_isa(engine);
     struct spate_socket_opts so;
-    spate_socket_opts_init(&so);
+    bench_socket_opts(&so);
     so.max_line_bytes = 64u << 10;
-    so.ring_bytes = 256u << 20;
-    so.recv_buffers = 256;
-    so.quiet = true;
     spate_dstream *src = spate_context_udp_stream(ctx, "127.0.0.1", 0, &so, &err);
     struct ingest_count ic = {0};
     ingest_count_from(ctx, src, false, &ic);
